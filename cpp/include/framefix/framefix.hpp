@@ -1,0 +1,8 @@
+#pragma once
+// Umbrella header: everything framefix's kernels offer to C++ code.
+
+#include "border.hpp"
+#include "image_view.hpp"
+#include "parallel.hpp"
+#include "pixel_traits.hpp"
+#include "warp.hpp"

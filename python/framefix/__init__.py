@@ -1,0 +1,28 @@
+"""framefix: repair flicker, color drift and temporal inconsistency in video, frame by frame.
+
+Array conventions (the README keeps the full table): frames are ``(H, W)`` or ``(H, W, C)`` with
+C in 1, 3, 4, channels last, any strides; dtypes uint8, uint16 or float32 (nominally 0..1);
+flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[y + dy, x + dx]``.
+"""
+
+from importlib import resources as _resources
+
+from framefix._backend import backend_info, set_workers, use_backend
+from framefix.warp import remap, warp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "backend_info",
+    "get_include",
+    "remap",
+    "set_workers",
+    "use_backend",
+    "warp",
+]
+
+
+def get_include() -> str:
+    """Directory holding the header-only C++ kernels (``#include <framefix/framefix.hpp>``)."""
+    return str(_resources.files("framefix") / "include")

@@ -1,0 +1,65 @@
+"""Row stripes over Python threads for the Numba kernels.
+
+The kernels are compiled with ``nogil=True``, so plain threads run them in parallel. This avoids
+Numba's own threading layers: the default one aborts the process when two threads launch
+parallel kernels at once, and the others are not installed everywhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+_executor_size = 0
+
+
+def _forget_executor_in_child() -> None:
+    # The executor's threads do not exist in a forked child; a fresh one is made on demand.
+    global _executor, _executor_size, _lock
+    _executor, _executor_size, _lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor_in_child)
+
+
+def _helpers(count: int) -> ThreadPoolExecutor:
+    global _executor, _executor_size
+    with _lock:
+        if _executor is None or _executor_size < count:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(max_workers=count, thread_name_prefix="framefix")
+            _executor_size = count
+        return _executor
+
+
+def for_rows(height: int, workers: int, run_rows: Callable[[int, int], None]) -> None:
+    """Call ``run_rows(y0, y1)`` over [0, height) in chunks on up to ``workers`` threads (the
+    caller included). Chunk boundaries depend only on height and workers, as in the C++ pool."""
+    chunks = min(height, workers * 4)
+    if workers <= 1 or chunks <= 1:
+        run_rows(0, height)
+        return
+    bounds = [height * c // chunks for c in range(chunks + 1)]
+    next_chunk = itertools.count()  # next() on it is atomic under the GIL
+
+    def drain() -> None:
+        for c in iter(lambda: next(next_chunk), None):
+            if c >= chunks:
+                return
+            run_rows(bounds[c], bounds[c + 1])
+
+    futures = [_helpers(workers - 1).submit(drain) for _ in range(min(workers, chunks) - 1)]
+    try:
+        drain()
+    finally:
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error

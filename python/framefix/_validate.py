@@ -1,0 +1,129 @@
+"""Input checks shared by the public functions. Every message names the function, the argument,
+what was expected and what came, e.g. ``warp: flow must be (H, W, 2) float32, got (480, 640) float64``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+_CHANNEL_COUNTS = (1, 3, 4)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _describe(a: np.ndarray) -> str:
+    return f"{a.shape} {a.dtype}"
+
+
+def as_array(func: str, name: str, value: object) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{func}: {name} must be an array, got {type(value).__name__}") from exc
+
+
+def _strided_in_items(a: np.ndarray) -> bool:
+    return all(s % a.itemsize == 0 for s in a.strides)
+
+
+def frame(func: str, name: str, value: object) -> np.ndarray:
+    """A frame as an (H, W, C) view of the caller's data (2-D frames get C = 1)."""
+    a = as_array(func, name, value)
+    if a.dtype not in PIXEL_DTYPES:
+        hint = ".astype(np.float32) (float frames are nominally 0..1)"
+        if a.dtype.kind in "iub" and a.dtype.itemsize <= 2:
+            hint = ".astype(np.uint16)" if a.dtype.kind == "i" else ".astype(np.uint8)"
+        raise TypeError(
+            f"{func}: {name} must be uint8, uint16 or float32, got {a.dtype}; convert it with {name}{hint}"
+        )
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in _CHANNEL_COUNTS):
+        raise ValueError(f"{func}: {name} must be (H, W) or (H, W, C) with C in 1, 3, 4, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{func}: {name} must not be empty, got shape {a.shape}")
+    if a.ndim == 2:
+        a = a[:, :, np.newaxis]
+    if not _strided_in_items(a):
+        a = np.ascontiguousarray(a)  # rare (views of packed records); an input copy, never of out
+    return a
+
+
+def flow(func: str, value: object, height_width: tuple[int, int]) -> np.ndarray:
+    """An (H, W, 2) float32 flow matching the frame's height and width."""
+    a = as_array(func, "flow", value)
+    if a.dtype != np.float32 or a.ndim != 3 or a.shape[2] != 2:
+        error = TypeError if a.dtype != np.float32 and a.ndim == 3 and a.shape[2] == 2 else ValueError
+        raise error(f"{func}: flow must be (H, W, 2) float32, got {_describe(a)}")
+    if a.shape[:2] != tuple(height_width):
+        raise ValueError(
+            f"{func}: flow must match the image's height and width {tuple(height_width)}, got {_describe(a)}"
+        )
+    if not _strided_in_items(a):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def coordinate_maps(func: str, map_x: object, map_y: object) -> tuple[np.ndarray, np.ndarray]:
+    """Two (H, W) float32 maps of the same, non-empty shape."""
+    maps = []
+    for name, value in (("map_x", map_x), ("map_y", map_y)):
+        a = as_array(func, name, value)
+        if a.dtype != np.float32 or a.ndim != 2:
+            error = TypeError if a.dtype != np.float32 and a.ndim == 2 else ValueError
+            raise error(f"{func}: {name} must be (H, W) float32, got {_describe(a)}")
+        if a.size == 0:
+            raise ValueError(f"{func}: {name} must not be empty, got shape {a.shape}")
+        maps.append(a if _strided_in_items(a) else np.ascontiguousarray(a))
+    if maps[0].shape != maps[1].shape:
+        raise ValueError(
+            f"{func}: map_x and map_y must have the same shape, got {maps[0].shape} and {maps[1].shape}"
+        )
+    return maps[0], maps[1]
+
+
+def choice(func: str, name: str, value: object, choices: Sequence[str]) -> int:
+    """Position of ``value`` in ``choices``: the code both backends receive."""
+    if isinstance(value, str) and value in choices:
+        return choices.index(value)
+    listed = ", ".join(repr(c) for c in choices)
+    raise ValueError(f"{func}: {name} must be one of {listed}, got {value!r}")
+
+
+def fill_value(func: str, value: object, dtype: np.dtype) -> np.float32:
+    """``cval`` in the image's code values: rounded and saturated for integer frames."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{func}: cval must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if not (math.isfinite(v) and abs(v) <= _FLOAT32_MAX):
+        raise ValueError(f"{func}: cval must be finite in float32, got {value!r}; use return_mask=True to flag samples")
+    if dtype.kind == "u":
+        v = min(max(float(np.rint(v)), 0.0), float(np.iinfo(dtype).max))
+    return np.float32(v)
+
+
+def output(
+    func: str, out: object, shape: tuple[int, ...], dtype: np.dtype, inputs: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(array to return, its (H, W, C) view) for ``out``: a new array when None, else the caller's,
+    used in place (never a copy, so it must be writeable, exactly typed and not overlap an input)."""
+    if out is None:
+        result = np.empty(shape, dtype)
+    else:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"{func}: out must be a numpy array or None, got {type(out).__name__}")
+        if out.shape != tuple(shape) or out.dtype != dtype:
+            raise ValueError(f"{func}: out must be {tuple(shape)} {dtype}, got {_describe(out)}")
+        if not out.flags.writeable:
+            raise ValueError(f"{func}: out must be writeable, got a read-only array")
+        if not _strided_in_items(out):
+            raise ValueError(f"{func}: out must have strides that are multiples of its item size, got {out.strides}")
+        for a in inputs:
+            if np.may_share_memory(out, a):
+                raise ValueError(f"{func}: out must not overlap an input array")
+        result = out
+    return result, (result if result.ndim == 3 else result[:, :, np.newaxis])

@@ -1,0 +1,61 @@
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "framefix/parallel.hpp"
+
+namespace py = pybind11;
+
+namespace framefix::bindings {
+void register_warp(py::module_& m);
+}
+
+namespace {
+
+// Exercises parallel_for from the tests: how often each index ran, how many threads took part,
+// and an exception thrown from one chunk to check it reaches the caller.
+py::tuple parallel_probe(std::ptrdiff_t count, std::size_t workers, std::ptrdiff_t throw_at) {
+    std::vector<std::atomic<int>> visits(static_cast<std::size_t>(count));
+    std::mutex mutex;
+    std::set<std::thread::id> threads;
+    {
+        py::gil_scoped_release release;
+        framefix::threading::parallel_for(0, count, workers, [&](std::ptrdiff_t b, std::ptrdiff_t e) {
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                threads.insert(std::this_thread::get_id());
+            }
+            for (std::ptrdiff_t i = b; i < e; ++i) {
+                if (i == throw_at) throw std::runtime_error("parallel_probe: failure at index " + std::to_string(i));
+                // Give the other workers time to pick up chunks, so several threads take part.
+                std::this_thread::sleep_for(std::chrono::microseconds(50));
+                visits[static_cast<std::size_t>(i)]++;
+            }
+        });
+    }
+    py::array_t<int> counts(count);
+    auto c = counts.mutable_unchecked<1>();
+    for (std::ptrdiff_t i = 0; i < count; ++i) c(i) = visits[static_cast<std::size_t>(i)].load();
+    return py::make_tuple(counts, threads.size());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
+    m.doc() = "framefix's compiled kernels (private: use the functions in the framefix package)";
+#ifdef FRAMEFIX_VERSION
+    m.attr("__version__") = FRAMEFIX_VERSION;
+#endif
+    m.def("hardware_workers", &framefix::threading::hardware_workers,
+          "Threads the hardware runs at once, as the C++ pool sees it.");
+    m.def("_parallel_probe", &parallel_probe, py::arg("count"), py::arg("workers"), py::arg("throw_at") = -1);
+    framefix::bindings::register_warp(m);
+}

@@ -1,0 +1,79 @@
+#pragma once
+// numpy arrays -> framefix views. The Python layer has already validated and explained; these
+// checks are the last line against a caller that bypasses it, and they never convert or copy.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "framefix/image_view.hpp"
+
+namespace framefix::bindings {
+
+namespace py = pybind11;
+
+template <class T>
+bool has_dtype(const py::array& a) {
+    return a.dtype().is(py::dtype::of<T>());
+}
+
+inline std::ptrdiff_t element_stride(const py::array& a, int axis, const char* name) {
+    const auto bytes = a.strides(axis);
+    if (bytes % static_cast<py::ssize_t>(a.itemsize()) != 0)
+        throw std::invalid_argument(std::string(name) + " has strides that are not a multiple of its item size");
+    return bytes / static_cast<py::ssize_t>(a.itemsize());
+}
+
+inline void require_writeable(const py::array& a, const char* name) {
+    if (!a.writeable()) throw std::invalid_argument(std::string(name) + " must be writeable");
+}
+
+// (H, W, C) array -> ImageView; T may be const.
+template <class T>
+ImageView<T> image_view(const py::array& a, const char* name) {
+    using Pixel = std::remove_const_t<T>;
+    if (!has_dtype<Pixel>(a) || a.ndim() != 3) throw std::invalid_argument(std::string(name) + " has the wrong dtype or rank");
+    if constexpr (!std::is_const_v<T>) require_writeable(a, name);
+    ImageView<T> v;
+    v.data = static_cast<T*>(const_cast<void*>(a.data()));
+    v.height = a.shape(0);
+    v.width = a.shape(1);
+    v.channels = a.shape(2);
+    v.stride_y = element_stride(a, 0, name);
+    v.stride_x = element_stride(a, 1, name);
+    v.stride_c = element_stride(a, 2, name);
+    return v;
+}
+
+// (H, W) array -> PlaneView; T may be const.
+template <class T>
+PlaneView<T> plane_view(const py::array& a, const char* name) {
+    using Element = std::remove_const_t<T>;
+    if (a.ndim() != 2) throw std::invalid_argument(std::string(name) + " must be 2-D");
+    const bool dtype_ok = std::is_same_v<Element, std::uint8_t> ? (a.dtype().kind() == 'b' || has_dtype<std::uint8_t>(a))
+                                                                 : has_dtype<Element>(a);
+    if (!dtype_ok) throw std::invalid_argument(std::string(name) + " has the wrong dtype");
+    if constexpr (!std::is_const_v<T>) require_writeable(a, name);
+    PlaneView<T> v;
+    v.data = static_cast<T*>(const_cast<void*>(a.data()));
+    v.height = a.shape(0);
+    v.width = a.shape(1);
+    v.stride_y = element_stride(a, 0, name);
+    v.stride_x = element_stride(a, 1, name);
+    return v;
+}
+
+// Calls f(tag) with tag a value of the image's pixel type; anything else is refused by name.
+template <class F>
+decltype(auto) dispatch_pixel_type(const py::array& image, F&& f) {
+    if (has_dtype<std::uint8_t>(image)) return f(std::uint8_t{});
+    if (has_dtype<std::uint16_t>(image)) return f(std::uint16_t{});
+    if (has_dtype<float>(image)) return f(float{});
+    throw std::invalid_argument("image dtype must be uint8, uint16 or float32, got " +
+                                std::string(py::str(image.dtype())));
+}
+
+}  // namespace framefix::bindings
