@@ -1,0 +1,105 @@
+"""Slow, obviously correct NumPy oracles for the kernels (float64 arithmetic, vectorised taps).
+
+Coordinates are formed in float32 exactly as the kernels form them (x + dx in float32), so the
+sample points are identical; the interpolation itself is done in float64.
+"""
+
+import numpy as np
+
+MAX_COORDINATE = 2.0**30
+
+
+def border_index(i, n, border):
+    """Index each tap reads along an axis of n pixels; -1 means cval (numpy.pad semantics)."""
+    i = np.asarray(i, dtype=np.int64)
+    inside = (i >= 0) & (i < n)
+    if border == "constant":
+        out = np.where(inside, i, -1)
+    elif border == "edge":
+        out = np.clip(i, 0, n - 1)
+    elif border == "reflect":
+        if n == 1:
+            out = np.zeros_like(i)
+        else:
+            m = np.mod(i, 2 * n - 2)
+            out = np.where(m < n, m, 2 * n - 2 - m)
+    elif border == "symmetric":
+        m = np.mod(i, 2 * n)
+        out = np.where(m < n, m, 2 * n - 1 - m)
+    elif border == "wrap":
+        out = np.mod(i, n)
+    else:
+        raise ValueError(border)
+    return np.where(inside, i, out)
+
+
+def _cubic_weights(t):
+    a = -0.5
+    d = [1 + t, t, 1 - t, 2 - t]  # distances to the 4 taps
+
+    def keys(s):
+        return np.where(
+            s <= 1,
+            (a + 2) * s**3 - (a + 3) * s**2 + 1,
+            np.where(s < 2, a * s**3 - 5 * a * s**2 + 8 * a * s - 4 * a, 0.0),
+        )
+
+    return [keys(s) for s in d]
+
+
+def remap_reference(image, map_x, map_y, interpolation="linear", border="edge", cval=0.0):
+    """(out, mask) for out[y, x] = image[map_y[y, x], map_x[y, x]]; maps must be float32."""
+    squeeze = image.ndim == 2
+    img = image[:, :, None] if squeeze else image
+    h, w, c = img.shape
+    data = img.astype(np.float64)
+    sx = np.asarray(map_x, np.float32)
+    sy = np.asarray(map_y, np.float32)
+    finite = np.isfinite(sx) & np.isfinite(sy)
+    mask = finite & (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    sx = np.where(finite, np.clip(sx, -MAX_COORDINATE, MAX_COORDINATE), 0).astype(np.float64)
+    sy = np.where(finite, np.clip(sy, -MAX_COORDINATE, MAX_COORDINATE), 0).astype(np.float64)
+    if image.dtype.kind == "u":
+        cval = float(np.clip(np.rint(cval), 0, np.iinfo(image.dtype).max))
+
+    if interpolation == "nearest":
+        xs = [np.floor(np.float32(sx) + np.float32(0.5)).astype(np.int64)]
+        ys = [np.floor(np.float32(sy) + np.float32(0.5)).astype(np.int64)]
+        wx = [np.ones_like(sx)]
+        wy = [np.ones_like(sy)]
+    else:
+        x0 = np.floor(sx).astype(np.int64)
+        y0 = np.floor(sy).astype(np.int64)
+        tx, ty = sx - x0, sy - y0
+        if interpolation == "linear":
+            xs, ys = [x0, x0 + 1], [y0, y0 + 1]
+            wx, wy = [1 - tx, tx], [1 - ty, ty]
+        elif interpolation == "cubic":
+            xs = [x0 - 1, x0, x0 + 1, x0 + 2]
+            ys = [y0 - 1, y0, y0 + 1, y0 + 2]
+            wx, wy = _cubic_weights(tx), _cubic_weights(ty)
+        else:
+            raise ValueError(interpolation)
+
+    out = np.zeros(sx.shape + (c,), np.float64)
+    for yi, wyi in zip(ys, wy):
+        by = border_index(yi, h, border)
+        for xi, wxi in zip(xs, wx):
+            bx = border_index(xi, w, border)
+            outside = (by < 0) | (bx < 0)
+            taps = data[np.maximum(by, 0), np.maximum(bx, 0)]
+            taps[outside] = cval
+            out += (wyi * wxi)[..., None] * taps
+    out[~finite] = cval
+    if image.dtype.kind == "u":
+        out = np.clip(np.rint(out), 0, np.iinfo(image.dtype).max)
+    out = out.astype(image.dtype)
+    return (out[..., 0] if squeeze else out), mask
+
+
+def warp_reference(image, flow, interpolation="linear", border="edge", cval=0.0):
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    map_x = xs.astype(np.float32) + flow[..., 0]
+    map_y = ys.astype(np.float32) + flow[..., 1]
+    return remap_reference(image, map_x, map_y, interpolation, border, cval)
