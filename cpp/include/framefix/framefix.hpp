@@ -5,4 +5,5 @@
 #include "image_view.hpp"
 #include "parallel.hpp"
 #include "pixel_traits.hpp"
+#include "simd.hpp"
 #include "warp.hpp"

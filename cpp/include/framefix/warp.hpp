@@ -9,6 +9,7 @@
 //     clamped there (float32 has no fraction left long before) so index maths stays defined;
 //   - the mask is true where 0 <= sx <= width - 1 and 0 <= sy <= height - 1.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include "image_view.hpp"
 #include "parallel.hpp"
 #include "pixel_traits.hpp"
+#include "simd.hpp"
 
 namespace framefix {
 
@@ -55,22 +57,113 @@ inline void cubic_weights(float t, float w[4]) noexcept {
     w[3] = t * t * (0.5f * t - 0.5f);
 }
 
+// Sample points for `count` consecutive output pixels of row y, starting at column x_begin.
 struct FlowCoordinates {
     ImageView<const float> flow;  // (H, W, 2): dx, dy
-    void at(std::ptrdiff_t y, std::ptrdiff_t x, float& sx, float& sy) const noexcept {
-        const float* f = flow.pixel(y, x);
-        sx = static_cast<float>(x) + f[0];
-        sy = static_cast<float>(y) + f[flow.stride_c];
+    void load(std::ptrdiff_t y, std::ptrdiff_t x_begin, std::ptrdiff_t count, float* sx, float* sy) const noexcept {
+        const float* f = flow.pixel(y, x_begin);
+        const float row = static_cast<float>(y);
+        const auto column = static_cast<std::int32_t>(x_begin);
+        if (flow.stride_x == 2 && flow.stride_c == 1) {  // packed (dx, dy) pairs: vectorises
+            for (std::ptrdiff_t i = 0; i < count; ++i) {
+                sx[i] = static_cast<float>(column + static_cast<std::int32_t>(i)) + f[2 * i];
+                sy[i] = row + f[2 * i + 1];
+            }
+            return;
+        }
+        for (std::ptrdiff_t i = 0; i < count; ++i) {
+            sx[i] = static_cast<float>(column + static_cast<std::int32_t>(i)) + f[i * flow.stride_x];
+            sy[i] = row + f[i * flow.stride_x + flow.stride_c];
+        }
     }
 };
 
 struct MapCoordinates {
     PlaneView<const float> map_x, map_y;
-    void at(std::ptrdiff_t y, std::ptrdiff_t x, float& sx, float& sy) const noexcept {
-        sx = map_x.row(y)[x * map_x.stride_x];
-        sy = map_y.row(y)[x * map_y.stride_x];
+    void load(std::ptrdiff_t y, std::ptrdiff_t x_begin, std::ptrdiff_t count, float* sx, float* sy) const noexcept {
+        const float* mx = map_x.row(y) + x_begin * map_x.stride_x;
+        const float* my = map_y.row(y) + x_begin * map_y.stride_x;
+        for (std::ptrdiff_t i = 0; i < count; ++i) {
+            sx[i] = mx[i * map_x.stride_x];
+            sy[i] = my[i * map_y.stride_x];
+        }
     }
 };
+
+// Output pixels are handled in blocks of a row: first every sample point of the block is
+// located with branch-free arithmetic that the compiler vectorises, then each pixel whose taps
+// all lie inside the image is interpolated directly; the rest (borders, non-finite points) take
+// the general path through the border rule. Both paths do the same float32 operations.
+constexpr std::ptrdiff_t kBlock = 256;
+constexpr std::ptrdiff_t kPrefetchDistance = 24;
+
+struct SampleBlock {
+    alignas(16) float sx[kBlock];
+    alignas(16) float sy[kBlock];
+    alignas(16) float fx[kBlock];
+    alignas(16) float fy[kBlock];
+    alignas(16) std::int32_t ix[kBlock];
+    alignas(16) std::int32_t iy[kBlock];
+    alignas(16) std::int32_t interior[kBlock];  // nonzero: every tap inside the image
+};
+
+// Interior: every tap of the point is inside the image. Nearest looks at sx + 0.5 (its tap is
+// floor(sx + 0.5)); linear needs floor(s) in [0, n - 2]; cubic floor(s) in [1, n - 3].
+template <Interpolation I>
+void locate(SampleBlock& b, std::ptrdiff_t count, std::ptrdiff_t width, std::ptrdiff_t height) noexcept {
+    constexpr float shift = I == Interpolation::nearest ? 0.5f : 0.0f;
+    constexpr float low = I == Interpolation::cubic ? 1.0f : 0.0f;
+    constexpr std::ptrdiff_t margin = I == Interpolation::nearest ? 0 : (I == Interpolation::linear ? 1 : 2);
+    const float high_x = static_cast<float>(width - margin);
+    const float high_y = static_cast<float>(height - margin);
+    std::ptrdiff_t i = 0;
+#ifdef FRAMEFIX_HAVE_SSE2
+    // The same operations as the scalar loop below, four points at a time.
+    const __m128 lows = _mm_set1_ps(low), shifts = _mm_set1_ps(shift);
+    const __m128 highs_x = _mm_set1_ps(high_x), highs_y = _mm_set1_ps(high_y);
+    for (; i + 4 <= count; i += 4) {
+        __m128 px = _mm_load_ps(b.sx + i), py = _mm_load_ps(b.sy + i);
+        if constexpr (shift != 0.0f) {
+            px = _mm_add_ps(px, shifts);
+            py = _mm_add_ps(py, shifts);
+        }
+        const __m128 inside = _mm_and_ps(_mm_and_ps(_mm_cmpge_ps(px, lows), _mm_cmplt_ps(px, highs_x)),
+                                         _mm_and_ps(_mm_cmpge_ps(py, lows), _mm_cmplt_ps(py, highs_y)));
+        const __m128 cx = _mm_or_ps(_mm_and_ps(inside, px), _mm_andnot_ps(inside, lows));
+        const __m128 cy = _mm_or_ps(_mm_and_ps(inside, py), _mm_andnot_ps(inside, lows));
+        const __m128i jx = _mm_cvttps_epi32(cx), jy = _mm_cvttps_epi32(cy);
+        _mm_store_si128(reinterpret_cast<__m128i*>(b.ix + i), jx);
+        _mm_store_si128(reinterpret_cast<__m128i*>(b.iy + i), jy);
+        _mm_store_ps(b.fx + i, _mm_sub_ps(cx, _mm_cvtepi32_ps(jx)));
+        _mm_store_ps(b.fy + i, _mm_sub_ps(cy, _mm_cvtepi32_ps(jy)));
+        _mm_store_si128(reinterpret_cast<__m128i*>(b.interior + i), _mm_castps_si128(inside));
+    }
+#endif
+    for (; i < count; ++i) {
+        float px = b.sx[i], py = b.sy[i];
+        if constexpr (shift != 0.0f) {
+            px += shift;
+            py += shift;
+        }
+        const bool inside = (px >= low) & (px < high_x) & (py >= low) & (py < high_y);  // false for NaN
+        const float cx = inside ? px : low, cy = inside ? py : low;
+        const auto jx = static_cast<std::int32_t>(cx), jy = static_cast<std::int32_t>(cy);  // floor: cx >= 0
+        b.ix[i] = jx;
+        b.iy[i] = jy;
+        b.fx[i] = cx - static_cast<float>(jx);
+        b.fy[i] = cy - static_cast<float>(jy);
+        b.interior[i] = inside;
+    }
+}
+
+inline void write_mask(const SampleBlock& b, std::ptrdiff_t count, std::ptrdiff_t width, std::ptrdiff_t height,
+                       std::uint8_t* out, std::ptrdiff_t stride) noexcept {
+    const float last_x = static_cast<float>(width - 1), last_y = static_cast<float>(height - 1);
+    for (std::ptrdiff_t i = 0; i < count; ++i) {
+        const float sx = b.sx[i], sy = b.sy[i];
+        out[i * stride] = (sx >= 0.0f) & (sx <= last_x) & (sy >= 0.0f) & (sy <= last_y);  // false for NaN
+    }
+}
 
 // Everything a row loop needs; C > 0 fixes the channel count at compile time.
 template <class T, int C>
@@ -79,6 +172,9 @@ struct Sampler {
     Border border;
     T cval_pixel;
     float cval;  // cval as the kernel sees it (already rounded for integer pixels)
+    // Channels adjacent in memory in both image and output: a pixel's channels go through SIMD
+    // lanes together.
+    bool packed;
 
     std::ptrdiff_t channels() const noexcept { return C > 0 ? C : src.channels; }
 
@@ -97,92 +193,164 @@ struct Sampler {
         return p ? static_cast<float>(p[c * src.stride_c]) : cval;
     }
 
-    void nearest(float sx, float sy, T* o, std::ptrdiff_t osc) const noexcept {
-        const std::ptrdiff_t ix = floor_index(clamp_coordinate(sx + 0.5f));
-        const std::ptrdiff_t iy = floor_index(clamp_coordinate(sy + 0.5f));
-        const T* p = tap(ix, iy);
-        if (p == nullptr) return fill(o, osc);
+    // A tap at column x reads four elements with SIMD: the fourth must exist within the image.
+    bool simd_tap_fits(std::ptrdiff_t x) const noexcept {
+        return packed && (C == 4 || (C == 3 && x + 1 < src.width));
+    }
+
+    // --- interior points: all taps inside, (ix, iy) = floor of the point, (fx, fy) its fraction
+
+    void interior_nearest(std::int32_t ix, std::int32_t iy, T* o, std::ptrdiff_t osc) const noexcept {
+        const T* p = src.pixel(iy, ix);
         for (std::ptrdiff_t c = 0; c < channels(); ++c) o[c * osc] = p[c * src.stride_c];
     }
 
-    void linear(float sx, float sy, T* o, std::ptrdiff_t osc) const noexcept {
-        const std::ptrdiff_t x0 = floor_index(sx), y0 = floor_index(sy);
-        const float fx = sx - static_cast<float>(x0), fy = sy - static_cast<float>(y0);
-        const std::ptrdiff_t sc = src.stride_c;
-        if (x0 >= 0 && x0 + 1 < src.width && y0 >= 0 && y0 + 1 < src.height) {
-            const T* p00 = src.pixel(y0, x0);
-            const T* p01 = p00 + src.stride_x;
-            const T* p10 = p00 + src.stride_y;
-            const T* p11 = p10 + src.stride_x;
-            for (std::ptrdiff_t c = 0; c < channels(); ++c) {
-                const float a = static_cast<float>(p00[c * sc]), b = static_cast<float>(p01[c * sc]);
-                const float d = static_cast<float>(p10[c * sc]), e = static_cast<float>(p11[c * sc]);
-                const float top = a + fx * (b - a);
-                const float bottom = d + fx * (e - d);
-                o[c * osc] = pixel_traits<T>::from_work(top + fy * (bottom - top));
+    void interior_linear(std::int32_t ix, std::int32_t iy, float fx, float fy, T* o, std::ptrdiff_t osc) const noexcept {
+        const T* p00 = src.pixel(iy, ix);
+        const T* p01 = p00 + src.stride_x;
+        const T* p10 = p00 + src.stride_y;
+        const T* p11 = p10 + src.stride_x;
+#ifdef FRAMEFIX_HAVE_SSE2
+        if constexpr (C == 3 || C == 4) {
+            if (simd_tap_fits(ix + 1)) {
+                const __m128 tx = _mm_set1_ps(fx), ty = _mm_set1_ps(fy);
+                const __m128 top = simd::lerp(simd::load4(p00), simd::load4(p01), tx);
+                const __m128 bottom = simd::lerp(simd::load4(p10), simd::load4(p11), tx);
+                simd::store<C>(o, simd::lerp(top, bottom, ty));
+                return;
             }
-            return;
         }
-        const T* p00 = tap(x0, y0);
-        const T* p01 = tap(x0 + 1, y0);
-        const T* p10 = tap(x0, y0 + 1);
-        const T* p11 = tap(x0 + 1, y0 + 1);
+#endif
+        const std::ptrdiff_t sc = src.stride_c;
         for (std::ptrdiff_t c = 0; c < channels(); ++c) {
-            const float a = value(p00, c), b = value(p01, c);
-            const float d = value(p10, c), e = value(p11, c);
+            const float a = static_cast<float>(p00[c * sc]), b = static_cast<float>(p01[c * sc]);
+            const float d = static_cast<float>(p10[c * sc]), e = static_cast<float>(p11[c * sc]);
             const float top = a + fx * (b - a);
             const float bottom = d + fx * (e - d);
             o[c * osc] = pixel_traits<T>::from_work(top + fy * (bottom - top));
         }
     }
 
-    void cubic(float sx, float sy, T* o, std::ptrdiff_t osc) const noexcept {
-        const std::ptrdiff_t x0 = floor_index(sx), y0 = floor_index(sy);
+    void interior_cubic(std::int32_t ix, std::int32_t iy, float fx, float fy, T* o, std::ptrdiff_t osc) const noexcept {
         float wx[4], wy[4];
-        cubic_weights(sx - static_cast<float>(x0), wx);
-        cubic_weights(sy - static_cast<float>(y0), wy);
-        const T* taps[4][4];
-        if (x0 >= 1 && x0 + 2 < src.width && y0 >= 1 && y0 + 2 < src.height) {
-            for (int j = 0; j < 4; ++j)
-                for (int i = 0; i < 4; ++i) taps[j][i] = src.pixel(y0 - 1 + j, x0 - 1 + i);
-        } else {
-            for (int j = 0; j < 4; ++j)
-                for (int i = 0; i < 4; ++i) taps[j][i] = tap(x0 - 1 + i, y0 - 1 + j);
+        cubic_weights(fx, wx);
+        cubic_weights(fy, wy);
+        const T* p = src.pixel(iy - 1, ix - 1);
+        const std::ptrdiff_t sx = src.stride_x, sy = src.stride_y, sc = src.stride_c;
+#ifdef FRAMEFIX_HAVE_SSE2
+        if constexpr (C == 3 || C == 4) {
+            if (simd_tap_fits(ix + 2)) {
+                __m128 rows[4];
+                for (int j = 0; j < 4; ++j) {
+                    const T* r = p + j * sy;
+                    __m128 acc = _mm_mul_ps(_mm_set1_ps(wx[0]), simd::load4(r));
+                    acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(wx[1]), simd::load4(r + sx)));
+                    acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(wx[2]), simd::load4(r + 2 * sx)));
+                    rows[j] = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(wx[3]), simd::load4(r + 3 * sx)));
+                }
+                __m128 v = _mm_mul_ps(_mm_set1_ps(wy[0]), rows[0]);
+                v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(wy[1]), rows[1]));
+                v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(wy[2]), rows[2]));
+                v = _mm_add_ps(v, _mm_mul_ps(_mm_set1_ps(wy[3]), rows[3]));
+                simd::store<C>(o, v);
+                return;
+            }
         }
+#endif
         for (std::ptrdiff_t c = 0; c < channels(); ++c) {
             float rows[4];
             for (int j = 0; j < 4; ++j) {
-                rows[j] = wx[0] * value(taps[j][0], c) + wx[1] * value(taps[j][1], c) +
-                          wx[2] * value(taps[j][2], c) + wx[3] * value(taps[j][3], c);
+                const T* r = p + j * sy + c * sc;
+                rows[j] = wx[0] * static_cast<float>(r[0]) + wx[1] * static_cast<float>(r[sx]) +
+                          wx[2] * static_cast<float>(r[2 * sx]) + wx[3] * static_cast<float>(r[3 * sx]);
             }
-            o[c * osc] = pixel_traits<T>::from_work(wy[0] * rows[0] + wy[1] * rows[1] +
-                                                    wy[2] * rows[2] + wy[3] * rows[3]);
+            o[c * osc] = pixel_traits<T>::from_work(wy[0] * rows[0] + wy[1] * rows[1] + wy[2] * rows[2] +
+                                                    wy[3] * rows[3]);
+        }
+    }
+
+    // --- any point: the border rule on each tap, cval for non-finite points
+
+    template <Interpolation I>
+    void general(float sx, float sy, T* o, std::ptrdiff_t osc) const noexcept {
+        if (!(std::isfinite(sx) && std::isfinite(sy))) return fill(o, osc);
+        sx = clamp_coordinate(sx);
+        sy = clamp_coordinate(sy);
+        if constexpr (I == Interpolation::nearest) {
+            const T* p = tap(floor_index(clamp_coordinate(sx + 0.5f)), floor_index(clamp_coordinate(sy + 0.5f)));
+            if (p == nullptr) return fill(o, osc);
+            for (std::ptrdiff_t c = 0; c < channels(); ++c) o[c * osc] = p[c * src.stride_c];
+        } else if constexpr (I == Interpolation::linear) {
+            const std::ptrdiff_t x0 = floor_index(sx), y0 = floor_index(sy);
+            const float fx = sx - static_cast<float>(x0), fy = sy - static_cast<float>(y0);
+            const T* p00 = tap(x0, y0);
+            const T* p01 = tap(x0 + 1, y0);
+            const T* p10 = tap(x0, y0 + 1);
+            const T* p11 = tap(x0 + 1, y0 + 1);
+            for (std::ptrdiff_t c = 0; c < channels(); ++c) {
+                const float a = value(p00, c), b = value(p01, c);
+                const float d = value(p10, c), e = value(p11, c);
+                const float top = a + fx * (b - a);
+                const float bottom = d + fx * (e - d);
+                o[c * osc] = pixel_traits<T>::from_work(top + fy * (bottom - top));
+            }
+        } else {
+            const std::ptrdiff_t x0 = floor_index(sx), y0 = floor_index(sy);
+            float wx[4], wy[4];
+            cubic_weights(sx - static_cast<float>(x0), wx);
+            cubic_weights(sy - static_cast<float>(y0), wy);
+            const T* taps[4][4];
+            for (int j = 0; j < 4; ++j)
+                for (int i = 0; i < 4; ++i) taps[j][i] = tap(x0 - 1 + i, y0 - 1 + j);
+            for (std::ptrdiff_t c = 0; c < channels(); ++c) {
+                float rows[4];
+                for (int j = 0; j < 4; ++j) {
+                    rows[j] = wx[0] * value(taps[j][0], c) + wx[1] * value(taps[j][1], c) +
+                              wx[2] * value(taps[j][2], c) + wx[3] * value(taps[j][3], c);
+                }
+                o[c * osc] = pixel_traits<T>::from_work(wy[0] * rows[0] + wy[1] * rows[1] + wy[2] * rows[2] +
+                                                        wy[3] * rows[3]);
+            }
         }
     }
 };
 
+// Arguments by value: the row loop then works on locals the compiler knows nothing aliases
+// (a uint8 output store may otherwise alias anything and force reloads of every field).
 template <class T, Interpolation I, int C, class Coordinates>
-void remap_rows(const Sampler<T, C>& sampler, const Coordinates& coordinates, const ImageView<T>& dst,
-                const PlaneView<std::uint8_t>* mask, std::ptrdiff_t y_begin, std::ptrdiff_t y_end) {
-    const float last_x = static_cast<float>(sampler.src.width - 1);
-    const float last_y = static_cast<float>(sampler.src.height - 1);
+void remap_rows(const Sampler<T, C> sampler, const Coordinates coordinates, const ImageView<T> dst,
+                const PlaneView<std::uint8_t> mask, const bool has_mask, std::ptrdiff_t y_begin,
+                std::ptrdiff_t y_end) {
+    SampleBlock block;
+    const std::ptrdiff_t width = sampler.src.width, height = sampler.src.height;
     for (std::ptrdiff_t y = y_begin; y < y_end; ++y) {
-        std::uint8_t* mask_row = mask ? mask->row(y) : nullptr;
-        for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
-            float sx, sy;
-            coordinates.at(y, x, sx, sy);
-            T* o = dst.pixel(y, x);
-            if (!(std::isfinite(sx) && std::isfinite(sy))) {
-                sampler.fill(o, dst.stride_c);
-                if (mask_row) mask_row[x * mask->stride_x] = 0;
-                continue;
+        T* out_row = dst.data + y * dst.stride_y;
+        for (std::ptrdiff_t x_begin = 0; x_begin < dst.width; x_begin += kBlock) {
+            const std::ptrdiff_t count = std::min(kBlock, dst.width - x_begin);
+            coordinates.load(y, x_begin, count, block.sx, block.sy);
+            if (has_mask) write_mask(block, count, width, height, mask.row(y) + x_begin * mask.stride_x, mask.stride_x);
+            locate<I>(block, count, width, height);
+            T* o = out_row + x_begin * dst.stride_x;
+            for (std::ptrdiff_t i = 0; i < count; ++i, o += dst.stride_x) {
+#ifdef FRAMEFIX_HAVE_SSE2
+                // The sample points are known ahead: start fetching the taps a few pixels early,
+                // as gathers from rows the hardware prefetcher does not follow stall the loop.
+                if (i + kPrefetchDistance < count && block.interior[i + kPrefetchDistance]) {
+                    const T* ahead = sampler.src.pixel(block.iy[i + kPrefetchDistance], block.ix[i + kPrefetchDistance]);
+                    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char*>(ahead + sampler.src.stride_y), _MM_HINT_T0);
+                }
+#endif
+                if (!block.interior[i]) {
+                    sampler.template general<I>(block.sx[i], block.sy[i], o, dst.stride_c);
+                } else if constexpr (I == Interpolation::nearest) {
+                    sampler.interior_nearest(block.ix[i], block.iy[i], o, dst.stride_c);
+                } else if constexpr (I == Interpolation::linear) {
+                    sampler.interior_linear(block.ix[i], block.iy[i], block.fx[i], block.fy[i], o, dst.stride_c);
+                } else {
+                    sampler.interior_cubic(block.ix[i], block.iy[i], block.fx[i], block.fy[i], o, dst.stride_c);
+                }
             }
-            if (mask_row) mask_row[x * mask->stride_x] = (sx >= 0.0f && sx <= last_x && sy >= 0.0f && sy <= last_y);
-            sx = clamp_coordinate(sx);
-            sy = clamp_coordinate(sy);
-            if constexpr (I == Interpolation::nearest) sampler.nearest(sx, sy, o, dst.stride_c);
-            if constexpr (I == Interpolation::linear) sampler.linear(sx, sy, o, dst.stride_c);
-            if constexpr (I == Interpolation::cubic) sampler.cubic(sx, sy, o, dst.stride_c);
         }
     }
 }
@@ -198,12 +366,14 @@ void remap_dispatch(const ImageView<const T>& src, const Coordinates& coordinate
         throw std::invalid_argument("mask must have the output's height and width");
 
     const T cval_pixel = pixel_traits<T>::from_work(cval);
+    const bool packed = src.stride_c == 1 && src.stride_x >= src.channels && dst.stride_c == 1;
+    const PlaneView<std::uint8_t> mask_view = mask ? *mask : PlaneView<std::uint8_t>{};
     auto run = [&](auto interpolation_tag, auto channels_tag) {
         constexpr Interpolation I = decltype(interpolation_tag)::value;
         constexpr int C = decltype(channels_tag)::value;
-        const Sampler<T, C> sampler{src, border, cval_pixel, static_cast<float>(cval_pixel)};
+        const Sampler<T, C> sampler{src, border, cval_pixel, static_cast<float>(cval_pixel), packed};
         threading::parallel_for(0, dst.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
-            remap_rows<T, I, C>(sampler, coordinates, dst, mask, y0, y1);
+            remap_rows<T, I, C>(sampler, coordinates, dst, mask_view, mask != nullptr, y0, y1);
         });
     };
     auto with_channels = [&](auto interpolation_tag) {
