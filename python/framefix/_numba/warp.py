@@ -167,35 +167,77 @@ def _sample_cubic(src, sx, sy, dst, y, x, border, cval, is_integer, max_value):
 
 
 @_jit
+def _load_row(y, flow, map_x, map_y, use_flow, sx, sy):
+    if use_flow:
+        row = np.float32(y)
+        for x in range(sx.shape[0]):
+            sx[x] = np.float32(x) + flow[y, x, 0]
+            sy[x] = row + flow[y, x, 1]
+    else:
+        for x in range(sx.shape[0]):
+            sx[x] = map_x[y, x]
+            sy[x] = map_y[y, x]
+
+
+@_jit
+def _linear_row(src, sx, sy, dst, y, border, cval, is_integer, max_value):
+    # Interior points (every tap inside) straight from the image; the rest through the border rule.
+    height, width, channels = src.shape
+    high_x = np.float32(width - 1)
+    high_y = np.float32(height - 1)
+    for x in range(sx.shape[0]):
+        px = sx[x]
+        py = sy[x]
+        if px >= _ZERO and px < high_x and py >= _ZERO and py < high_y:
+            x0 = int(px)
+            y0 = int(py)
+            fx = px - np.float32(x0)
+            fy = py - np.float32(y0)
+            for c in range(channels):
+                a = np.float32(src[y0, x0, c])
+                b = np.float32(src[y0, x0 + 1, c])
+                d = np.float32(src[y0 + 1, x0, c])
+                e = np.float32(src[y0 + 1, x0 + 1, c])
+                top = a + fx * (b - a)
+                bottom = d + fx * (e - d)
+                dst[y, x, c] = _to_pixel(top + fy * (bottom - top), is_integer, max_value)
+        elif not (math.isfinite(px) and math.isfinite(py)):
+            for c in range(channels):
+                dst[y, x, c] = cval
+        else:
+            _sample_linear(src, _clamp_coordinate(px), _clamp_coordinate(py), dst, y, x, border, cval,
+                           is_integer, max_value)
+
+
+@_jit
 def _remap_rows(src, flow, map_x, map_y, use_flow, dst, mask, has_mask, interpolation, border, cval,
                 is_integer, max_value, y_begin, y_end):
     height, width, channels = src.shape
     last_x = np.float32(width - 1)
     last_y = np.float32(height - 1)
+    sx = np.empty(dst.shape[1], np.float32)
+    sy = np.empty(dst.shape[1], np.float32)
     for y in range(y_begin, y_end):
-        for x in range(dst.shape[1]):
-            if use_flow:
-                sx = np.float32(x) + flow[y, x, 0]
-                sy = np.float32(y) + flow[y, x, 1]
-            else:
-                sx = map_x[y, x]
-                sy = map_y[y, x]
-            if not (math.isfinite(sx) and math.isfinite(sy)):
+        _load_row(y, flow, map_x, map_y, use_flow, sx, sy)
+        if has_mask:
+            for x in range(sx.shape[0]):
+                mask[y, x] = sx[x] >= _ZERO and sx[x] <= last_x and sy[x] >= _ZERO and sy[x] <= last_y
+        if interpolation == _LINEAR:
+            _linear_row(src, sx, sy, dst, y, border, cval, is_integer, max_value)
+            continue
+        for x in range(sx.shape[0]):
+            px = sx[x]
+            py = sy[x]
+            if not (math.isfinite(px) and math.isfinite(py)):
                 for c in range(channels):
                     dst[y, x, c] = cval
-                if has_mask:
-                    mask[y, x] = False
                 continue
-            if has_mask:
-                mask[y, x] = sx >= _ZERO and sx <= last_x and sy >= _ZERO and sy <= last_y
-            sx = _clamp_coordinate(sx)
-            sy = _clamp_coordinate(sy)
-            if interpolation == _LINEAR:
-                _sample_linear(src, sx, sy, dst, y, x, border, cval, is_integer, max_value)
-            elif interpolation == _NEAREST:
-                _sample_nearest(src, sx, sy, dst, y, x, border, cval)
+            px = _clamp_coordinate(px)
+            py = _clamp_coordinate(py)
+            if interpolation == _NEAREST:
+                _sample_nearest(src, px, py, dst, y, x, border, cval)
             else:
-                _sample_cubic(src, sx, sy, dst, y, x, border, cval, is_integer, max_value)
+                _sample_cubic(src, px, py, dst, y, x, border, cval, is_integer, max_value)
 
 
 _NO_MASK = np.zeros((1, 1), dtype=bool)
