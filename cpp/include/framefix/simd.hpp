@@ -23,6 +23,17 @@ inline __m128 load4(const std::uint8_t* p) noexcept {
     return _mm_cvtepi32_ps(_mm_unpacklo_epi16(words, zero));
 }
 
+// Two horizontally adjacent taps of a packed pixel row (pixel stride = channels = 3 or 4) with
+// one 8-byte read: `left` gets the pixel at p, `right` the next one (lane 3 is don't-care for
+// 3 channels). Reads 8 bytes: callers make sure they exist.
+template <int channels>
+inline void load_pair(const std::uint8_t* p, __m128& left, __m128& right) noexcept {
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i words = _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), zero);
+    left = _mm_cvtepi32_ps(_mm_unpacklo_epi16(words, zero));
+    right = _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_srli_si128(words, 2 * channels), zero));
+}
+
 inline __m128 load4(const std::uint16_t* p) noexcept {
     const __m128i words = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
     return _mm_cvtepi32_ps(_mm_unpacklo_epi16(words, _mm_setzero_si128()));
@@ -43,8 +54,16 @@ inline void store(std::uint8_t* o, __m128 v) noexcept {
     __m128i i = _mm_cvtps_epi32(v);
     i = _mm_packs_epi32(i, i);
     i = _mm_packus_epi16(i, i);
-    const std::int32_t bytes = _mm_cvtsi128_si32(i);
-    std::memcpy(o, &bytes, count);
+    const auto bytes = static_cast<std::uint32_t>(_mm_cvtsi128_si32(i));
+    if constexpr (count == 4) {
+        std::memcpy(o, &bytes, 4);
+    } else {
+        static_assert(count == 3, "1 channel never takes the SIMD path");
+        // straight from the register: a 3-byte memcpy goes through the stack and stalls
+        const auto low = static_cast<std::uint16_t>(bytes);
+        std::memcpy(o, &low, 2);
+        o[2] = static_cast<std::uint8_t>(bytes >> 16);
+    }
 }
 
 template <int count>

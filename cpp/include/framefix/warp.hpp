@@ -109,12 +109,15 @@ struct SampleBlock {
 
 // Interior: every tap of the point is inside the image. Nearest looks at sx + 0.5 (its tap is
 // floor(sx + 0.5)); linear needs floor(s) in [0, n - 2]; cubic floor(s) in [1, n - 3].
+// `extra_right_margin` keeps one more column out when SIMD reads a fourth element past a
+// 3-channel tap: that element then belongs to the next pixel, which exists.
 template <Interpolation I>
-void locate(SampleBlock& b, std::ptrdiff_t count, std::ptrdiff_t width, std::ptrdiff_t height) noexcept {
+void locate(SampleBlock& b, std::ptrdiff_t count, std::ptrdiff_t width, std::ptrdiff_t height,
+            std::ptrdiff_t extra_right_margin) noexcept {
     constexpr float shift = I == Interpolation::nearest ? 0.5f : 0.0f;
     constexpr float low = I == Interpolation::cubic ? 1.0f : 0.0f;
     constexpr std::ptrdiff_t margin = I == Interpolation::nearest ? 0 : (I == Interpolation::linear ? 1 : 2);
-    const float high_x = static_cast<float>(width - margin);
+    const float high_x = static_cast<float>(width - margin - extra_right_margin);
     const float high_y = static_cast<float>(height - margin);
     std::ptrdiff_t i = 0;
 #ifdef FRAMEFIX_HAVE_SSE2
@@ -165,16 +168,20 @@ inline void write_mask(const SampleBlock& b, std::ptrdiff_t count, std::ptrdiff_
     }
 }
 
-// Everything a row loop needs; C > 0 fixes the channel count at compile time.
-template <class T, int C>
+// Everything a row loop needs; C > 0 fixes the channel count at compile time. Packed: pixels
+// of C adjacent channels, adjacent in the image (stride C) and channels adjacent in the output,
+// so a pixel's channels go through SIMD lanes together.
+template <class T, int C, bool Packed>
 struct Sampler {
     ImageView<const T> src;
     Border border;
     T cval_pixel;
     float cval;  // cval as the kernel sees it (already rounded for integer pixels)
-    // Channels adjacent in memory in both image and output: a pixel's channels go through SIMD
-    // lanes together.
-    bool packed;
+
+    static constexpr bool simd = Packed && (C == 3 || C == 4);
+    // Columns kept out of the interior so a SIMD read of four elements at the last tap stays
+    // inside the image (see locate).
+    static constexpr std::ptrdiff_t simd_right_margin = simd && C == 3 ? 1 : 0;
 
     std::ptrdiff_t channels() const noexcept { return C > 0 ? C : src.channels; }
 
@@ -193,11 +200,6 @@ struct Sampler {
         return p ? static_cast<float>(p[c * src.stride_c]) : cval;
     }
 
-    // A tap at column x reads four elements with SIMD: the fourth must exist within the image.
-    bool simd_tap_fits(std::ptrdiff_t x) const noexcept {
-        return packed && (C == 4 || (C == 3 && x + 1 < src.width));
-    }
-
     // --- interior points: all taps inside, (ix, iy) = floor of the point, (fx, fy) its fraction
 
     void interior_nearest(std::int32_t ix, std::int32_t iy, T* o, std::ptrdiff_t osc) const noexcept {
@@ -211,14 +213,19 @@ struct Sampler {
         const T* p10 = p00 + src.stride_y;
         const T* p11 = p10 + src.stride_x;
 #ifdef FRAMEFIX_HAVE_SSE2
-        if constexpr (C == 3 || C == 4) {
-            if (simd_tap_fits(ix + 1)) {
-                const __m128 tx = _mm_set1_ps(fx), ty = _mm_set1_ps(fy);
-                const __m128 top = simd::lerp(simd::load4(p00), simd::load4(p01), tx);
-                const __m128 bottom = simd::lerp(simd::load4(p10), simd::load4(p11), tx);
-                simd::store<C>(o, simd::lerp(top, bottom, ty));
-                return;
+        if constexpr (simd) {
+            const __m128 tx = _mm_set1_ps(fx), ty = _mm_set1_ps(fy);
+            __m128 a, b, d, e;
+            if constexpr (std::is_same_v<T, std::uint8_t>) {
+                simd::load_pair<C>(p00, a, b);
+                simd::load_pair<C>(p10, d, e);
+            } else {
+                a = simd::load4(p00), b = simd::load4(p01), d = simd::load4(p10), e = simd::load4(p11);
             }
+            const __m128 top = simd::lerp(a, b, tx);
+            const __m128 bottom = simd::lerp(d, e, tx);
+            simd::store<C>(o, simd::lerp(top, bottom, ty));
+            return;
         }
 #endif
         const std::ptrdiff_t sc = src.stride_c;
@@ -238,8 +245,8 @@ struct Sampler {
         const T* p = src.pixel(iy - 1, ix - 1);
         const std::ptrdiff_t sx = src.stride_x, sy = src.stride_y, sc = src.stride_c;
 #ifdef FRAMEFIX_HAVE_SSE2
-        if constexpr (C == 3 || C == 4) {
-            if (simd_tap_fits(ix + 2)) {
+        if constexpr (simd) {
+            {
                 __m128 rows[4];
                 for (int j = 0; j < 4; ++j) {
                     const T* r = p + j * sy;
@@ -317,8 +324,8 @@ struct Sampler {
 
 // Arguments by value: the row loop then works on locals the compiler knows nothing aliases
 // (a uint8 output store may otherwise alias anything and force reloads of every field).
-template <class T, Interpolation I, int C, class Coordinates>
-void remap_rows(const Sampler<T, C> sampler, const Coordinates coordinates, const ImageView<T> dst,
+template <class T, Interpolation I, int C, bool Packed, class Coordinates>
+void remap_rows(const Sampler<T, C, Packed> sampler, const Coordinates coordinates, const ImageView<T> dst,
                 const PlaneView<std::uint8_t> mask, const bool has_mask, std::ptrdiff_t y_begin,
                 std::ptrdiff_t y_end) {
     SampleBlock block;
@@ -329,13 +336,15 @@ void remap_rows(const Sampler<T, C> sampler, const Coordinates coordinates, cons
             const std::ptrdiff_t count = std::min(kBlock, dst.width - x_begin);
             coordinates.load(y, x_begin, count, block.sx, block.sy);
             if (has_mask) write_mask(block, count, width, height, mask.row(y) + x_begin * mask.stride_x, mask.stride_x);
-            locate<I>(block, count, width, height);
+            locate<I>(block, count, width, height,
+                      I == Interpolation::nearest ? 0 : sampler.simd_right_margin);
             T* o = out_row + x_begin * dst.stride_x;
             for (std::ptrdiff_t i = 0; i < count; ++i, o += dst.stride_x) {
 #ifdef FRAMEFIX_HAVE_SSE2
                 // The sample points are known ahead: start fetching the taps a few pixels early,
-                // as gathers from rows the hardware prefetcher does not follow stall the loop.
-                if (i + kPrefetchDistance < count && block.interior[i + kPrefetchDistance]) {
+                // as gathers from rows the hardware prefetcher does not follow stall the loop
+                // (every fourth pixel: neighbours mostly share cache lines).
+                if ((i & 3) == 0 && i + kPrefetchDistance < count && block.interior[i + kPrefetchDistance]) {
                     const T* ahead = sampler.src.pixel(block.iy[i + kPrefetchDistance], block.ix[i + kPrefetchDistance]);
                     _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
                     _mm_prefetch(reinterpret_cast<const char*>(ahead + sampler.src.stride_y), _MM_HINT_T0);
@@ -366,15 +375,19 @@ void remap_dispatch(const ImageView<const T>& src, const Coordinates& coordinate
         throw std::invalid_argument("mask must have the output's height and width");
 
     const T cval_pixel = pixel_traits<T>::from_work(cval);
-    const bool packed = src.stride_c == 1 && src.stride_x >= src.channels && dst.stride_c == 1;
+    const bool packed = src.stride_c == 1 && src.stride_x == src.channels && dst.stride_c == 1;
     const PlaneView<std::uint8_t> mask_view = mask ? *mask : PlaneView<std::uint8_t>{};
     auto run = [&](auto interpolation_tag, auto channels_tag) {
         constexpr Interpolation I = decltype(interpolation_tag)::value;
         constexpr int C = decltype(channels_tag)::value;
-        const Sampler<T, C> sampler{src, border, cval_pixel, static_cast<float>(cval_pixel), packed};
-        threading::parallel_for(0, dst.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
-            remap_rows<T, I, C>(sampler, coordinates, dst, mask_view, mask != nullptr, y0, y1);
-        });
+        auto rows = [&](auto sampler) {
+            threading::parallel_for(0, dst.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+                remap_rows<T, I>(sampler, coordinates, dst, mask_view, mask != nullptr, y0, y1);
+            });
+        };
+        const float cval_work = static_cast<float>(cval_pixel);
+        if (packed && (C == 3 || C == 4)) return rows(Sampler<T, C, true>{src, border, cval_pixel, cval_work});
+        return rows(Sampler<T, C, false>{src, border, cval_pixel, cval_work});
     };
     auto with_channels = [&](auto interpolation_tag) {
         switch (src.channels) {
