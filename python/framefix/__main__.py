@@ -1,0 +1,5 @@
+import sys
+
+from framefix.cli import main
+
+sys.exit(main())

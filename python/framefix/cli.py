@@ -1,0 +1,151 @@
+"""The ``framefix`` command line.
+
+Exit codes: 0 success, 2 bad input or usage, 130 interrupted (Ctrl-C or SIGTERM). Errors are one
+line on stderr (``-v`` adds the traceback); a progress bar shows on a terminal unless ``-q``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from fractions import Fraction
+
+from framefix import __version__
+from framefix._progress import Progress
+from framefix.io import ClipError
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so temporary outputs are removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _fraction(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a positive number or ratio like 24000/1001, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="output video file, or a folder for numbered images")
+    parser.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    parser.add_argument("--codec", help="video encoder: libx264 (default), ffv1 (lossless), libx265, prores_ks")
+    parser.add_argument("--crf", type=int, help="encoder quality (lower is better; libx264 default 23)")
+    parser.add_argument("--preset", help="encoder speed preset (libx264: ultrafast ... veryslow)")
+    parser.add_argument("--image-format", choices=["png", "tif"], default="png", help="for folder outputs")
+    parser.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="framefix",
+        description="Repair flicker, color drift and temporal inconsistency in video clips.",
+    )
+    parser.add_argument("--version", action="version", version=f"framefix {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    info = commands.add_parser("info", parents=[common], help="describe a clip")
+    info.add_argument("clip", help="video file, image folder or pattern like frames/%%05d.png")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--fps", type=_fraction, help="frame rate of an image sequence (default 24)")
+    info.set_defaults(run=_run_info)
+
+    convert = commands.add_parser("convert", parents=[common], help="decode and re-encode a clip (no repair)")
+    convert.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
+    _add_output_options(convert)
+    convert.set_defaults(run=_run_convert)
+
+    demo = commands.add_parser("demo", parents=[common], help="make a flickering synthetic clip and show what framefix does")
+    demo.add_argument("-o", "--output", default="framefix-demo", help="folder for the files (default ./framefix-demo)")
+    demo.add_argument("--overwrite", action="store_true", help="replace files from an earlier demo")
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def _run_info(args) -> int:
+    from framefix.io import open_clip
+
+    with open_clip(args.clip, fps=args.fps) as clip:
+        info = clip.info
+    if args.json:
+        print(json.dumps(info.to_dict(), indent=2))
+        return EXIT_OK
+    frames = info.frame_count if info.frame_count is not None else "unknown"
+    duration = f"{info.duration:.3f} s" if info.duration is not None else "unknown"
+    color = ", ".join(f"{k} {v}" for k, v in info.color.items() if v) or "untagged"
+    lines = [
+        f"{info.path}: {info.kind}",
+        f"  size        {info.width}x{info.height}, {info.pix_fmt} ({info.bit_depth}-bit, frames as {info.dtype})",
+        f"  codec       {info.codec}",
+        f"  frame rate  {info.fps.numerator}/{info.fps.denominator} ({float(info.fps):.3f} fps), time base {info.time_base}",
+        f"  frames      {frames}, duration {duration}",
+        f"  color       {color}",
+    ]
+    for audio in info.audio:
+        seconds = f", {audio.duration:.3f} s" if audio.duration is not None else ""
+        lines.append(f"  audio #{audio.index}    {audio.codec}, {audio.sample_rate} Hz, {audio.channels} ch{seconds}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _run_convert(args) -> int:
+    from framefix.pipeline import process_clip
+
+    progress = Progress("convert", enabled=False if args.quiet else None)
+    try:
+        process_clip(
+            args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
+            image_format=args.image_format, overwrite=args.overwrite, fps=args.fps, progress=progress,
+        )
+    finally:
+        progress.close()
+    if not args.quiet:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _run_demo(args) -> int:
+    from framefix.demo import run_demo
+
+    run_demo(args.output, overwrite=args.overwrite, quiet=args.quiet)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("\nframefix: interrupted; no output was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ClipError, ValueError, TypeError, OSError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"framefix: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,512 @@
+"""Reading and writing clips: video files through PyAV (anything FFmpeg decodes) and image sequences.
+
+Frames come out as ``(H, W, 3)`` RGB arrays, uint8 for 8-bit sources and uint16 for deeper ones
+(10-bit video, 16-bit PNG/TIFF), one at a time: a clip is never held in memory. Writers keep
+what the source had where the codec allows: RGB stays RGB, 10-bit stays 10-bit, the frame rate,
+timestamps and color tags are carried over and audio streams are copied packet for packet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import os
+import re
+from collections.abc import Iterator
+from fractions import Fraction
+
+import av
+import numpy as np
+
+__all__ = ["ClipError", "ClipInfo", "AudioInfo", "open_clip", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+DEFAULT_SEQUENCE_FPS = Fraction(24)
+
+
+class ClipError(Exception):
+    """A clip that cannot be read or written; the message is one line meant for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float | None  # seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipInfo:
+    """What a clip is. ``fps`` and ``time_base`` are exact rationals; ``frame_count`` is None
+    when the container does not say (count by decoding)."""
+
+    path: str
+    kind: str  # "video" or "images"
+    width: int
+    height: int
+    dtype: str  # of the frames framefix hands out: "uint8" or "uint16"
+    bit_depth: int
+    fps: Fraction
+    time_base: Fraction
+    frame_count: int | None
+    duration: float | None  # seconds
+    codec: str
+    pix_fmt: str
+    is_rgb: bool
+    color: dict  # primaries, transfer, matrix, range: FFmpeg's names, or None when untagged
+    audio: tuple[AudioInfo, ...] = ()
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
+        d["fps_float"] = float(self.fps)
+        d["time_base"] = f"{self.time_base.numerator}/{self.time_base.denominator}"
+        return d
+
+
+# --- color tags ---------------------------------------------------------------------------------
+# FFmpeg's enum values (libavutil/pixfmt.h) and names; 2 means unspecified everywhere.
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
+              9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}
+_TRANSFERS = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+              11: "iec61966-2-4", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12",
+              16: "smpte2084", 18: "arib-std-b67"}
+_MATRICES = {0: "rgb", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+             9: "bt2020nc", 10: "bt2020c"}
+_RANGES = {1: "tv", 2: "pc"}
+
+
+def _color_tags(context) -> dict:
+    return {
+        "primaries": _PRIMARIES.get(int(context.color_primaries or 2)),
+        "transfer": _TRANSFERS.get(int(context.color_trc or 2)),
+        "matrix": _MATRICES.get(int(context.colorspace or 2)),
+        "range": _RANGES.get(int(context.color_range or 0)),
+    }
+
+
+def _swscale_matrix(matrix: str | None, height: int) -> str:
+    """The YUV<->RGB matrix swscale should use: the tagged one, else FFmpeg players' guess by size."""
+    if matrix in ("bt2020nc", "bt2020c"):
+        return "bt2020"
+    if matrix == "bt709" or (matrix is None and height >= 720):
+        return "itu709"
+    if matrix == "smpte240m":
+        return "smpte240m"
+    return "itu601"
+
+
+def _swscale_range(tag: str | None) -> str:
+    return "JPEG" if tag == "pc" else "MPEG"
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _natural_key(path: str):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", os.path.basename(path))]
+
+
+def _sequence_files(path: str) -> list[str] | None:
+    """The frames of an image sequence (a folder or a printf pattern like frames/%05d.png), or None."""
+    if os.path.isdir(path):
+        files = [os.path.join(path, n) for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS)]
+        if not files:
+            raise ClipError(f"{path}: folder holds no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
+        return sorted(files, key=_natural_key)
+    match = re.search(r"%0?(\d*)d", path)
+    if match is None:
+        return None
+    width = match.group(1)
+    pattern = re.escape(path[: match.start()]) + (r"(\d{%s,})" % width if width else r"(\d+)") + re.escape(path[match.end():])
+    candidates = glob.glob(glob.escape(path[: match.start()]) + "*" + glob.escape(path[match.end():]))
+    numbered = sorted((int(m.group(1)), f) for f in candidates if (m := re.fullmatch(pattern, f)))
+    if not numbered:
+        raise ClipError(f"{path}: no file matches the pattern")
+    return [f for _, f in numbered]
+
+
+def _open_container(path: str):
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except FileNotFoundError:
+        raise ClipError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ClipError(f"{path}: is a folder without images") from None
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ClipError(f"{path}: not a readable video or image ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"^\[Errno -?\d+\] ", "", text)
+
+
+def _frame_layout(pix_fmt: str) -> tuple[int, bool, str]:
+    """(bit depth, is_rgb, numpy-side format) for a decoder's pixel format."""
+    fmt = av.VideoFormat(pix_fmt)
+    depth = max((c.bits for c in fmt.components), default=8)
+    return depth, bool(fmt.is_rgb), ("rgb48le" if depth > 8 else "rgb24")
+
+
+class Clip:
+    """An open clip: ``info`` and the frames, streamed. Use as a context manager or call close()."""
+
+    def __init__(self, path: str | os.PathLike, *, fps: Fraction | float | None = None):
+        self.path = os.fspath(path)
+        self._files = _sequence_files(self.path)
+        self._container = None
+        if self._files is not None:
+            self.info = self._probe_sequence(fps)
+        else:
+            self._container = _open_container(self.path)
+            self.info = self._probe_video()
+
+    # context manager
+    def __enter__(self) -> Clip:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for kind, payload, _ in self.items(audio=False):
+            yield payload
+
+    # --- probing
+
+    def _probe_video(self) -> ClipInfo:
+        container = self._container
+        if not container.streams.video:
+            raise ClipError(f"{self.path}: has no video stream")
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        if not context.width or not context.height or context.pix_fmt is None:
+            raise ClipError(f"{self.path}: video stream has no usable picture size or pixel format")
+        depth, is_rgb, _ = _frame_layout(context.pix_fmt)
+        fps = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not fps:
+            raise ClipError(f"{self.path}: video stream has no frame rate")
+        duration = None
+        if stream.duration is not None and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        audio = tuple(
+            AudioInfo(
+                index=s.index,
+                codec=s.codec_context.name,
+                sample_rate=int(s.codec_context.sample_rate or 0),
+                channels=int(s.codec_context.channels or 0),
+                duration=float(s.duration * s.time_base) if s.duration is not None and s.time_base else None,
+            )
+            for s in container.streams.audio
+        )
+        return ClipInfo(
+            path=self.path, kind="video", width=context.width, height=context.height,
+            dtype="uint16" if depth > 8 else "uint8", bit_depth=depth, fps=Fraction(fps),
+            time_base=Fraction(stream.time_base), frame_count=stream.frames or None, duration=duration,
+            codec=context.name, pix_fmt=context.pix_fmt, is_rgb=is_rgb, color=_color_tags(context), audio=audio,
+        )
+
+    def _probe_sequence(self, fps) -> ClipInfo:
+        first = self._files[0]
+        container = _open_container(first)
+        try:
+            if not container.streams.video:
+                raise ClipError(f"{first}: not an image")
+            context = container.streams.video[0].codec_context
+            pix_fmt, width, height, codec = context.pix_fmt, context.width, context.height, context.name
+            color = _color_tags(context)
+        finally:
+            container.close()
+        if not width or not height or pix_fmt is None:
+            raise ClipError(f"{first}: not a readable image")
+        depth, _, _ = _frame_layout(pix_fmt)
+        fps = Fraction(fps) if fps is not None else DEFAULT_SEQUENCE_FPS
+        if fps <= 0:
+            raise ClipError(f"fps must be positive, got {fps}")
+        count = len(self._files)
+        return ClipInfo(
+            path=self.path, kind="images", width=width, height=height, dtype="uint16" if depth > 8 else "uint8",
+            bit_depth=depth, fps=fps, time_base=1 / fps, frame_count=count, duration=float(count / fps),
+            codec=codec, pix_fmt=pix_fmt, is_rgb=True, color=color,
+        )
+
+    # --- decoding
+
+    def items(self, *, audio: bool = True) -> Iterator[tuple[str, object, int | None]]:
+        """``("video", frame_array, pts)`` in presentation order and, with ``audio``,
+        ``("audio", packet, None)`` for every audio packet, in file order."""
+        if self._files is not None:
+            yield from self._sequence_items()
+        else:
+            yield from self._video_items(audio)
+
+    def _to_array(self, frame: av.VideoFrame, fmt: str, matrix: str, color_range: str) -> np.ndarray:
+        rgb = frame.reformat(format=fmt, src_colorspace=matrix, src_color_range=color_range)
+        array = rgb.to_ndarray()
+        if frame.width != self.info.width or frame.height != self.info.height:
+            raise ClipError(
+                f"{self.path}: frame size changes mid-clip ({self.info.width}x{self.info.height} to "
+                f"{frame.width}x{frame.height}); framefix needs one size per clip"
+            )
+        return array
+
+    def _video_items(self, audio: bool):
+        container = self._container
+        if container is None:
+            raise ClipError(f"{self.path}: clip is closed")
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        audio_streams = list(container.streams.audio) if audio else []
+        _, _, fmt = _frame_layout(self.info.pix_fmt)
+        matrix = _swscale_matrix(self.info.color["matrix"], self.info.height)
+        color_range = _swscale_range(self.info.color["range"])
+        frames = 0
+        try:
+            container.seek(0)
+        except av.FFmpegError:
+            pass  # not seekable (a pipe): decoding starts where it is, at the beginning
+        try:
+            for packet in container.demux(video, *audio_streams):
+                if packet.stream.type == "audio":
+                    if packet.dts is not None:
+                        yield "audio", packet, None
+                    continue
+                for frame in packet.decode():
+                    frames += 1
+                    yield "video", self._to_array(frame, fmt, matrix, color_range), frame.pts
+        except av.FFmpegError as exc:
+            raise ClipError(f"{self.path}: decoding failed after {frames} frames ({_reason(exc)})") from None
+        if frames == 0:
+            raise ClipError(f"{self.path}: no frame could be decoded")
+
+    def _sequence_items(self):
+        _, _, fmt = _frame_layout(self.info.pix_fmt)
+        for index, path in enumerate(self._files):
+            container = _open_container(path)
+            try:
+                frame = next(container.decode(video=0), None)
+            except av.FFmpegError as exc:
+                raise ClipError(f"{path}: not a readable image ({_reason(exc)})") from None
+            finally:
+                container.close()
+            if frame is None:
+                raise ClipError(f"{path}: not a readable image")
+            array = frame.reformat(format=fmt).to_ndarray()
+            if array.shape[:2] != (self.info.height, self.info.width):
+                raise ClipError(
+                    f"{path}: is {frame.width}x{frame.height}, the sequence is {self.info.width}x{self.info.height}"
+                )
+            yield "video", array, index
+
+
+def open_clip(path: str | os.PathLike, *, fps: Fraction | float | None = None) -> Clip:
+    """Open a video file, a folder of images or a printf-style image pattern for reading.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A video file (any container and codec FFmpeg decodes), a folder of PNG/TIFF/JPEG
+        frames (sorted naturally: ``frame2`` before ``frame10``) or a pattern such as
+        ``frames/%05d.png``.
+    fps : rational, optional
+        Frame rate of an image sequence (default 24); ignored for video, which says its own.
+
+    Returns
+    -------
+    Clip
+        ``clip.info`` (a :class:`ClipInfo`) and iteration over ``(H, W, 3)`` frames, uint8 or
+        uint16 (sources deeper than 8 bits), streamed.
+
+    Raises
+    ------
+    ClipError
+        The path does not exist, is not a video or image, or has no decodable video stream.
+    """
+    return Clip(path, fps=fps)
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".nut")
+
+
+def is_sequence_target(path: str) -> bool:
+    """An output path names an image folder when it has no video extension (or is a folder)."""
+    return os.path.isdir(path) or not path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def _depth(pix_fmt: str) -> int:
+    return max((c.bits for c in av.VideoFormat(pix_fmt).components), default=8)
+
+
+def _subsampled(pix_fmt: str) -> bool:
+    fmt = av.VideoFormat(pix_fmt)
+    return any(c.width != fmt.width or c.height != fmt.height for c in fmt.components)
+
+
+def choose_pix_fmt(codec: str, info: ClipInfo) -> str:
+    """The output pixel format: the source's when the codec takes it, else the closest the codec
+    offers (same family RGB/YUV, at least the source's bit depth), subsampling only for sizes it
+    allows."""
+    supported = [f.name for f in (av.Codec(codec, "w").video_formats or ())]
+    if not supported:
+        return info.pix_fmt
+    odd = info.width % 2 or info.height % 2
+
+    def colour_without_alpha(f: str) -> bool:  # 3 components: no gray, no alpha, no palette
+        return len(av.VideoFormat(f).components) == 3 and "pal" not in f and not (odd and _subsampled(f))
+
+    usable = [f for f in supported if colour_without_alpha(f)]
+    if info.kind == "video" and info.pix_fmt in usable:
+        return info.pix_fmt
+
+    def rank(f: str):
+        depth = _depth(f)
+        deep_enough = depth >= info.bit_depth
+        return (
+            bool(av.VideoFormat(f).is_rgb) == info.is_rgb,  # the same family first
+            deep_enough,
+            -depth if deep_enough else depth,  # the shallowest that keeps the precision
+            f.startswith(("yuv420p", "nv12")) if not info.is_rgb else not _subsampled(f),  # YUV: 4:2:0 plays everywhere
+            -len(f),
+        )
+
+    return max(usable or supported, key=rank)
+
+
+class VideoWriter:
+    """Encodes RGB frames into a video file, copying audio from a source container if given."""
+
+    def __init__(self, path: str, info: ClipInfo, *, codec: str, crf: int | None, preset: str | None,
+                 audio_streams=()):
+        self.path = path
+        self.info = info
+        try:
+            self._container = av.open(path, "w")
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise ClipError(f"{path}: cannot create the output ({_reason(exc)})") from None
+        try:
+            self._setup(codec, crf, preset, audio_streams)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _setup(self, codec, crf, preset, audio_streams):
+        info = self.info
+        try:
+            stream = self._container.add_stream(codec, rate=info.fps)
+        except (av.FFmpegError, ValueError) as exc:
+            raise ClipError(f"codec {codec!r} is not available in this FFmpeg build ({_reason(exc)})") from None
+        stream.width, stream.height = info.width, info.height
+        stream.pix_fmt = choose_pix_fmt(codec, info)
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.thread_type = "AUTO"
+        options = {}
+        if crf is not None:
+            options["crf"] = str(crf)
+        if preset is not None:
+            options["preset"] = preset
+        stream.options = options
+        self._out_rgb = bool(av.VideoFormat(stream.pix_fmt).is_rgb)
+        color = info.color
+        context = stream.codec_context
+        for attribute, table, tag in (
+            ("color_primaries", _PRIMARIES, color.get("primaries")),
+            ("color_trc", _TRANSFERS, color.get("transfer")),
+            ("colorspace", _MATRICES, None if self._out_rgb else color.get("matrix")),
+            ("color_range", _RANGES, None if self._out_rgb else color.get("range")),
+        ):
+            codes = {name: value for value, name in table.items()}
+            if tag in codes:
+                setattr(context, attribute, codes[tag])
+        self._matrix = _swscale_matrix(color.get("matrix"), info.height)
+        # Untagged YUV goes out as limited range, which is what players assume when untagged.
+        self._range = _swscale_range(color.get("range"))
+        if not self._out_rgb and color.get("range") is None:
+            context.color_range = 1
+        self._stream = stream
+        self._array_format = "rgb48le" if info.dtype == "uint16" else "rgb24"
+        self._audio = {}
+        for source in audio_streams:
+            try:
+                self._audio[source.index] = self._container.add_stream_from_template(source)
+            except (av.FFmpegError, ValueError) as exc:
+                raise ClipError(
+                    f"{self.path}: cannot carry the {source.codec_context.name} audio ({_reason(exc)}); "
+                    "use a .mkv output"
+                ) from None
+
+    def write(self, frame: np.ndarray, pts: int | None) -> None:
+        video_frame = av.VideoFrame.from_ndarray(frame, format=self._array_format)
+        if self._out_rgb:
+            video_frame = video_frame.reformat(format=self._stream.pix_fmt)
+        else:
+            video_frame = video_frame.reformat(format=self._stream.pix_fmt, dst_colorspace=self._matrix,
+                                               dst_color_range=self._range)
+        video_frame.pts = pts
+        video_frame.time_base = self.info.time_base
+        self._mux(self._stream.encode(video_frame))
+
+    def write_audio(self, packet) -> None:
+        target = self._audio.get(packet.stream.index)
+        if target is not None:
+            packet.stream = target
+            self._mux([packet])
+
+    def _mux(self, packets) -> None:
+        try:
+            self._container.mux(packets)
+        except (av.FFmpegError, ValueError) as exc:
+            raise ClipError(f"{self.path}: writing failed ({_reason(exc)})") from None
+
+    def close(self, *, flush: bool = True) -> None:
+        try:
+            if flush:
+                self._mux(self._stream.encode(None))
+        finally:
+            with contextlib.suppress(av.FFmpegError, OSError):
+                self._container.close()
+
+
+class SequenceWriter:
+    """Writes frames as numbered images (00000.png, ...) into a folder; 16-bit sources stay 16-bit."""
+
+    def __init__(self, folder: str, info: ClipInfo, *, image_format: str = "png"):
+        self.folder = folder
+        self.info = info
+        self.codec = {"png": "png", "tif": "tiff", "tiff": "tiff"}[image_format]
+        self.extension = "." + image_format
+        self.pix_fmt = ("rgb48be" if self.codec == "png" else "rgb48le") if info.dtype == "uint16" else "rgb24"
+        self.count = 0
+        os.makedirs(folder, exist_ok=True)
+
+    def write(self, frame: np.ndarray, pts: int | None) -> None:
+        context = av.CodecContext.create(self.codec, "w")
+        context.width, context.height = self.info.width, self.info.height
+        context.pix_fmt = self.pix_fmt
+        context.time_base = Fraction(1, 1)
+        image = av.VideoFrame.from_ndarray(frame, format="rgb48le" if frame.dtype == np.uint16 else "rgb24")
+        image = image.reformat(format=self.pix_fmt)
+        image.pts = 0
+        data = b"".join(bytes(p) for p in context.encode(image)) + b"".join(bytes(p) for p in context.encode(None))
+        with open(os.path.join(self.folder, f"{self.count:05d}{self.extension}"), "wb") as f:
+            f.write(data)
+        self.count += 1
+
+    def write_audio(self, packet) -> None:
+        pass  # image sequences carry no sound
+
+    def close(self, *, flush: bool = True) -> None:
+        pass

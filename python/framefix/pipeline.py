@@ -1,0 +1,292 @@
+"""Streaming whole clips through operations with flat memory, and writing the result safely.
+
+An :class:`Operation` says how many past and future frames it needs; the runner keeps just that
+many in a ring buffer, so a temporal filter with a centred window runs over a clip of any length
+in constant memory. Decoding runs in a background thread, overlapped with the operations and the
+encoder (the kernels release the GIL). Output goes to a temporary file beside the target that is
+renamed at the very end: on an error or Ctrl-C nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from framefix.io import ClipError, ClipInfo, SequenceWriter, VideoWriter, is_sequence_target, open_clip
+
+__all__ = ["Operation", "apply_operations", "process_clip", "write_clip"]
+
+
+class Operation:
+    """One step of the pipeline.
+
+    Subclasses set ``past`` and ``future`` (frames of context needed on each side) and implement
+    :meth:`process`. At the ends of a clip or shot the window is simply shorter; ``current`` tells
+    where the frame being produced sits in it. :meth:`reset` is called at every shot boundary
+    (when the runner is given cuts), so state never leaks from one shot into the next.
+    """
+
+    past: int = 0
+    future: int = 0
+
+    def process(self, window: Sequence[np.ndarray], current: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget everything about the previous shot."""
+
+
+def _apply(operation: Operation, frames: Iterable[np.ndarray], cuts: frozenset[int]) -> Iterator[np.ndarray]:
+    past, future = operation.past, operation.future
+    if past < 0 or future < 0:
+        raise ValueError(f"{type(operation).__name__}: past and future must be >= 0, got {past}, {future}")
+    window: collections.deque[np.ndarray] = collections.deque()
+    first = 0  # index of window[0]
+    next_out = 0
+    shot_start = 0
+
+    def emit(upto: int) -> Iterator[np.ndarray]:
+        # produce every output whose future context is complete (up to frame index `upto`)
+        nonlocal next_out, first
+        while next_out < first + len(window) and next_out + future <= upto:
+            lo = max(shot_start, next_out - past)
+            hi = min(first + len(window), next_out + future + 1)
+            view = [window[i - first] for i in range(lo, hi)]
+            yield operation.process(view, next_out - lo)
+            next_out += 1
+            while first < next_out - past:  # drop what no later output needs
+                window.popleft()
+                first += 1
+
+    index = -1
+    for index, frame in enumerate(frames):
+        if index in cuts and index > shot_start:
+            yield from emit(float("inf"))
+            window.clear()
+            first = shot_start = index
+            operation.reset()
+        window.append(frame)
+        yield from emit(index)
+    yield from emit(float("inf"))
+
+
+def apply_operations(
+    frames: Iterable[np.ndarray], operations: Sequence[Operation], *, cuts: Iterable[int] = ()
+) -> Iterator[np.ndarray]:
+    """Run frames through the operations in order; one frame out for every frame in, in order.
+
+    ``cuts`` are the indices of the first frames of new shots: windows never cross them and every
+    operation is reset there.
+    """
+    cut_set = frozenset(int(c) for c in cuts)
+    stream: Iterable[np.ndarray] = frames
+    for operation in operations:
+        stream = _apply(operation, stream, cut_set)
+    yield from stream
+
+
+# --- background decoding ------------------------------------------------------------------------
+
+_DONE = object()
+
+
+class _Prefetch:
+    """Pulls items from an iterator in a background thread, at most `depth` ahead."""
+
+    def __init__(self, items: Iterator, depth: int = 8):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), name="framefix-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self, items: Iterator) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- whole clips --------------------------------------------------------------------------------
+
+
+def _check_paths(source: str, target: str, overwrite: bool) -> None:
+    if source and (os.path.abspath(source) == os.path.abspath(target) or (
+        os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target)
+    )):
+        raise ClipError(f"{target}: output is the input; write somewhere else")
+    if os.path.exists(target) and not overwrite:
+        raise ClipError(f"{target}: already exists; pass --overwrite to replace it")
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise ClipError(f"{target}: folder {parent} does not exist")
+
+
+def _temporary_target(target: str, is_folder: bool) -> str:
+    directory, name = os.path.split(os.path.abspath(target))
+    if is_folder:
+        return tempfile.mkdtemp(prefix=f".{name}.", suffix=".framefix-tmp", dir=directory)
+    stem, extension = os.path.splitext(name)
+    handle, path = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".framefix-tmp{extension}", dir=directory)
+    os.close(handle)
+    return path
+
+
+def _give_default_permissions(path: str, is_folder: bool) -> None:
+    # mkstemp/mkdtemp make private (0600/0700) entries; the output should look like any other file
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if is_folder else 0o666) & ~umask)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def process_clip(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    operations: Sequence[Operation] = (),
+    *,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    image_format: str = "png",
+    overwrite: bool = False,
+    fps=None,
+    cuts: Iterable[int] = (),
+    progress: Callable[[int, int | None], None] | None = None,
+) -> ClipInfo:
+    """Decode ``source``, run every frame through ``operations`` and write ``target``.
+
+    ``target`` is a video file (by its extension) or, otherwise, a folder of numbered images.
+    Video keeps the source's frame rate, timestamps, color tags and bit depth where the codec
+    allows, and every audio stream is copied unchanged. Nothing appears at ``target`` until the
+    whole clip is written; an existing target is replaced only with ``overwrite``.
+
+    Parameters
+    ----------
+    codec : str, optional
+        FFmpeg encoder (default libx264; ffv1 for lossless, libx265, prores_ks where built).
+    crf, preset : optional
+        Quality and speed settings passed to the encoder.
+    image_format : {'png', 'tif'}
+        For image-folder targets.
+    progress : callable, optional
+        Called as ``progress(frames_done, frames_total_or_None)`` after every frame.
+
+    Returns
+    -------
+    ClipInfo
+        The source's description.
+    """
+    source, target = os.fspath(source), os.fspath(target)
+    with open_clip(source, fps=fps) as clip:
+        _check_paths(source, target, overwrite)
+        audio = clip._container.streams.audio if clip._container is not None else ()
+        prefetch = _Prefetch(clip.items(audio=True))
+        try:
+            write_clip(prefetch, target, clip.info, operations, codec=codec, crf=crf, preset=preset,
+                       image_format=image_format, overwrite=overwrite, cuts=cuts, audio_streams=audio,
+                       progress=progress)
+        finally:
+            prefetch.close()
+        return clip.info
+
+
+def write_clip(
+    items: Iterable,
+    target: str,
+    info: ClipInfo,
+    operations: Sequence[Operation] = (),
+    *,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    image_format: str = "png",
+    overwrite: bool = False,
+    cuts: Iterable[int] = (),
+    audio_streams=(),
+    progress: Callable[[int, int | None], None] | None = None,
+) -> None:
+    """Write ``("video", frame, pts)`` / ``("audio", packet, None)`` items to ``target`` through
+    the operations, safely: into a temporary file or folder beside it, renamed when complete."""
+    _check_paths("", target, overwrite)
+    to_folder = is_sequence_target(target)
+    if to_folder and image_format not in ("png", "tif", "tiff"):
+        raise ClipError(f"image format must be png or tif, got {image_format!r}")
+    temporary = _temporary_target(target, to_folder)
+    try:
+        if to_folder:
+            writer = SequenceWriter(temporary, info, image_format=image_format)
+        else:
+            writer = VideoWriter(temporary, info, codec=codec or "libx264", crf=crf, preset=preset,
+                                 audio_streams=audio_streams)
+        finished = False
+        try:
+            _run(items, writer, operations, cuts, info, progress)
+            finished = True
+        finally:
+            writer.close(flush=finished)
+        _give_default_permissions(temporary, to_folder)
+        if to_folder and os.path.isdir(target):
+            _remove(target)  # overwrite was allowed: a folder cannot be renamed over
+        os.replace(temporary, target)
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def _run(items, writer, operations, cuts, info: ClipInfo, progress) -> None:
+    timestamps: collections.deque[int | None] = collections.deque()
+
+    def video_frames() -> Iterator[np.ndarray]:
+        for kind, payload, pts in items:
+            if kind == "audio":
+                writer.write_audio(payload)
+            else:
+                timestamps.append(pts)
+                yield payload
+
+    done = 0
+    for frame in apply_operations(video_frames(), operations, cuts=cuts):
+        writer.write(frame, timestamps.popleft())
+        done += 1
+        if progress is not None:
+            progress(done, info.frame_count)
