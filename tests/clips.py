@@ -1,0 +1,72 @@
+"""Small clips made with PyAV for the I/O tests: moving gradients, optionally with a sine soundtrack."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+
+
+def moving_frames(count, height=48, width=64, dtype=np.uint8, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    top = np.iinfo(dtype).max
+    for t in range(count):
+        frame = np.stack([(x * 4 + t * 7) % 256, (y * 5 + t * 3) % 256, (x + y + t * 11) % 256], axis=-1)
+        frame = frame.astype(np.float64) / 255 * top
+        noise = rng.integers(0, 3, size=frame.shape) * (top // 255)
+        yield np.clip(frame + noise, 0, top).astype(dtype)
+
+
+def write_video(path, frames, *, codec="libx264", pix_fmt="yuv420p", rate=Fraction(25), audio_seconds=None,
+                options=None):
+    """Encode frames (RGB uint8/uint16 arrays); returns them as written. With audio_seconds, adds
+    an AAC sine track of that length."""
+    frames = list(frames)
+    height, width = frames[0].shape[:2]
+    fmt = "rgb48le" if frames[0].dtype == np.uint16 else "rgb24"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if options:
+            stream.options = options
+        audio = None
+        if audio_seconds:
+            audio = container.add_stream("aac", rate=48000)
+            audio.layout = "stereo"
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format=fmt)
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if audio is not None:
+            samples = int(48000 * audio_seconds)
+            t = np.arange(samples) / 48000
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            pts = 0
+            for start in range(0, samples, 1024):
+                chunk = np.stack([tone[start:start + 1024]] * 2)
+                aframe = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
+                aframe.sample_rate = 48000
+                aframe.pts = pts
+                pts += chunk.shape[1]
+                container.mux(audio.encode(aframe))
+            container.mux(audio.encode(None))
+    return frames
+
+
+def decode_rgb(path):
+    """Every frame of a clip as RGB arrays, with its presentation time in seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        out = []
+        for frame in container.decode(stream):
+            depth = max(c.bits for c in frame.format.components)
+            out.append((frame.to_ndarray(format="rgb48le" if depth > 8 else "rgb24"), float(frame.time)))
+        return out
+
+
+def audio_packets(path):
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return []
+        return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]

@@ -1,0 +1,298 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from clips import audio_packets, decode_rgb, moving_frames, write_video
+from framefix.cli import main
+from framefix.io import ClipError, open_clip
+from framefix.pipeline import Operation, apply_operations, process_clip
+
+cv2 = pytest.importorskip("cv2")
+
+
+def run_cli(*args):
+    """The framefix command in a fresh process: (exit code, stdout, stderr)."""
+    result = subprocess.run([sys.executable, "-m", "framefix", *map(str, args)], capture_output=True, text=True,
+                            timeout=300)
+    return result.returncode, result.stdout, result.stderr
+
+
+def leftovers(folder):
+    return [n for n in os.listdir(folder) if "framefix-tmp" in n]
+
+
+# --- round trips --------------------------------------------------------------------------------
+
+
+def test_ffv1_rgb_round_trip_is_bit_exact(tmp_path):
+    source = tmp_path / "in.mkv"
+    written = write_video(source, moving_frames(12, 30, 41), codec="ffv1", pix_fmt="bgr0")
+    assert main(["convert", str(source), "-o", str(tmp_path / "out.mkv"), "--codec", "ffv1", "-q"]) == 0
+    with open_clip(tmp_path / "out.mkv") as clip:
+        assert clip.info.pix_fmt == "bgr0" and clip.info.is_rgb
+        frames = list(clip)
+    assert len(frames) == len(written)
+    for got, expected in zip(frames, written):
+        assert_array_equal(got, expected)
+
+
+def test_frame_count_rate_and_timestamps_are_kept(tmp_path):
+    source = tmp_path / "in.mp4"
+    write_video(source, moving_frames(30, 48, 64), rate=Fraction(30000, 1001))
+    process_clip(source, tmp_path / "out.mp4")
+    with open_clip(source) as a, open_clip(tmp_path / "out.mp4") as b:
+        assert b.info.fps == a.info.fps == Fraction(30000, 1001)
+        assert b.info.frame_count == a.info.frame_count == 30
+    times_in = [t for _, t in decode_rgb(source)]
+    times_out = [t for _, t in decode_rgb(tmp_path / "out.mp4")]
+    np.testing.assert_allclose(times_out, times_in, atol=1e-3)
+
+
+def test_audio_is_copied_unchanged(tmp_path):
+    source = tmp_path / "in.mp4"
+    write_video(source, moving_frames(50, 48, 64), audio_seconds=2.0)
+    process_clip(source, tmp_path / "out.mp4", codec="libx264")
+    with open_clip(source) as a, open_clip(tmp_path / "out.mp4") as b:
+        assert len(b.info.audio) == 1
+        assert b.info.audio[0].codec == a.info.audio[0].codec == "aac"
+        assert b.info.audio[0].duration == pytest.approx(a.info.audio[0].duration, abs=0.03)
+    assert audio_packets(tmp_path / "out.mp4") == audio_packets(source)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_folders_in_and_out(tmp_path, dtype):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    written = list(moving_frames(5, 20, 24, dtype=dtype))
+    for i, frame in enumerate(written):
+        cv2.imwrite(str(folder / f"shot_{i + 1}.png"), frame[..., ::-1])  # frame 10 must sort after 9
+    with open_clip(folder) as clip:
+        assert clip.info.kind == "images" and clip.info.dtype == np.dtype(dtype).name
+        assert clip.info.frame_count == 5
+    assert main(["convert", str(folder), "-o", str(tmp_path / "out"), "-q"]) == 0
+    names = sorted(os.listdir(tmp_path / "out"))
+    assert names == [f"{i:05d}.png" for i in range(5)]
+    for name, expected in zip(names, written):
+        got = cv2.imread(str(tmp_path / "out" / name), cv2.IMREAD_UNCHANGED)[..., ::-1]
+        assert got.dtype == dtype
+        assert_array_equal(got, expected)
+
+
+def test_printf_pattern_and_natural_order(tmp_path):
+    for i in (1, 2, 10):
+        cv2.imwrite(str(tmp_path / f"f{i:03d}.png"), np.full((4, 6, 3), i, np.uint8))
+    with open_clip(tmp_path / "f%03d.png", fps=12) as clip:
+        assert clip.info.fps == 12
+        assert [int(frame[0, 0, 0]) for frame in clip] == [1, 2, 10]
+
+
+def test_ten_bit_video_reads_as_uint16_and_stays_ten_bit(tmp_path):
+    source = tmp_path / "in10.mkv"
+    write_video(source, moving_frames(6, 32, 48, dtype=np.uint16), codec="ffv1", pix_fmt="yuv420p10le")
+    with open_clip(source) as clip:
+        assert clip.info.bit_depth == 10 and clip.info.dtype == "uint16"
+        frames = list(clip)
+    assert frames[0].dtype == np.uint16
+    assert np.any(frames[0] % 256 != 0) and frames[0].max() > 255  # more than 8 bits of information
+    process_clip(source, tmp_path / "out10.mkv", codec="ffv1")
+    with open_clip(tmp_path / "out10.mkv") as clip:
+        assert clip.info.pix_fmt == "yuv420p10le"
+
+
+def test_tiff_output_keeps_16_bits(tmp_path):
+    source = tmp_path / "in10.mkv"
+    write_video(source, moving_frames(3, 16, 16, dtype=np.uint16), codec="ffv1", pix_fmt="gbrp16le")
+    process_clip(source, tmp_path / "tif", image_format="tif")
+    with open_clip(source) as clip:
+        expected = list(clip)
+    with open_clip(tmp_path / "tif") as clip:
+        assert clip.info.dtype == "uint16"
+        for got, want in zip(clip, expected):
+            assert_array_equal(got, want)
+
+
+# --- the pipeline ---------------------------------------------------------------------------------
+
+
+class Recorder(Operation):
+    """Returns frame + 1 and records every window it was shown."""
+
+    def __init__(self, past, future):
+        self.past, self.future = past, future
+        self.windows, self.resets = [], 0
+
+    def process(self, window, current):
+        self.windows.append(([int(f[0, 0]) for f in window], current))
+        return window[current] + 1
+
+    def reset(self):
+        self.resets += 1
+
+
+def numbered(count):
+    return (np.full((2, 2), i, np.int64) for i in range(count))
+
+
+def test_windows_are_centred_and_shorter_at_the_ends():
+    op = Recorder(past=2, future=1)
+    out = [int(f[0, 0]) for f in apply_operations(numbered(6), [op])]
+    assert out == [1, 2, 3, 4, 5, 6]
+    assert op.windows == [([0, 1], 0), ([0, 1, 2], 1), ([0, 1, 2, 3], 2), ([1, 2, 3, 4], 2),
+                          ([2, 3, 4, 5], 2), ([3, 4, 5], 2)]
+
+
+def test_windows_never_cross_a_cut_and_operations_reset_there():
+    op = Recorder(past=1, future=1)
+    list(apply_operations(numbered(6), [op], cuts=[3]))
+    assert op.windows == [([0, 1], 0), ([0, 1, 2], 1), ([1, 2], 1), ([3, 4], 0), ([3, 4, 5], 1), ([4, 5], 1)]
+    assert op.resets == 1
+
+
+def test_operations_chain_in_order_with_bounded_buffers():
+    first, second = Recorder(0, 3), Recorder(2, 0)
+    alive = []
+
+    def frames():
+        for frame in numbered(200):
+            alive.append(frame)
+            yield frame
+
+    for i, out in enumerate(apply_operations(frames(), [first, second])):
+        assert int(out[0, 0]) == i + 2
+        # frames pulled ahead of the output: at most the first operation's future plus one
+        assert len(alive) - i <= first.future + 1
+    assert len(first.windows) == len(second.windows) == 200
+
+
+# --- bad files and safety -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_mp4(tmp_path):
+    path = tmp_path / "small.mp4"
+    write_video(path, moving_frames(10, 32, 32))
+    return path
+
+
+def bad_inputs(folder, small_mp4):
+    data = small_mp4.read_bytes()
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "text.mp4").write_text("this is not a video\n" * 50)
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    corrupt = bytearray(data)
+    corrupt[: min(len(corrupt), 2000)] = os.urandom(min(len(corrupt), 2000))
+    (folder / "corrupt.mp4").write_bytes(bytes(corrupt))
+    (folder / "sound.wav").write_bytes(_wav())
+    return ["empty.mp4", "text.mp4", "truncated.mp4", "corrupt.mp4", "sound.wav", "missing.mp4"]
+
+
+def _wav():
+    import io as _io
+    import wave
+
+    buffer = _io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * 8000)
+    return buffer.getvalue()
+
+
+def test_bad_files_give_one_line_exit_2_and_no_output(tmp_path, small_mp4):
+    for name in bad_inputs(tmp_path, small_mp4):
+        code, out, err = run_cli("convert", tmp_path / name, "-o", tmp_path / f"out-{name}.mkv")
+        assert code == 2, (name, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("framefix: error: "), (name, err)
+        assert "Traceback" not in err
+        assert not (tmp_path / f"out-{name}.mkv").exists()
+        code, _, err = run_cli("info", tmp_path / name)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (name, err)
+    assert leftovers(tmp_path) == []
+
+
+def test_existing_output_needs_overwrite(tmp_path, small_mp4):
+    target = tmp_path / "out.mp4"
+    target.write_bytes(b"precious")
+    code, _, err = run_cli("convert", small_mp4, "-o", target)
+    assert code == 2 and "--overwrite" in err
+    assert target.read_bytes() == b"precious"
+    code, _, err = run_cli("convert", small_mp4, "-o", target, "--overwrite", "-q")
+    assert code == 0, err
+    with open_clip(target) as clip:
+        assert clip.info.frame_count == 10
+
+
+def test_output_equal_to_input_is_refused(tmp_path, small_mp4):
+    before = small_mp4.read_bytes()
+    code, _, err = run_cli("convert", small_mp4, "-o", small_mp4, "--overwrite")
+    assert code == 2 and "output is the input" in err
+    assert small_mp4.read_bytes() == before
+
+
+def test_usage_errors_exit_2(tmp_path, small_mp4):
+    assert run_cli("convert", small_mp4)[0] == 2  # no -o
+    assert run_cli("explode")[0] == 2
+    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "x.mp4", "--codec", "nosuchcodec")
+    assert code == 2 and "nosuchcodec" in err and not (tmp_path / "x.mp4").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_info_json(small_mp4):
+    code, out, err = run_cli("info", small_mp4, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["width"] == 32 and data["frame_count"] == 10 and data["fps"] == "25/1"
+    assert data["kind"] == "video" and data["audio"] == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="needs POSIX signals")
+def test_interrupt_leaves_no_output(tmp_path):
+    source = tmp_path / "long.mkv"
+    write_video(source, moving_frames(400, 240, 320), codec="ffv1", pix_fmt="bgr0")
+    target = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "framefix", "convert", str(source), "-o", str(target),
+                                "--preset", "veryslow"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not leftovers(tmp_path) and time.monotonic() < deadline:  # wait until it is writing
+        time.sleep(0.05)
+    assert leftovers(tmp_path), "convert never started writing"
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_demo_writes_its_files(tmp_path):
+    code, out, err = run_cli("demo", "-o", tmp_path / "demo")
+    assert code == 0, err
+    for name in ("clean.mp4", "before.mp4"):
+        with open_clip(tmp_path / "demo" / name) as clip:
+            assert clip.info.frame_count == 48
+    assert "brightness off by" in out
+    code, _, err = run_cli("demo", "-o", tmp_path / "demo")
+    assert code == 2 and "--overwrite" in err  # an earlier demo is not replaced silently
+
+
+def test_open_clip_errors_are_clip_errors(tmp_path):
+    with pytest.raises(ClipError, match="no such file"):
+        open_clip(tmp_path / "nope.mp4")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ClipError, match="holds no"):
+        open_clip(empty)
+    with pytest.raises(ClipError, match="no file matches"):
+        open_clip(tmp_path / "f%04d.png")
