@@ -8,14 +8,22 @@ flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[
 from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
+from framefix.io import ClipError, ClipInfo, open_clip
+from framefix.pipeline import Operation, apply_operations, process_clip
 from framefix.warp import remap, warp
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClipError",
+    "ClipInfo",
+    "Operation",
     "__version__",
+    "apply_operations",
     "backend_info",
     "get_include",
+    "open_clip",
+    "process_clip",
     "remap",
     "set_workers",
     "use_backend",
