@@ -100,6 +100,7 @@ def test_workers_resolution():
     assert _backend.resolve_workers(3) == 3
     assert _backend.resolve_workers(-1) == cpus
     assert _backend.resolve_workers(np.int64(2)) == 2
+    assert _backend.resolve_workers(2**64) == _backend.MAX_WORKERS
     with pytest.raises(ValueError, match="workers must be >= 1"):
         _backend.resolve_workers(-cpus - 1)
     with pytest.raises(TypeError, match="workers must be an int or None, got bool"):

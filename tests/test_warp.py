@@ -179,10 +179,11 @@ def test_integer_flow_is_exactly_a_shift(backend, image, dx, dy, interpolation, 
 def test_strided_inputs_and_out_equal_contiguous(backend, image, seed, interpolation):
     rng = np.random.default_rng(seed)
     h, w = image.shape[:2]
-    # reversed, stepped views of larger arrays, channels not innermost in memory
-    big = np.repeat(np.repeat(image, 2, axis=0), 3, axis=1)
-    strided_image = big[::2, ::3]
-    assert not strided_image.flags.c_contiguous or min(h, w) == 1
+    # a stepped, reversed view of a larger array (negative strides on both axes)
+    big = np.repeat(np.repeat(image[::-1, ::-1], 2, axis=0), 3, axis=1)
+    strided_image = big[::-2, ::-3]
+    assert_array_equal(strided_image, image)
+    assert strided_image.strides[0] < 0 and strided_image.strides[1] < 0
     flow = random_flow(rng, h, w)
     big_flow = np.zeros((2 * h, w, 2), np.float32)
     big_flow[::-2] = flow
@@ -215,7 +216,17 @@ def test_out_is_filled_in_place_and_returned(backend, dtype):
     assert_array_equal(out, framefix.warp(image, flow))
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3, -1])
+def test_unaligned_inputs_are_read_correctly(backend):
+    rng = np.random.default_rng(6)
+    image = random_image(rng, 7, 9, 3, np.float32)
+    unaligned = np.frombuffer(bytearray(image.nbytes + 1), np.float32, count=image.size, offset=1).reshape(image.shape)
+    assert not unaligned.flags.aligned
+    np.copyto(unaligned, image)
+    flow = random_flow(rng, 7, 9)
+    assert_array_equal(framefix.warp(unaligned, flow), framefix.warp(image, flow))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, -1, 10**9])
 def test_workers_do_not_change_results(backend, workers):
     rng = np.random.default_rng(8)
     image = random_image(rng, 37, 23, 3, np.float32)
@@ -261,21 +272,56 @@ def test_linear_agrees_with_cv2_remap(backend, border, dtype, channels):
     assert_array_equal(framefix.remap(image, map_x, map_y, border=border, cval=cval), out)
 
 
+def assert_same_bits(a, b, message=""):
+    """Integers equal; float32 equal bit for bit (-0.0 is not 0.0), NaN anywhere the other has NaN."""
+    if a.dtype != np.float32:
+        assert_array_equal(a, b, err_msg=message)
+        return
+    nan = np.isnan(a)
+    assert_array_equal(nan, np.isnan(b), err_msg=message)  # the sign of a NaN is unspecified
+    assert_array_equal(a.view(np.uint32)[~nan], b.view(np.uint32)[~nan], err_msg=message)
+
+
+def on_both_backends(call):
+    results = []
+    for name in ("native", "numba"):
+        with framefix.use_backend(name):
+            results.append(call())
+    return results
+
+
 def test_backends_agree_bit_for_bit(native):
     rng = np.random.default_rng(21)
     for dtype in DTYPES:
         for channels in CHANNELS:
             image = random_image(rng, 33, 29, channels, dtype)
+            if dtype == np.float32:
+                image.flat[::17] = rng.uniform(-3, 4, size=image.flat[::17].shape)  # beyond 0..1
+            flipped = image[::-1, ::-1]  # negative strides
             flow = random_flow(rng, 33, 29, reach=8)
+            map_x = rng.uniform(-5, 35, size=(21, 40)).astype(np.float32)
+            map_y = rng.uniform(-5, 38, size=(21, 40)).astype(np.float32)
             for interpolation in INTERPOLATIONS:
                 for border in BORDERS:
-                    results = []
-                    for name in ("native", "numba"):
-                        with framefix.use_backend(name):
-                            results.append(framefix.warp(image, flow, interpolation=interpolation, border=border,
-                                                         cval=3, return_mask=True))
-                    assert_array_equal(results[0][0], results[1][0], err_msg=f"{dtype} {interpolation} {border}")
-                    assert_array_equal(results[0][1], results[1][1])
+                    options = dict(interpolation=interpolation, border=border, cval=3, return_mask=True)
+                    label = f"{dtype} {channels} {interpolation} {border}"
+                    (a, mask_a), (b, mask_b) = on_both_backends(lambda: framefix.warp(flipped, flow, **options))
+                    assert_same_bits(a, b, label)
+                    assert_array_equal(mask_a, mask_b)
+                    (a, mask_a), (b, mask_b) = on_both_backends(lambda: framefix.remap(image, map_x, map_y, **options))
+                    assert_same_bits(a, b, "remap " + label)
+                    assert_array_equal(mask_a, mask_b)
+
+
+def test_backends_agree_on_special_float_pixels(native):
+    rng = np.random.default_rng(5)
+    image = rng.random((16, 19, 3), dtype=np.float32)
+    specials = np.array([np.inf, -np.inf, np.nan, -0.0, 1e38, -1e-45], np.float32)
+    image.flat[rng.integers(0, image.size, 60)] = rng.choice(specials, 60)
+    flow = random_flow(rng, 16, 19)
+    for interpolation in INTERPOLATIONS:
+        a, b = on_both_backends(lambda: framefix.warp(image, flow, interpolation=interpolation, border="wrap"))
+        assert_same_bits(a, b, interpolation)
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -285,6 +331,7 @@ FLOW = np.zeros((4, 5, 2), np.float32)
 MAP = np.zeros((4, 5), np.float32)
 READ_ONLY = np.zeros((4, 5, 3), np.float32)
 READ_ONLY.flags.writeable = False
+UNALIGNED_OUT = np.frombuffer(bytearray(4 * 60 + 1), np.float32, count=60, offset=1).reshape(4, 5, 3)
 
 BAD_CALLS = [
     (lambda: framefix.warp(IMAGE.astype(np.float64), FLOW), TypeError, r"warp: image must be uint8, uint16 or float32, got float64; .*astype\(np.float32\)"),
@@ -313,6 +360,9 @@ BAD_CALLS = [
     (lambda: framefix.remap(IMAGE, MAP.astype(np.float64), MAP), TypeError, r"remap: map_x must be \(H, W\) float32, got \(4, 5\) float64"),
     (lambda: framefix.remap(IMAGE, MAP, MAP[None]), ValueError, r"remap: map_y must be \(H, W\) float32, got \(1, 4, 5\) float32"),
     (lambda: framefix.remap(IMAGE, MAP[:0], MAP[:0]), ValueError, r"map_x must not be empty"),
+    (lambda: framefix.warp(np.ma.masked_array(IMAGE), FLOW), TypeError, r"image must be a plain array, got a masked array"),
+    (lambda: framefix.warp(IMAGE, FLOW, cval=10**400), ValueError, r"cval must be finite"),
+    (lambda: framefix.warp(IMAGE, FLOW, out=UNALIGNED_OUT), ValueError, r"out must be aligned"),
 ]
 
 

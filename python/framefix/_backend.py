@@ -140,15 +140,20 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# The C++ pool's limit too (parallel.hpp): beyond it, threads only add scheduling noise.
+MAX_WORKERS = 256
+
+
 def resolve_workers(workers: int | None, func: str = "workers") -> int:
-    """``workers`` argument -> a thread count >= 1 (None: the default; -1: all cores, -2: all but one)."""
+    """``workers`` argument -> a thread count in 1..256 (None: the default; -1: all cores, -2: all
+    but one; larger requests are capped at 256)."""
     if workers is None:
         return _default_workers
     if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
         raise TypeError(f"{func}: workers must be an int or None, got {type(workers).__name__}")
     workers = int(workers)
     if workers > 0:
-        return workers
+        return min(workers, MAX_WORKERS)
     cpus = available_cpus()
     if workers < 0 and cpus + 1 + workers >= 1:
         return cpus + 1 + workers

@@ -20,6 +20,8 @@ def _describe(a: np.ndarray) -> str:
 
 
 def as_array(func: str, name: str, value: object) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{func}: {name} must be a plain array, got a masked array; use {name}.filled(...)")
     if isinstance(value, np.ndarray):
         return value
     try:
@@ -29,7 +31,13 @@ def as_array(func: str, name: str, value: object) -> np.ndarray:
 
 
 def _strided_in_items(a: np.ndarray) -> bool:
-    return all(s % a.itemsize == 0 for s in a.strides)
+    """Kernels index in elements: strides must be whole items and the data aligned for its type."""
+    return a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides)
+
+
+def _usable_input(a: np.ndarray) -> np.ndarray:
+    # rare (packed records, byte buffers at odd offsets): an aligned copy of an input, never of out
+    return a if _strided_in_items(a) else np.array(a, order="C", copy=True)
 
 
 def frame(func: str, name: str, value: object) -> np.ndarray:
@@ -48,9 +56,7 @@ def frame(func: str, name: str, value: object) -> np.ndarray:
         raise ValueError(f"{func}: {name} must not be empty, got shape {a.shape}")
     if a.ndim == 2:
         a = a[:, :, np.newaxis]
-    if not _strided_in_items(a):
-        a = np.ascontiguousarray(a)  # rare (views of packed records); an input copy, never of out
-    return a
+    return _usable_input(a)
 
 
 def flow(func: str, value: object, height_width: tuple[int, int]) -> np.ndarray:
@@ -63,9 +69,7 @@ def flow(func: str, value: object, height_width: tuple[int, int]) -> np.ndarray:
         raise ValueError(
             f"{func}: flow must match the image's height and width {tuple(height_width)}, got {_describe(a)}"
         )
-    if not _strided_in_items(a):
-        a = np.ascontiguousarray(a)
-    return a
+    return _usable_input(a)
 
 
 def coordinate_maps(func: str, map_x: object, map_y: object) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +82,7 @@ def coordinate_maps(func: str, map_x: object, map_y: object) -> tuple[np.ndarray
             raise error(f"{func}: {name} must be (H, W) float32, got {_describe(a)}")
         if a.size == 0:
             raise ValueError(f"{func}: {name} must not be empty, got shape {a.shape}")
-        maps.append(a if _strided_in_items(a) else np.ascontiguousarray(a))
+        maps.append(_usable_input(a))
     if maps[0].shape != maps[1].shape:
         raise ValueError(
             f"{func}: map_x and map_y must have the same shape, got {maps[0].shape} and {maps[1].shape}"
@@ -98,7 +102,10 @@ def fill_value(func: str, value: object, dtype: np.dtype) -> np.float32:
     """``cval`` in the image's code values: rounded and saturated for integer frames."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{func}: cval must be a real number, got {type(value).__name__}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # integers beyond float range
+        v = math.inf
     if not (math.isfinite(v) and abs(v) <= _FLOAT32_MAX):
         raise ValueError(f"{func}: cval must be finite in float32, got {value!r}; use return_mask=True to flag samples")
     if dtype.kind == "u":
@@ -121,7 +128,10 @@ def output(
         if not out.flags.writeable:
             raise ValueError(f"{func}: out must be writeable, got a read-only array")
         if not _strided_in_items(out):
-            raise ValueError(f"{func}: out must have strides that are multiples of its item size, got {out.strides}")
+            raise ValueError(
+                f"{func}: out must be aligned with strides that are multiples of its item size, got {out.strides}"
+            )
+        # Catches views of the same array; two separate mappings of one file cannot be told apart.
         for a in inputs:
             if np.may_share_memory(out, a):
                 raise ValueError(f"{func}: out must not overlap an input array")

@@ -3,7 +3,9 @@
 //
 // Conventions (kept identical in the Numba twin, python/framefix/_numba/warp.py):
 //   - integer coordinates are pixel centres; all arithmetic is float32, in the order written here,
-//     so integer outputs agree exactly across backends and float outputs to the last bit;
+//     so integer outputs agree exactly across backends and float outputs to the last bit (compile
+//     with -ffp-contract=off: a fused multiply-add changes the last bits; the CMake target adds
+//     it). Only the sign bit of a NaN result (from NaN or infinite pixels) is unspecified;
 //   - the border rule applies to each interpolation tap, as OpenCV does;
 //   - a non-finite sample point writes cval and a false mask; finite points beyond +-2^30 are
 //     clamped there (float32 has no fraction left long before) so index maths stays defined;
@@ -344,10 +346,13 @@ void remap_rows(const Sampler<T, C, Packed> sampler, const Coordinates coordinat
                 // The sample points are known ahead: start fetching the taps a few pixels early,
                 // as gathers from rows the hardware prefetcher does not follow stall the loop
                 // (every fourth pixel: neighbours mostly share cache lines).
-                if ((i & 3) == 0 && i + kPrefetchDistance < count && block.interior[i + kPrefetchDistance]) {
-                    const T* ahead = sampler.src.pixel(block.iy[i + kPrefetchDistance], block.ix[i + kPrefetchDistance]);
-                    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-                    _mm_prefetch(reinterpret_cast<const char*>(ahead + sampler.src.stride_y), _MM_HINT_T0);
+                if constexpr (I != Interpolation::nearest) {  // interior: the row below exists
+                    if ((i & 3) == 0 && i + kPrefetchDistance < count && block.interior[i + kPrefetchDistance]) {
+                        const T* ahead =
+                            sampler.src.pixel(block.iy[i + kPrefetchDistance], block.ix[i + kPrefetchDistance]);
+                        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+                        _mm_prefetch(reinterpret_cast<const char*>(ahead + sampler.src.stride_y), _MM_HINT_T0);
+                    }
                 }
 #endif
                 if (!block.interior[i]) {

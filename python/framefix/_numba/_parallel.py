@@ -13,29 +13,29 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from framefix._backend import MAX_WORKERS
+
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
-_executor_size = 0
 
 
 def _forget_executor_in_child() -> None:
     # The executor's threads do not exist in a forked child; a fresh one is made on demand.
-    global _executor, _executor_size, _lock
-    _executor, _executor_size, _lock = None, 0, threading.Lock()
+    global _executor, _lock
+    _executor, _lock = None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_executor_in_child)
 
 
-def _helpers(count: int) -> ThreadPoolExecutor:
-    global _executor, _executor_size
+def _helpers() -> ThreadPoolExecutor:
+    # One executor for the process, never shut down (a concurrent caller may be submitting to
+    # it); it starts threads only as they are needed, up to the library's limit.
+    global _executor
     with _lock:
-        if _executor is None or _executor_size < count:
-            if _executor is not None:
-                _executor.shutdown(wait=False)
-            _executor = ThreadPoolExecutor(max_workers=count, thread_name_prefix="framefix")
-            _executor_size = count
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=MAX_WORKERS - 1, thread_name_prefix="framefix")
         return _executor
 
 
@@ -55,7 +55,7 @@ def for_rows(height: int, workers: int, run_rows: Callable[[int, int], None]) ->
                 return
             run_rows(bounds[c], bounds[c + 1])
 
-    futures = [_helpers(workers - 1).submit(drain) for _ in range(min(workers, chunks) - 1)]
+    futures = [_helpers().submit(drain) for _ in range(min(workers, chunks) - 1)]
     try:
         drain()
     finally:
