@@ -16,6 +16,7 @@ namespace py = pybind11;
 
 namespace framefix::bindings {
 void register_warp(py::module_& m);
+void register_color(py::module_& m);
 }
 
 namespace {
@@ -58,4 +59,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           "Threads the hardware runs at once, as the C++ pool sees it.");
     m.def("_parallel_probe", &parallel_probe, py::arg("count"), py::arg("workers"), py::arg("throw_at") = -1);
     framefix::bindings::register_warp(m);
+    framefix::bindings::register_color(m);
 }

@@ -2,6 +2,7 @@
 // Umbrella header: everything framefix's kernels offer to C++ code.
 
 #include "border.hpp"
+#include "color.hpp"
 #include "image_view.hpp"
 #include "parallel.hpp"
 #include "pixel_traits.hpp"

@@ -1,0 +1,184 @@
+#pragma once
+// Color kernels: per-channel histograms, lookup tables, 3x3 affine maps and sRGB <-> CIELAB.
+// As everywhere, float32 arithmetic in the order written (the Numba twin in
+// python/framefix/_numba/color.py does the same), integers rounded to nearest and saturated.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "image_view.hpp"
+#include "parallel.hpp"
+#include "pixel_traits.hpp"
+
+namespace framefix {
+
+// counts[c * bins + v] = number of pixels (where mask is nonzero, if given) whose channel c is v.
+// bins must exceed the largest value present (256 for uint8, 65536 for uint16).
+template <class T>
+void channel_histograms(const ImageView<const T>& image, const PlaneView<const std::uint8_t>* mask,
+                        std::int64_t* counts, std::ptrdiff_t bins, std::size_t workers = 1) {
+    static_assert(pixel_traits<T>::is_integer, "histograms are for integer pixels");
+    if (bins <= static_cast<std::ptrdiff_t>(pixel_traits<T>::max_value))
+        throw std::invalid_argument("channel_histograms: bins must cover every value of the pixel type");
+    if (mask && !mask->same_size(image.height, image.width))
+        throw std::invalid_argument("channel_histograms: mask must have the image's height and width");
+    const std::ptrdiff_t channels = image.channels;
+    std::fill(counts, counts + channels * bins, std::int64_t{0});
+    std::mutex merge;
+    threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+        // 32-bit partial counts per chunk: cheaper to increment, merged into the 64-bit total
+        std::vector<std::uint32_t> local(static_cast<std::size_t>(channels * bins), 0);
+        for (std::ptrdiff_t y = y0; y < y1; ++y) {
+            const std::uint8_t* mask_row = mask ? mask->row(y) : nullptr;
+            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
+                if (mask_row && !mask_row[x * mask->stride_x]) continue;
+                const T* p = image.pixel(y, x);
+                for (std::ptrdiff_t c = 0; c < channels; ++c) ++local[c * bins + p[c * image.stride_c]];
+            }
+        }
+        std::lock_guard<std::mutex> lock(merge);
+        for (std::size_t i = 0; i < local.size(); ++i) counts[i] += local[i];
+    }, 16);
+}
+
+// out[y, x, c] = lut[c * bins + image[y, x, c]].
+template <class T>
+void apply_lut(const ImageView<const T>& image, const T* lut, std::ptrdiff_t bins, const ImageView<T>& out,
+               std::size_t workers = 1) {
+    static_assert(pixel_traits<T>::is_integer, "lookup tables are for integer pixels");
+    if (bins <= static_cast<std::ptrdiff_t>(pixel_traits<T>::max_value))
+        throw std::invalid_argument("apply_lut: the table must cover every value of the pixel type");
+    if (!out.same_size(image.height, image.width) || out.channels != image.channels)
+        throw std::invalid_argument("apply_lut: out must have the image's shape");
+    threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+        for (std::ptrdiff_t y = y0; y < y1; ++y) {
+            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
+                const T* p = image.pixel(y, x);
+                T* o = out.pixel(y, x);
+                for (std::ptrdiff_t c = 0; c < image.channels; ++c)
+                    o[c * out.stride_c] = lut[c * bins + p[c * image.stride_c]];
+            }
+        }
+    });
+}
+
+// out = matrix @ pixel + offset for 3-channel pixels, in the code values of In and Out
+// (callers fold any scaling between them into matrix and offset).
+template <class In, class Out>
+void apply_affine3(const ImageView<const In>& image, const float matrix[9], const float offset[3],
+                   const ImageView<Out>& out, std::size_t workers = 1) {
+    if (image.channels != 3 || out.channels != 3)
+        throw std::invalid_argument("apply_affine3: image and out must have 3 channels");
+    if (!out.same_size(image.height, image.width))
+        throw std::invalid_argument("apply_affine3: out must have the image's shape");
+    const float m[9] = {matrix[0], matrix[1], matrix[2], matrix[3], matrix[4], matrix[5], matrix[6], matrix[7], matrix[8]};
+    const float b[3] = {offset[0], offset[1], offset[2]};
+    threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+        for (std::ptrdiff_t y = y0; y < y1; ++y) {
+            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
+                const In* p = image.pixel(y, x);
+                const float r = static_cast<float>(p[0]), g = static_cast<float>(p[image.stride_c]),
+                            bl = static_cast<float>(p[2 * image.stride_c]);
+                Out* o = out.pixel(y, x);
+                for (int c = 0; c < 3; ++c)
+                    o[c * out.stride_c] = pixel_traits<Out>::from_work(m[3 * c] * r + m[3 * c + 1] * g + m[3 * c + 2] * bl + b[c]);
+            }
+        }
+    });
+}
+
+namespace detail {
+
+// sRGB (IEC 61966-2-1) and CIELAB with the D65 white point, in float32.
+inline float srgb_to_linear(float v) noexcept {
+    return v <= 0.04045f ? v / 12.92f : std::pow((v + 0.055f) / 1.055f, 2.4f);
+}
+inline float linear_to_srgb(float v) noexcept {
+    return v <= 0.0031308f ? 12.92f * v : 1.055f * std::pow(v, 1.0f / 2.4f) - 0.055f;
+}
+constexpr float kLabEpsilon = 216.0f / 24389.0f;  // (6/29)^3
+constexpr float kLabKappa = 24389.0f / 27.0f;     // (29/3)^3
+// cbrt in double, rounded once: cbrtf implementations differ in the last bit, the rounded
+// double result does not (the Numba twin computes it the same way).
+inline float lab_f(float t) noexcept {
+    return t > kLabEpsilon ? static_cast<float>(std::cbrt(static_cast<double>(t))) : (kLabKappa * t + 16.0f) / 116.0f;
+}
+inline float lab_f_inverse(float f) noexcept {
+    const float cube = f * f * f;
+    return cube > kLabEpsilon ? cube : (116.0f * f - 16.0f) / kLabKappa;
+}
+constexpr float kWhiteX = 0.95047f, kWhiteZ = 1.08883f;
+
+}  // namespace detail
+
+// CIELAB (L in 0..100) of sRGB pixels whose nominal range is 0..pixel_traits<T>::max_value
+// (0..1 for float32). Values outside the nominal range are extrapolated, not clipped.
+template <class T>
+void srgb_to_lab(const ImageView<const T>& image, const ImageView<float>& lab, std::size_t workers = 1) {
+    if (image.channels != 3 || lab.channels != 3 || !lab.same_size(image.height, image.width))
+        throw std::invalid_argument("srgb_to_lab: image and lab must be (H, W, 3) of the same size");
+    // Integer pixels: decode each code value once (the same float32 operations, so identical).
+    std::vector<float> table;
+    if constexpr (pixel_traits<T>::is_integer) {
+        table.resize(static_cast<std::size_t>(pixel_traits<T>::max_value) + 1);
+        for (std::size_t v = 0; v < table.size(); ++v)
+            table[v] = detail::srgb_to_linear(static_cast<float>(v) / pixel_traits<T>::max_value);
+    }
+    threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+        for (std::ptrdiff_t y = y0; y < y1; ++y) {
+            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
+                const T* p = image.pixel(y, x);
+                float rgb[3];
+                for (int c = 0; c < 3; ++c) {
+                    if constexpr (pixel_traits<T>::is_integer) rgb[c] = table[p[c * image.stride_c]];
+                    else rgb[c] = detail::srgb_to_linear(p[c * image.stride_c]);
+                }
+                const float fx = detail::lab_f((0.4124564f * rgb[0] + 0.3575761f * rgb[1] + 0.1804375f * rgb[2]) / detail::kWhiteX);
+                const float fy = detail::lab_f(0.2126729f * rgb[0] + 0.7151522f * rgb[1] + 0.0721750f * rgb[2]);
+                const float fz = detail::lab_f((0.0193339f * rgb[0] + 0.1191920f * rgb[1] + 0.9503041f * rgb[2]) / detail::kWhiteZ);
+                float* o = lab.pixel(y, x);
+                o[0] = 116.0f * fy - 16.0f;
+                o[lab.stride_c] = 500.0f * (fx - fy);
+                o[2 * lab.stride_c] = 200.0f * (fy - fz);
+            }
+        }
+    });
+}
+
+// The inverse: sRGB pixels of type T (rounded and saturated for integers) from CIELAB.
+template <class T>
+void lab_to_srgb(const ImageView<const float>& lab, const ImageView<T>& image, std::size_t workers = 1) {
+    if (image.channels != 3 || lab.channels != 3 || !lab.same_size(image.height, image.width))
+        throw std::invalid_argument("lab_to_srgb: lab and image must be (H, W, 3) of the same size");
+    threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+        for (std::ptrdiff_t y = y0; y < y1; ++y) {
+            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
+                const float* p = lab.pixel(y, x);
+                const float fy = (p[0] + 16.0f) / 116.0f;
+                const float fx = fy + p[lab.stride_c] / 500.0f;
+                const float fz = fy - p[2 * lab.stride_c] / 200.0f;
+                const float X = detail::kWhiteX * detail::lab_f_inverse(fx);
+                const float Y = detail::lab_f_inverse(fy);
+                const float Z = detail::kWhiteZ * detail::lab_f_inverse(fz);
+                const float linear[3] = {
+                    3.2404542f * X - 1.5371385f * Y - 0.4985314f * Z,
+                    -0.9692660f * X + 1.8760108f * Y + 0.0415560f * Z,
+                    0.0556434f * X - 0.2040259f * Y + 1.0572252f * Z,
+                };
+                T* o = image.pixel(y, x);
+                for (int c = 0; c < 3; ++c) {
+                    // negative linear light has no sRGB encoding: clamp it to black first
+                    const float encoded = detail::linear_to_srgb(std::max(linear[c], 0.0f));
+                    o[c * image.stride_c] = pixel_traits<T>::from_work(encoded * pixel_traits<T>::max_value);
+                }
+            }
+        }
+    });
+}
+
+}  // namespace framefix

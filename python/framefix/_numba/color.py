@@ -1,0 +1,188 @@
+"""Numba twin of cpp/include/framefix/color.hpp: same arguments as the framefix._core functions.
+
+float32 throughout (np.float32 constants), operations in the C++ order, integer results through
+np.rint after saturation: integer outputs match exactly; float outputs to within the last bit of
+the libm pow/cbrt the two compilers call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from framefix._numba._parallel import for_rows
+
+_jit = njit(cache=True, nogil=True)
+_F = np.float32
+
+_ZERO = _F(0.0)
+_LAB_EPSILON = _F(216.0 / 24389.0)
+_LAB_KAPPA = _F(24389.0 / 27.0)
+_WHITE_X = _F(0.95047)
+_WHITE_Z = _F(1.08883)
+
+
+@_jit
+def _from_work(v, is_integer, max_value):
+    if is_integer:
+        if v < _ZERO:
+            v = _ZERO
+        elif v > max_value:
+            v = max_value
+        return np.rint(v)
+    return v
+
+
+@_jit
+def _histogram_rows(image, mask, has_mask, counts, y0, y1):
+    height, width, channels = image.shape
+    for y in range(y0, y1):
+        for x in range(width):
+            if has_mask and not mask[y, x]:
+                continue
+            for c in range(channels):
+                counts[c, image[y, x, c]] += 1
+
+
+def channel_histograms(image, mask, counts, workers):
+    # Partial counts per stripe, summed in order: the same totals as the C++ kernel.
+    height = image.shape[0]
+    stripes = max(1, min(height, workers * 4)) if workers > 1 else 1
+    bounds = [height * s // stripes for s in range(stripes + 1)]
+    partial = np.zeros((stripes,) + counts.shape, np.int64)
+    has_mask = mask is not None
+    mask_array = mask if has_mask else np.zeros((1, 1), np.bool_)
+    for_rows(stripes, workers, lambda s0, s1: [
+        _histogram_rows(image, mask_array, has_mask, partial[s], bounds[s], bounds[s + 1]) for s in range(s0, s1)
+    ])
+    counts[...] = partial.sum(axis=0)
+
+
+@_jit
+def _lut_rows(image, lut, out, y0, y1):
+    height, width, channels = image.shape
+    for y in range(y0, y1):
+        for x in range(width):
+            for c in range(channels):
+                out[y, x, c] = lut[c, image[y, x, c]]
+
+
+def apply_lut(image, lut, out, workers):
+    for_rows(image.shape[0], workers, lambda y0, y1: _lut_rows(image, lut, out, y0, y1))
+
+
+@_jit
+def _affine_rows(image, m, b, out, is_integer, max_value, y0, y1):
+    for y in range(y0, y1):
+        for x in range(image.shape[1]):
+            r = _F(image[y, x, 0])
+            g = _F(image[y, x, 1])
+            bl = _F(image[y, x, 2])
+            for c in range(3):
+                out[y, x, c] = _from_work(m[c, 0] * r + m[c, 1] * g + m[c, 2] * bl + b[c], is_integer, max_value)
+
+
+def _kind(dtype):
+    is_integer = dtype.kind == "u"
+    return is_integer, _F(np.iinfo(dtype).max if is_integer else 1.0)
+
+
+def apply_affine3(image, matrix, offset, out, workers):
+    is_integer, max_value = _kind(out.dtype)
+    for_rows(image.shape[0], workers,
+             lambda y0, y1: _affine_rows(image, matrix, offset, out, is_integer, max_value, y0, y1))
+
+
+@_jit
+def _srgb_to_linear(v):
+    if v <= _F(0.04045):
+        return v / _F(12.92)
+    return ((v + _F(0.055)) / _F(1.055)) ** _F(2.4)
+
+
+@_jit
+def _linear_to_srgb(v):
+    if v <= _F(0.0031308):
+        return _F(12.92) * v
+    return _F(1.055) * v ** (_F(1.0) / _F(2.4)) - _F(0.055)
+
+
+@_jit
+def _lab_f(t):
+    if t > _LAB_EPSILON:
+        return _F(np.cbrt(np.float64(t)))  # double, rounded once: as the C++ kernel
+    return (_LAB_KAPPA * t + _F(16.0)) / _F(116.0)
+
+
+@_jit
+def _lab_f_inverse(f):
+    cube = f * f * f
+    if cube > _LAB_EPSILON:
+        return cube
+    return (_F(116.0) * f - _F(16.0)) / _LAB_KAPPA
+
+
+@_jit
+def _linear_to_lab(r, g, b, lab, y, x):
+    fx = _lab_f((_F(0.4124564) * r + _F(0.3575761) * g + _F(0.1804375) * b) / _WHITE_X)
+    fy = _lab_f(_F(0.2126729) * r + _F(0.7151522) * g + _F(0.0721750) * b)
+    fz = _lab_f((_F(0.0193339) * r + _F(0.1191920) * g + _F(0.9503041) * b) / _WHITE_Z)
+    lab[y, x, 0] = _F(116.0) * fy - _F(16.0)
+    lab[y, x, 1] = _F(500.0) * (fx - fy)
+    lab[y, x, 2] = _F(200.0) * (fy - fz)
+
+
+@_jit
+def _srgb_to_lab_rows_table(image, table, lab, y0, y1):
+    # integer pixels: each code value decoded once, as the C++ kernel does
+    for y in range(y0, y1):
+        for x in range(image.shape[1]):
+            _linear_to_lab(table[image[y, x, 0]], table[image[y, x, 1]], table[image[y, x, 2]], lab, y, x)
+
+
+@_jit
+def _srgb_to_lab_rows_float(image, lab, y0, y1):
+    for y in range(y0, y1):
+        for x in range(image.shape[1]):
+            _linear_to_lab(_srgb_to_linear(image[y, x, 0]), _srgb_to_linear(image[y, x, 1]),
+                           _srgb_to_linear(image[y, x, 2]), lab, y, x)
+
+
+@_jit
+def _decode_table(size, max_value):
+    table = np.empty(size, np.float32)
+    for v in range(size):
+        table[v] = _srgb_to_linear(_F(v) / max_value)
+    return table
+
+
+def srgb_to_lab(image, lab, workers):
+    is_integer, max_value = _kind(image.dtype)
+    if is_integer:
+        table = _decode_table(int(max_value) + 1, max_value)
+        for_rows(image.shape[0], workers, lambda y0, y1: _srgb_to_lab_rows_table(image, table, lab, y0, y1))
+    else:
+        for_rows(image.shape[0], workers, lambda y0, y1: _srgb_to_lab_rows_float(image, lab, y0, y1))
+
+
+@_jit
+def _lab_to_srgb_rows(lab, out, is_integer, max_value, y0, y1):
+    for y in range(y0, y1):
+        for x in range(lab.shape[1]):
+            fy = (lab[y, x, 0] + _F(16.0)) / _F(116.0)
+            fx = fy + lab[y, x, 1] / _F(500.0)
+            fz = fy - lab[y, x, 2] / _F(200.0)
+            big_x = _WHITE_X * _lab_f_inverse(fx)
+            big_y = _lab_f_inverse(fy)
+            big_z = _WHITE_Z * _lab_f_inverse(fz)
+            r = _F(3.2404542) * big_x - _F(1.5371385) * big_y - _F(0.4985314) * big_z
+            g = _F(-0.9692660) * big_x + _F(1.8760108) * big_y + _F(0.0415560) * big_z
+            b = _F(0.0556434) * big_x - _F(0.2040259) * big_y + _F(1.0572252) * big_z
+            out[y, x, 0] = _from_work(_linear_to_srgb(max(r, _ZERO)) * max_value, is_integer, max_value)
+            out[y, x, 1] = _from_work(_linear_to_srgb(max(g, _ZERO)) * max_value, is_integer, max_value)
+            out[y, x, 2] = _from_work(_linear_to_srgb(max(b, _ZERO)) * max_value, is_integer, max_value)
+
+
+def lab_to_srgb(lab, out, workers):
+    is_integer, max_value = _kind(out.dtype)
+    for_rows(lab.shape[0], workers, lambda y0, y1: _lab_to_srgb_rows(lab, out, is_integer, max_value, y0, y1))
