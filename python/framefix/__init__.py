@@ -8,6 +8,7 @@ flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[
 from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
+from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import Operation, apply_operations, process_clip
 from framefix.warp import remap, warp
@@ -17,15 +18,20 @@ __version__ = "0.1.0"
 __all__ = [
     "ClipError",
     "ClipInfo",
+    "ColorTransform",
     "Operation",
     "__version__",
     "apply_operations",
     "backend_info",
+    "fit_color_transform",
     "get_include",
+    "match_histograms",
     "open_clip",
     "process_clip",
+    "read_cube",
     "remap",
     "set_workers",
+    "transfer_color",
     "use_backend",
     "warp",
 ]

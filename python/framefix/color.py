@@ -1,0 +1,437 @@
+"""Histogram matching and color transfer, with transforms that a whole shot can share.
+
+``match_histograms`` is exact per-channel CDF matching (scikit-image's semantics, rounded to
+nearest for integer output). ``fit_color_transform`` fits a :class:`ColorTransform` once (on one
+frame or on samples pooled from many) that ``apply`` then uses on every frame, so a shot gets one
+consistent grade instead of a per-frame one that flickers.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from framefix import _backend, _validate
+
+__all__ = ["ColorTransform", "METHODS", "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
+
+METHODS = ("mkl", "reinhard", "hm-mkl-hm", "histogram")
+CURVE_KNOTS = 1025  # curves are sampled on this many evenly spaced inputs in 0..1
+_MAX_SAMPLES = 1 << 20  # pixels per fit: more adds time, not accuracy
+
+
+def _max_value(dtype: np.dtype) -> float:
+    return float(np.iinfo(dtype).max) if dtype.kind == "u" else 1.0
+
+
+def _finite(func: str, name: str, a: np.ndarray) -> None:
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{func}: {name} contains NaN or infinite values")
+
+
+def _pixel_mask(func: str, name: str, mask, height_width) -> np.ndarray | None:
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        raise TypeError(f"{func}: {name} must be a bool array, got {m.dtype}")
+    if m.shape != tuple(height_width):
+        raise ValueError(f"{func}: {name} must be {tuple(height_width)} (the image's height and width), got {m.shape}")
+    if not m.any():
+        raise ValueError(f"{func}: {name} selects no pixels")
+    return m
+
+
+# --- exact histogram matching ---------------------------------------------------------------------
+
+
+def match_histograms(image, reference, *, channel_axis=-1, mask=None, reference_mask=None, strength=1.0,
+                     workers=None):
+    """Match each channel's cumulative histogram to the reference's.
+
+    Parameters
+    ----------
+    image, reference : ndarray
+        ``(H, W)`` or ``(H, W, C)`` (channels on ``channel_axis``), uint8, uint16 or float32; the
+        reference may have another size and dtype (its values are rescaled to the image's range)
+        but must have as many channels.
+    channel_axis : int or None
+        Axis of the channels; None for single-channel images.
+    mask, reference_mask : ndarray of bool, optional
+        ``(H, W)`` masks selecting the pixels whose statistics count; the mapping is applied to
+        every pixel of the image.
+    strength : float
+        0 returns the image unchanged, 1 the full match; in between blends linearly.
+    workers : int, optional
+        Threads for the histogram and table kernels (integer images).
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``. Integer results are rounded to nearest (scikit-image
+        floors them). A value's mapping is the reference value at the same quantile, linearly
+        interpolated between the reference's distinct values, as scikit-image does; matching an
+        image to itself is the identity, and a single-valued reference maps every pixel to its value.
+    """
+    func = "match_histograms"
+    image = _validate.as_array(func, "image", image)
+    reference = _validate.as_array(func, "reference", reference)
+    if channel_axis is None:
+        if image.ndim != 2 or reference.ndim != 2:
+            raise ValueError(f"{func}: channel_axis=None needs 2-D images, got {image.shape} and {reference.shape}")
+        frame, ref = image, reference
+    else:
+        if image.ndim != 3 or reference.ndim != 3:
+            raise ValueError(f"{func}: image and reference must be 3-D with channel_axis={channel_axis}, "
+                             f"got {image.shape} and {reference.shape}")
+        frame, ref = np.moveaxis(image, channel_axis, -1), np.moveaxis(reference, channel_axis, -1)
+    frame = _validate.frame(func, "image", frame)
+    ref = _validate.frame(func, "reference", ref)
+    if frame.shape[2] != ref.shape[2]:
+        raise ValueError(f"{func}: reference must have the image's {frame.shape[2]} channels, got {ref.shape[2]}")
+    if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0 <= strength <= 1:
+        raise ValueError(f"{func}: strength must be a number in 0..1, got {strength!r}")
+    _finite(func, "image", frame)
+    _finite(func, "reference", ref)
+    mask = _pixel_mask(func, "mask", mask, frame.shape[:2])
+    reference_mask = _pixel_mask(func, "reference_mask", reference_mask, ref.shape[:2])
+    workers = _backend.resolve_workers(workers, func)
+
+    out = np.empty(frame.shape, frame.dtype)
+    scale = _max_value(frame.dtype) / _max_value(ref.dtype)
+    reference_curves = [_reference_quantiles(ref, c, reference_mask, workers, scale) for c in range(ref.shape[2])]
+    if frame.dtype.kind == "u":
+        counts = _histograms(frame, mask, workers)
+        codes = np.arange(counts.shape[1], dtype=np.float64)
+        lut = np.empty(counts.shape, frame.dtype)
+        for c, (ref_q, ref_values) in enumerate(reference_curves):
+            quantiles = np.cumsum(counts[c]) / counts[c].sum()
+            mapped = np.interp(quantiles, ref_q, ref_values)
+            blended = codes + float(strength) * (mapped - codes)
+            lut[c] = np.clip(np.rint(blended), 0, _max_value(frame.dtype))
+        _backend.implementation().apply_lut(frame, lut, out, workers)
+    else:
+        for c, (ref_q, ref_values) in enumerate(reference_curves):
+            values = frame[..., c]
+            selected = np.sort(values[mask] if mask is not None else values, axis=None)
+            quantiles = np.searchsorted(selected, values, side="right") / selected.size
+            mapped = np.interp(quantiles, ref_q, ref_values)
+            out[..., c] = values + np.float32(strength) * (mapped.astype(np.float32) - values)
+    out = out.reshape(frame.shape[:2]) if image.ndim == 2 else out
+    return out if channel_axis is None else np.moveaxis(out, -1, channel_axis)
+
+
+def _histograms(frame: np.ndarray, mask, workers: int) -> np.ndarray:
+    counts = np.zeros((frame.shape[2], int(_max_value(frame.dtype)) + 1), np.int64)
+    _backend.implementation().channel_histograms(frame, mask, counts, workers)
+    return counts
+
+
+def _reference_quantiles(ref: np.ndarray, c: int, mask, workers: int, scale: float):
+    """(quantile at each distinct value, the values in the image's scale) of channel c."""
+    if ref.dtype.kind == "u":
+        counts = _histograms(ref[..., c : c + 1], mask, workers)[0]
+        present = np.flatnonzero(counts)
+        return np.cumsum(counts[present]) / counts.sum(), present * scale
+    values = np.sort(ref[..., c][mask] if mask is not None else ref[..., c], axis=None).astype(np.float64)
+    last = np.flatnonzero(np.append(values[1:] != values[:-1], True))  # last index of each distinct value
+    return (last + 1) / values.size, values[last] * scale
+
+
+# --- transforms -------------------------------------------------------------------------------------
+
+
+def _samples(func: str, name: str, frames, mask) -> np.ndarray:
+    """(N, 3) float64 pixel samples in 0..1 units from an image, a clip array or a list of frames."""
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        frames = list(frames)
+    elif not isinstance(frames, (list, tuple)):
+        frames = [frames]
+    if not frames:
+        raise ValueError(f"{func}: {name} holds no frames")
+    per_frame = max(1, _MAX_SAMPLES // len(frames))
+    pooled = []
+    for index, value in enumerate(frames):
+        frame = _validate.frame(func, name, _validate.as_array(func, name, value))
+        if frame.shape[2] != 3:
+            raise ValueError(f"{func}: {name} must be RGB (3 channels), got {frame.shape[2]}")
+        _finite(func, name, frame)
+        selected = frame.reshape(-1, 3)
+        if mask is not None:
+            m = _pixel_mask(func, "mask" if name == "source" else "reference_mask", mask, frame.shape[:2])
+            selected = selected[m.reshape(-1)]
+        step = max(1, selected.shape[0] // per_frame)
+        pooled.append(selected[::step].astype(np.float64) / _max_value(frame.dtype))
+    return np.concatenate(pooled)
+
+
+def _sqrtm_psd(c: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(c)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def _fit_mkl(source: np.ndarray, reference: np.ndarray) -> dict:
+    # Monge-Kantorovich linear map between the two Gaussians (Pitie & Kokaram 2007): the affine
+    # map of least displacement that carries the source covariance onto the reference's.
+    mu_s, mu_r = source.mean(axis=0), reference.mean(axis=0)
+    eps = 1e-10 * np.eye(3)  # a flat channel has a singular covariance
+    cs = np.cov(source, rowvar=False) + eps
+    cr = np.cov(reference, rowvar=False) + eps
+    cs_half = _sqrtm_psd(cs)
+    values, vectors = np.linalg.eigh(cs)
+    cs_inv_half = (vectors / np.sqrt(values)) @ vectors.T
+    matrix = cs_inv_half @ _sqrtm_psd(cs_half @ cr @ cs_half) @ cs_inv_half
+    return {"kind": "affine", "matrix": matrix, "offset": mu_r - matrix @ mu_s}
+
+
+def _fit_curves(source: np.ndarray, reference: np.ndarray) -> dict:
+    # each channel's quantile mapping, sampled on an even grid of inputs
+    grid = np.linspace(0.0, 1.0, CURVE_KNOTS)
+    levels = np.linspace(0.0, 1.0, 4097)
+    curves = np.empty((3, CURVE_KNOTS))
+    for c in range(3):
+        xs = np.quantile(source[:, c], levels)
+        ys = np.quantile(reference[:, c], levels)
+        # np.interp needs increasing knots: a flat run of the source maps to its mean target
+        unique_x, start = np.unique(xs, return_index=True)
+        sums = np.add.reduceat(ys, start)
+        counts = np.diff(np.append(start, ys.size))
+        curves[c] = np.interp(grid, unique_x, sums / counts) if unique_x.size > 1 else np.full(CURVE_KNOTS, ys.mean())
+    return {"kind": "curves", "y": curves}
+
+
+def _fit_reinhard(source: np.ndarray, reference: np.ndarray) -> dict:
+    lab_s, lab_r = _to_lab(source), _to_lab(reference)
+    std_s, std_r = lab_s.std(axis=0), lab_r.std(axis=0)
+    scale = np.where(std_s > 1e-6, std_r / np.maximum(std_s, 1e-6), 1.0)
+    return {"kind": "lab_affine", "scale": scale, "offset": lab_r.mean(axis=0) - scale * lab_s.mean(axis=0)}
+
+
+def _to_lab(samples: np.ndarray) -> np.ndarray:
+    image = samples.astype(np.float32).reshape(-1, 1, 3)
+    lab = np.empty(image.shape, np.float32)
+    _backend.implementation().srgb_to_lab(image, lab, 1)
+    return lab.reshape(-1, 3).astype(np.float64)
+
+
+def _apply_stage_samples(stage: dict, samples: np.ndarray) -> np.ndarray:
+    transform = ColorTransform("stage", [stage])
+    image = samples.astype(np.float32).reshape(-1, 1, 3)
+    return transform.apply(image).reshape(-1, 3).astype(np.float64)
+
+
+def fit_color_transform(source, reference, *, method="mkl", mask=None, reference_mask=None) -> ColorTransform:
+    """Fit a color transform that carries ``source``'s colors onto ``reference``'s.
+
+    Parameters
+    ----------
+    source, reference : ndarray or sequence of ndarray
+        RGB frames ``(H, W, 3)`` (uint8, uint16 or float32, sRGB-encoded), a clip ``(T, H, W, 3)``
+        or a list of frames: samples are pooled across all of them, so one transform serves a
+        whole shot.
+    method : {'mkl', 'reinhard', 'hm-mkl-hm', 'histogram'}
+        ``mkl``: the Monge-Kantorovich linear map (a 3x3 affine map in RGB matching mean and
+        covariance). ``reinhard``: mean and standard deviation matched per channel in CIELAB
+        (sRGB linearised with the IEC 61966-2-1 curve, D65 white). ``histogram``: per-channel
+        quantile curves. ``hm-mkl-hm``: curves, then MKL, then curves (as color-matcher does).
+    mask, reference_mask : ndarray of bool, optional
+        ``(H, W)`` pixels whose statistics count (every frame of a list uses the same mask).
+
+    Returns
+    -------
+    ColorTransform
+    """
+    func = "fit_color_transform"
+    if method not in METHODS:
+        raise ValueError(f"{func}: method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    src = _samples(func, "source", source, mask)
+    ref = _samples(func, "reference", reference, reference_mask)
+    if np.ptp(ref, axis=0).max() == 0:
+        raise ValueError(f"{func}: reference is a single color; there is no distribution to transfer")
+    if method == "mkl":
+        stages = [_fit_mkl(src, ref)]
+    elif method == "reinhard":
+        stages = [_fit_reinhard(src, ref)]
+    elif method == "histogram":
+        stages = [_fit_curves(src, ref)]
+    else:
+        stages = []
+        for fit in (_fit_curves, _fit_mkl, _fit_curves):
+            stage = fit(src, ref)
+            stages.append(stage)
+            src = _apply_stage_samples(stage, src)
+    return ColorTransform(method, stages)
+
+
+def transfer_color(image, reference, *, method="mkl", mask=None, reference_mask=None, out=None, workers=None):
+    """``fit_color_transform(image, reference, ...).apply(image, out=out, workers=workers)``."""
+    transform = fit_color_transform(image, reference, method=method, mask=mask, reference_mask=reference_mask)
+    return transform.apply(image, out=out, workers=workers)
+
+
+class ColorTransform:
+    """A fitted color transform: a short chain of per-pixel stages in 0..1 RGB units.
+
+    Stages are ``affine`` (3x3 matrix and offset), ``lab_affine`` (per-channel scale and offset in
+    CIELAB) and ``curves`` (per-channel curves sampled at 1025 even inputs, linear in between,
+    flat beyond 0..1). Transforms can be averaged (:meth:`mean`), saved (:meth:`save`, JSON or
+    npz), loaded (:meth:`load`) and exported as a 3D LUT for editing software (:meth:`to_cube`).
+    """
+
+    def __init__(self, method: str, stages: Sequence[dict]):
+        self.method = method
+        self.stages = [{k: (np.asarray(v, np.float64) if k != "kind" else v) for k, v in s.items()} for s in stages]
+
+    def __repr__(self) -> str:
+        return f"ColorTransform(method={self.method!r}, stages={[s['kind'] for s in self.stages]})"
+
+    def apply(self, frame, *, out=None, workers=None) -> np.ndarray:
+        """The transformed frame: same shape and dtype (integers rounded and saturated)."""
+        func = "ColorTransform.apply"
+        frame = _validate.as_array(func, "frame", frame)
+        view = _validate.frame(func, "frame", frame)
+        if view.shape[2] != 3:
+            raise ValueError(f"{func}: frame must be RGB (H, W, 3), got shape {frame.shape}")
+        workers = _backend.resolve_workers(workers, func)
+        result, out_view = _validate.output(func, out, frame.shape, view.dtype, (view,))
+        kernels = _backend.implementation()
+        top = _max_value(view.dtype)
+        if len(self.stages) == 1 and self.stages[0]["kind"] == "affine":
+            stage = self.stages[0]
+            kernels.apply_affine3(view, stage["matrix"].astype(np.float32), (stage["offset"] * top).astype(np.float32),
+                                  out_view, workers)
+            return result
+        if len(self.stages) == 1 and self.stages[0]["kind"] == "curves" and view.dtype.kind == "u":
+            codes = np.arange(int(top) + 1) / top
+            lut = np.stack([np.interp(codes, np.linspace(0, 1, CURVE_KNOTS), curve) for curve in self.stages[0]["y"]])
+            kernels.apply_lut(view, np.clip(np.rint(lut * top), 0, top).astype(view.dtype), out_view, workers)
+            return result
+        work = view.astype(np.float32) / np.float32(top) if view.dtype.kind == "u" else view.astype(np.float32)
+        for stage in self.stages:
+            work = self._apply_float(stage, work, kernels, workers)
+        if view.dtype.kind == "u":
+            np.copyto(out_view, np.clip(np.rint(work * np.float32(top)), 0, top), casting="unsafe")
+        else:
+            np.copyto(out_view, work)
+        return result
+
+    __call__ = apply
+
+    @staticmethod
+    def _apply_float(stage: dict, work: np.ndarray, kernels, workers: int) -> np.ndarray:
+        kind = stage["kind"]
+        if kind == "affine":
+            out = np.empty_like(work)
+            kernels.apply_affine3(work, stage["matrix"].astype(np.float32), stage["offset"].astype(np.float32), out,
+                                  workers)
+            return out
+        if kind == "curves":
+            grid = np.linspace(0, 1, CURVE_KNOTS)
+            return np.stack([np.interp(work[..., c], grid, stage["y"][c]) for c in range(3)], axis=-1).astype(np.float32)
+        if kind == "lab_affine":
+            lab = np.empty_like(work)
+            kernels.srgb_to_lab(work, lab, workers)
+            lab *= stage["scale"].astype(np.float32)
+            lab += stage["offset"].astype(np.float32)
+            out = np.empty_like(work)
+            kernels.lab_to_srgb(lab, out, workers)
+            return out
+        raise ValueError(f"ColorTransform: unknown stage kind {kind!r}")
+
+    # --- averaging, for transforms fitted per frame and smoothed over time
+
+    @classmethod
+    def mean(cls, transforms: Sequence[ColorTransform]) -> ColorTransform:
+        """The stage-by-stage average of transforms of one method (parameters averaged)."""
+        if not transforms:
+            raise ValueError("ColorTransform.mean: no transforms")
+        first = transforms[0]
+        if any(t.method != first.method or len(t.stages) != len(first.stages) for t in transforms):
+            raise ValueError("ColorTransform.mean: transforms must share one method")
+        stages = []
+        for i, stage in enumerate(first.stages):
+            stages.append({k: (v if k == "kind" else np.mean([t.stages[i][k] for t in transforms], axis=0))
+                           for k, v in stage.items()})
+        return cls(first.method, stages)
+
+    # --- files
+
+    def to_dict(self) -> dict:
+        return {
+            "format": "framefix.ColorTransform",
+            "version": 1,
+            "method": self.method,
+            "stages": [{k: (v if k == "kind" else v.tolist()) for k, v in s.items()} for s in self.stages],
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write as JSON (``.json``) or NumPy archive (``.npz``)."""
+        path = os.fspath(path)
+        if path.endswith(".npz"):
+            arrays = {"method": np.array(self.method)}
+            for i, stage in enumerate(self.stages):
+                for key, value in stage.items():
+                    arrays[f"stage{i}.{key}"] = np.array(value)
+            np.savez(path, **arrays)
+        elif path.endswith(".json"):
+            with open(path, "w") as f:
+                json.dump(self.to_dict(), f)
+        else:
+            raise ValueError(f"ColorTransform.save: path must end in .json or .npz, got {path!r}")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ColorTransform:
+        path = os.fspath(path)
+        try:
+            if path.endswith(".npz"):
+                with np.load(path) as data:
+                    stages: dict[int, dict] = {}
+                    for key in data.files:
+                        if key.startswith("stage"):
+                            index, name = key[5:].split(".", 1)
+                            value = data[key]
+                            stages.setdefault(int(index), {})[name] = str(value) if name == "kind" else value
+                    return cls(str(data["method"]), [stages[i] for i in sorted(stages)])
+            with open(path) as f:
+                data = json.load(f)
+            if data.get("format") != "framefix.ColorTransform":
+                raise ValueError("not a framefix color transform")
+            return cls(data["method"], data["stages"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"ColorTransform.load: {path}: {exc}") from None
+
+    def to_cube(self, path: str | os.PathLike, *, size: int = 33, title: str | None = None) -> None:
+        """Export as an Adobe/Resolve ``.cube`` 3D LUT of ``size``^3 entries over 0..1 input."""
+        if not (isinstance(size, int) and 2 <= size <= 256):
+            raise ValueError(f"ColorTransform.to_cube: size must be an int in 2..256, got {size!r}")
+        steps = np.linspace(0, 1, size, dtype=np.float32)
+        blue, green, red = np.meshgrid(steps, steps, steps, indexing="ij")  # red varies fastest
+        grid = np.stack([red, green, blue], axis=-1).reshape(-1, 1, 3)
+        values = self.apply(grid).reshape(-1, 3)
+        with open(os.fspath(path), "w") as f:
+            f.write(f'TITLE "{title or "framefix " + self.method}"\n')
+            f.write(f"LUT_3D_SIZE {size}\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1\n")
+            np.savetxt(f, values, fmt="%.6f")
+
+
+def read_cube(path: str | os.PathLike) -> np.ndarray:
+    """A ``.cube`` 3D LUT as an array ``[b, g, r, channel]`` of shape (N, N, N, 3)."""
+    size = None
+    rows = []
+    with open(os.fspath(path)) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or line.startswith(("TITLE", "DOMAIN_")):
+                continue
+            if line.startswith("LUT_3D_SIZE"):
+                size = int(line.split()[1])
+                continue
+            rows.append([float(v) for v in line.split()])
+    if size is None or len(rows) != size**3 or any(len(r) != 3 for r in rows):
+        raise ValueError(f"read_cube: {path}: not a 3D LUT of LUT_3D_SIZE^3 rows of 3 numbers")
+    return np.array(rows, np.float32).reshape(size, size, size, 3)
+
