@@ -103,3 +103,25 @@ def warp_reference(image, flow, interpolation="linear", border="edge", cval=0.0)
     map_x = xs.astype(np.float32) + flow[..., 0]
     map_y = ys.astype(np.float32) + flow[..., 1]
     return remap_reference(image, map_x, map_y, interpolation, border, cval)
+
+
+def match_histograms_reference(image, reference, mask=None, reference_mask=None):
+    """scikit-image's CDF matching, per channel, with masks, as float64 (unrounded).
+
+    A value's quantile is the fraction of selected image pixels at or below it; its mapping is
+    the reference value at that quantile, linear between the reference's distinct values.
+    """
+    img = image[..., None] if image.ndim == 2 else image
+    ref = reference[..., None] if reference.ndim == 2 else reference
+    top = lambda a: float(np.iinfo(a.dtype).max) if a.dtype.kind == "u" else 1.0
+    scale = top(img) / top(ref)
+    out = np.empty(img.shape, np.float64)
+    for c in range(img.shape[-1]):
+        source = img[..., c][mask] if mask is not None else img[..., c].ravel()
+        target = ref[..., c][reference_mask] if reference_mask is not None else ref[..., c].ravel()
+        ref_values, ref_counts = np.unique(target, return_counts=True)
+        ref_quantiles = np.cumsum(ref_counts) / target.size
+        source_sorted = np.sort(source.astype(np.float64))
+        quantiles = np.searchsorted(source_sorted, img[..., c].astype(np.float64), side="right") / source.size
+        out[..., c] = np.interp(quantiles, ref_quantiles, ref_values.astype(np.float64) * scale)
+    return out[..., 0] if image.ndim == 2 else out

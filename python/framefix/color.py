@@ -120,7 +120,9 @@ def match_histograms(image, reference, *, channel_axis=-1, mask=None, reference_
             selected = np.sort(values[mask] if mask is not None else values, axis=None)
             quantiles = np.searchsorted(selected, values, side="right") / selected.size
             mapped = np.interp(quantiles, ref_q, ref_values)
-            out[..., c] = values + np.float32(strength) * (mapped.astype(np.float32) - values)
+            # float64, each term monotone, rounded once: the result stays monotone in the input
+            # and is exactly the input at strength 0, exactly the match at 1
+            out[..., c] = (1.0 - strength) * values.astype(np.float64) + strength * mapped
     out = out.reshape(frame.shape[:2]) if image.ndim == 2 else out
     return out if channel_axis is None else np.moveaxis(out, -1, channel_axis)
 
