@@ -296,3 +296,124 @@ def test_open_clip_errors_are_clip_errors(tmp_path):
         open_clip(empty)
     with pytest.raises(ClipError, match="no file matches"):
         open_clip(tmp_path / "f%04d.png")
+
+
+# --- review findings, kept as regressions ----------------------------------------------------------
+
+
+def test_overwrite_never_deletes_a_folder_holding_the_input_or_other_files(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    source = project / "clip.mkv"
+    write_video(source, moving_frames(3, 16, 16), codec="ffv1", pix_fmt="bgr0")
+    (project / "notes.txt").write_text("keep me")
+    code, _, err = run_cli("convert", source, "-o", project, "--overwrite")
+    assert code == 2 and "input is inside this folder" in err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me too")
+    code, _, err = run_cli("convert", source, "-o", other, "--overwrite")
+    assert code == 2 and "holds other files" in err
+    assert source.exists() and (project / "notes.txt").exists() and (other / "notes.txt").exists()
+    frames = tmp_path / "frames"
+    assert run_cli("convert", source, "-o", frames, "-q")[0] == 0
+    assert run_cli("convert", source, "-o", frames, "--overwrite", "-q")[0] == 0  # an earlier output: fine
+
+
+def test_a_failure_while_finishing_the_file_is_an_error(tmp_path):
+    source = tmp_path / "pcm.mkv"
+    with av.open(str(source), "w") as container:
+        video = container.add_stream("ffv1", rate=25)
+        video.width, video.height, video.pix_fmt = 16, 16, "bgr0"
+        audio = container.add_stream("pcm_s16le", rate=8000)
+        audio.layout = "stereo"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, 1600 * 2), np.int16), format="s16", layout="stereo")
+        samples.sample_rate, samples.pts = 8000, 0
+        container.mux(audio.encode(samples))
+        container.mux(audio.encode(None))
+    code, _, err = run_cli("convert", source, "-o", tmp_path / "out.mp4")
+    if code == 0:  # an FFmpeg build whose mp4 muxer takes this audio: then the file must be valid
+        with open_clip(tmp_path / "out.mp4") as clip:
+            assert clip.info.frame_count == 5
+    else:
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "out.mp4").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_yuv420_round_trip_has_no_bias(tmp_path):
+    source = tmp_path / "in.mkv"
+    write_video(source, moving_frames(4, 64, 64), codec="ffv1", pix_fmt="yuv420p")
+    current = source
+    for generation in range(3):  # re-converting must not drift
+        target = tmp_path / f"gen{generation}.mkv"
+        process_clip(current, target, codec="ffv1")
+        current = target
+    with open_clip(source) as a, open_clip(current) as b:
+        assert b.info.pix_fmt == "yuv420p"
+        for x, y in zip(a, b):
+            assert abs(float(y.astype(float).mean() - x.astype(float).mean())) < 0.1
+
+
+def test_odd_sizes_get_a_pixel_format_the_encoder_accepts(tmp_path):
+    source = tmp_path / "odd.mkv"
+    write_video(source, moving_frames(3, 95, 127), codec="ffv1", pix_fmt="bgr0")
+    code, _, err = run_cli("convert", source, "-o", tmp_path / "odd.mp4", "-q")
+    assert code == 0, err
+    with open_clip(tmp_path / "odd.mp4") as clip:
+        assert (clip.info.width, clip.info.height) == (127, 95)
+        assert clip.info.pix_fmt.startswith("yuv444p")
+
+
+def test_rgb_sources_become_limited_range_yuv(tmp_path):
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((16, 16, 3), 40 * i, np.uint8))
+    process_clip(folder, tmp_path / "out.mp4")
+    with open_clip(tmp_path / "out.mp4") as clip:
+        assert clip.info.pix_fmt == "yuv420p" and clip.info.color["range"] == "tv"
+        assert clip.info.color["matrix"] == "smpte170m"
+        assert abs(int(list(clip)[2][8, 8, 0]) - 80) <= 1
+
+
+def test_raw_h264_and_names_with_percent_d(tmp_path):
+    source = tmp_path / "50%discount.mp4"
+    write_video(source, moving_frames(6, 32, 32))
+    with open_clip(source) as clip:
+        assert clip.info.frame_count == 6
+    raw = tmp_path / "raw.h264"
+    with av.open(str(source)) as inp, av.open(str(raw), "w", format="h264") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    with open_clip(raw) as clip:
+        assert len(list(clip)) == 6
+
+
+def test_avi_with_b_frames_converts(tmp_path):
+    source = tmp_path / "b.avi"
+    write_video(source, moving_frames(12, 32, 32), codec="mpeg4", pix_fmt="yuv420p", options={"bf": "2"})
+    code, _, err = run_cli("convert", source, "-o", tmp_path / "b.mkv", "-q")
+    assert code == 0, err
+    with open_clip(tmp_path / "b.mkv") as clip:
+        assert len(list(clip)) == 12
+
+
+def test_cli_refuses_unknown_outputs_and_non_video_codecs(tmp_path, small_mp4):
+    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.xyz")
+    assert code == 2 and "unknown output type '.xyz'" in err
+    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.mkv", "--codec", "aac")
+    assert code == 2 and "not a video one" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.mp4", "--preset", "nosuch")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "preset must be one of" in err
+    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.webm")  # webm takes no H.264
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "out.webm" in err and "framefix-tmp" not in err
+    assert leftovers(tmp_path) == []

@@ -7,11 +7,15 @@ line on stderr (``-v`` adds the traceback); a progress bar shows on a terminal u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import traceback
 from fractions import Fraction
+
+import av
 
 from framefix import __version__
 from framefix._progress import Progress
@@ -131,12 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None
+    # FFmpeg's own log lines would make a second line of output; -v shows them.
+    av.logging.set_level(av.logging.WARNING if args.verbose else av.logging.PANIC)
     try:
         return args.run(args)
     except KeyboardInterrupt:
         print("\nframefix: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ClipError, ValueError, TypeError, OSError) as exc:
+    except BrokenPipeError:  # `framefix info clip | head -1`
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
+    except (ClipError, ValueError, TypeError, OSError, av.FFmpegError) as exc:
         if args.verbose:
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -103,6 +103,11 @@ def _swscale_range(tag: str | None) -> str:
     return "JPEG" if tag == "pc" else "MPEG"
 
 
+# swscale's defaults round YUV <-> RGB with a bias of about one level (and re-converting piles it
+# up); accurate rounding with full chroma interpolation makes the round trip unbiased.
+_EXACT_SCALING = av.video.reformatter.Interpolation.ACCURATE_RND | av.video.reformatter.Interpolation.FULL_CHR_H_INT
+
+
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -118,7 +123,7 @@ def _sequence_files(path: str) -> list[str] | None:
             raise ClipError(f"{path}: folder holds no {'/'.join(e[1:] for e in IMAGE_EXTENSIONS)} images")
         return sorted(files, key=_natural_key)
     match = re.search(r"%0?(\d*)d", path)
-    if match is None:
+    if match is None or os.path.isfile(path):
         return None
     width = match.group(1)
     pattern = re.escape(path[: match.start()]) + (r"(\d{%s,})" % width if width else r"(\d+)") + re.escape(path[match.end():])
@@ -159,6 +164,7 @@ class Clip:
         self.path = os.fspath(path)
         self._files = _sequence_files(self.path)
         self._container = None
+        self._consumed = False
         if self._files is not None:
             self.info = self._probe_sequence(fps)
         else:
@@ -252,7 +258,8 @@ class Clip:
             yield from self._video_items(audio)
 
     def _to_array(self, frame: av.VideoFrame, fmt: str, matrix: str, color_range: str) -> np.ndarray:
-        rgb = frame.reformat(format=fmt, src_colorspace=matrix, src_color_range=color_range)
+        rgb = frame.reformat(format=fmt, src_colorspace=matrix, src_color_range=color_range,
+                             interpolation=_EXACT_SCALING)
         array = rgb.to_ndarray()
         if frame.width != self.info.width or frame.height != self.info.height:
             raise ClipError(
@@ -265,17 +272,19 @@ class Clip:
         container = self._container
         if container is None:
             raise ClipError(f"{self.path}: clip is closed")
-        video = container.streams.video[0]
-        video.thread_type = "AUTO"
-        audio_streams = list(container.streams.audio) if audio else []
         _, _, fmt = _frame_layout(self.info.pix_fmt)
         matrix = _swscale_matrix(self.info.color["matrix"], self.info.height)
         color_range = _swscale_range(self.info.color["range"])
+        if self._consumed:  # a second pass: start again from a fresh demuxer (raw streams cannot seek)
+            container.close()
+            container = self._container = _open_container(self.path)
+        self._consumed = True
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        audio_streams = list(container.streams.audio) if audio else []
         frames = 0
-        try:
-            container.seek(0)
-        except av.FFmpegError:
-            pass  # not seekable (a pipe): decoding starts where it is, at the beginning
+        last_pts = None
+        step = max(1, round(1 / (self.info.fps * self.info.time_base)))  # one frame, in time-base units
         try:
             for packet in container.demux(video, *audio_streams):
                 if packet.stream.type == "audio":
@@ -284,7 +293,13 @@ class Clip:
                     continue
                 for frame in packet.decode():
                     frames += 1
-                    yield "video", self._to_array(frame, fmt, matrix, color_range), frame.pts
+                    pts = frame.pts
+                    # Some containers (AVI with B-frames) hand out no or unordered presentation
+                    # times; frames come out in display order, so continue the sequence instead.
+                    if pts is None or (last_pts is not None and pts <= last_pts):
+                        pts = 0 if last_pts is None else last_pts + step
+                    last_pts = pts
+                    yield "video", self._to_array(frame, fmt, matrix, color_range), pts
         except av.FFmpegError as exc:
             raise ClipError(f"{self.path}: decoding failed after {frames} frames ({_reason(exc)})") from None
         if frames == 0:
@@ -338,12 +353,22 @@ def open_clip(path: str | os.PathLike, *, fps: Fraction | float | None = None) -
 
 # --- writing ------------------------------------------------------------------------------------
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".nut")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".nut", ".ts", ".m2ts", ".mpg",
+                    ".mpeg", ".flv", ".ogv")
 
 
 def is_sequence_target(path: str) -> bool:
-    """An output path names an image folder when it has no video extension (or is a folder)."""
-    return os.path.isdir(path) or not path.lower().endswith(VIDEO_EXTENSIONS)
+    """True when an output path names an image folder: an existing folder or a name without an
+    extension; False for a video file; an error for anything else."""
+    if os.path.isdir(path):
+        return True
+    extension = os.path.splitext(os.path.basename(path.rstrip("/")))[1].lower()
+    if path.endswith("/") or not extension:
+        return True
+    if extension in VIDEO_EXTENSIONS:
+        return False
+    raise ClipError(f"{path}: unknown output type {extension!r}; use a video extension "
+                    f"({' '.join(VIDEO_EXTENSIONS)}) or a folder name for numbered images")
 
 
 def _depth(pix_fmt: str) -> int:
@@ -351,8 +376,8 @@ def _depth(pix_fmt: str) -> int:
 
 
 def _subsampled(pix_fmt: str) -> bool:
-    fmt = av.VideoFormat(pix_fmt)
-    return any(c.width != fmt.width or c.height != fmt.height for c in fmt.components)
+    fmt = av.VideoFormat(pix_fmt, 2, 2)  # unsized formats report zero-sized planes
+    return any(c.width != 2 or c.height != 2 for c in fmt.components)
 
 
 def choose_pix_fmt(codec: str, info: ClipInfo) -> str:
@@ -378,28 +403,47 @@ def choose_pix_fmt(codec: str, info: ClipInfo) -> str:
             bool(av.VideoFormat(f).is_rgb) == info.is_rgb,  # the same family first
             deep_enough,
             -depth if deep_enough else depth,  # the shallowest that keeps the precision
-            f.startswith(("yuv420p", "nv12")) if not info.is_rgb else not _subsampled(f),  # YUV: 4:2:0 plays everywhere
+            f.startswith("yuv420p"),  # YUV out: planar 4:2:0 plays everywhere
+            not f.startswith("nv"),
             -len(f),
         )
 
     return max(usable or supported, key=rank)
 
 
+_X26X_PRESETS = (("libx264", "libx265"), ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                          "slower", "veryslow", "placebo"))
+
+
 class VideoWriter:
-    """Encodes RGB frames into a video file, copying audio from a source container if given."""
+    """Encodes RGB frames into a video file, copying audio from a source container if given.
+
+    ``name`` is the path shown in messages (the file being written is usually a temporary one).
+    """
 
     def __init__(self, path: str, info: ClipInfo, *, codec: str, crf: int | None, preset: str | None,
-                 audio_streams=()):
+                 audio_streams=(), name: str | None = None):
         self.path = path
+        self.name = name or path
         self.info = info
+        try:
+            encoder = av.Codec(codec, "w")
+        except (av.FFmpegError, ValueError):
+            raise ClipError(f"{self.name}: unknown encoder {codec!r}") from None
+        if encoder.type != "video":
+            raise ClipError(f"{self.name}: {codec!r} is a {encoder.type} encoder, not a video one")
+        if preset is not None and codec in _X26X_PRESETS[0] and preset not in _X26X_PRESETS[1]:
+            # checked here: x264/x265 would print their own complaint on stderr before failing
+            raise ClipError(f"{self.name}: {codec} preset must be one of {', '.join(_X26X_PRESETS[1])}, got {preset!r}")
         try:
             self._container = av.open(path, "w")
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise ClipError(f"{path}: cannot create the output ({_reason(exc)})") from None
+            raise ClipError(f"{self.name}: cannot create the output ({_reason(exc)})") from None
         try:
             self._setup(codec, crf, preset, audio_streams)
         except BaseException:
-            self._container.close()
+            with contextlib.suppress(av.FFmpegError, OSError):
+                self._container.close()
             raise
 
     def _setup(self, codec, crf, preset, audio_streams):
@@ -407,7 +451,7 @@ class VideoWriter:
         try:
             stream = self._container.add_stream(codec, rate=info.fps)
         except (av.FFmpegError, ValueError) as exc:
-            raise ClipError(f"codec {codec!r} is not available in this FFmpeg build ({_reason(exc)})") from None
+            raise ClipError(f"{self.name}: cannot write {codec} video into this container ({_reason(exc)})") from None
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = choose_pix_fmt(codec, info)
         stream.time_base = info.time_base
@@ -420,22 +464,26 @@ class VideoWriter:
             options["preset"] = preset
         stream.options = options
         self._out_rgb = bool(av.VideoFormat(stream.pix_fmt).is_rgb)
-        color = info.color
+        color = dict(info.color)
+        if not info.is_rgb:
+            self._matrix = _swscale_matrix(color.get("matrix"), info.height)
+        else:
+            # RGB made YUV here: say which matrix and range were used, whatever the source's tags
+            self._matrix = _swscale_matrix(None, info.height)
+            color["matrix"] = "bt709" if self._matrix == "itu709" else "smpte170m"
+            color["range"] = "tv"
+        # Untagged YUV goes out as limited range, which is what players assume when untagged.
+        self._range = _swscale_range(color.get("range"))
         context = stream.codec_context
         for attribute, table, tag in (
             ("color_primaries", _PRIMARIES, color.get("primaries")),
             ("color_trc", _TRANSFERS, color.get("transfer")),
             ("colorspace", _MATRICES, None if self._out_rgb else color.get("matrix")),
-            ("color_range", _RANGES, None if self._out_rgb else color.get("range")),
+            ("color_range", _RANGES, None if self._out_rgb else (color.get("range") or "tv")),
         ):
             codes = {name: value for value, name in table.items()}
             if tag in codes:
                 setattr(context, attribute, codes[tag])
-        self._matrix = _swscale_matrix(color.get("matrix"), info.height)
-        # Untagged YUV goes out as limited range, which is what players assume when untagged.
-        self._range = _swscale_range(color.get("range"))
-        if not self._out_rgb and color.get("range") is None:
-            context.color_range = 1
         self._stream = stream
         self._array_format = "rgb48le" if info.dtype == "uint16" else "rgb24"
         self._audio = {}
@@ -444,8 +492,8 @@ class VideoWriter:
                 self._audio[source.index] = self._container.add_stream_from_template(source)
             except (av.FFmpegError, ValueError) as exc:
                 raise ClipError(
-                    f"{self.path}: cannot carry the {source.codec_context.name} audio ({_reason(exc)}); "
-                    "use a .mkv output"
+                    f"{self.name}: cannot carry the {source.codec_context.name} audio ({_reason(exc)}); "
+                    "try a .mkv output"
                 ) from None
 
     def write(self, frame: np.ndarray, pts: int | None) -> None:
@@ -454,10 +502,16 @@ class VideoWriter:
             video_frame = video_frame.reformat(format=self._stream.pix_fmt)
         else:
             video_frame = video_frame.reformat(format=self._stream.pix_fmt, dst_colorspace=self._matrix,
-                                               dst_color_range=self._range)
+                                               dst_color_range=self._range, interpolation=_EXACT_SCALING)
         video_frame.pts = pts
         video_frame.time_base = self.info.time_base
-        self._mux(self._stream.encode(video_frame))
+        self._mux(self._encode(video_frame))
+
+    def _encode(self, frame):
+        try:
+            return self._stream.encode(frame)
+        except (av.FFmpegError, ValueError) as exc:
+            raise ClipError(f"{self.name}: encoding with {self._stream.codec_context.name} failed ({_reason(exc)})") from None
 
     def write_audio(self, packet) -> None:
         target = self._audio.get(packet.stream.index)
@@ -469,15 +523,19 @@ class VideoWriter:
         try:
             self._container.mux(packets)
         except (av.FFmpegError, ValueError) as exc:
-            raise ClipError(f"{self.path}: writing failed ({_reason(exc)})") from None
+            raise ClipError(f"{self.name}: writing failed ({_reason(exc)})") from None
 
     def close(self, *, flush: bool = True) -> None:
-        try:
-            if flush:
-                self._mux(self._stream.encode(None))
-        finally:
-            with contextlib.suppress(av.FFmpegError, OSError):
+        """Finish the file. After a failure (flush=False) errors are ignored: it is discarded anyway."""
+        if not flush:
+            with contextlib.suppress(av.FFmpegError, OSError, ValueError):
                 self._container.close()
+            return
+        try:
+            self._mux(self._encode(None))
+            self._container.close()
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise ClipError(f"{self.name}: finishing the file failed ({_reason(exc)})") from None
 
 
 class SequenceWriter:

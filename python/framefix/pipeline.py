@@ -13,6 +13,7 @@ import collections
 import contextlib
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -142,6 +143,9 @@ class _Prefetch:
 # --- whole clips --------------------------------------------------------------------------------
 
 
+_WRITTEN_IMAGE = re.compile(r"\d+\.(png|tif|tiff)")
+
+
 def _check_paths(source: str, target: str, overwrite: bool) -> None:
     if source and (os.path.abspath(source) == os.path.abspath(target) or (
         os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target)
@@ -149,6 +153,14 @@ def _check_paths(source: str, target: str, overwrite: bool) -> None:
         raise ClipError(f"{target}: output is the input; write somewhere else")
     if os.path.exists(target) and not overwrite:
         raise ClipError(f"{target}: already exists; pass --overwrite to replace it")
+    if os.path.isdir(target):
+        # Replacing a folder deletes it: only ever one that holds nothing but numbered images
+        # (an earlier output), never one the input lives in.
+        if source and os.path.realpath(source).startswith(os.path.realpath(target) + os.sep):
+            raise ClipError(f"{target}: the input is inside this folder; write somewhere else")
+        others = [n for n in os.listdir(target) if not _WRITTEN_IMAGE.fullmatch(n)]
+        if others:
+            raise ClipError(f"{target}: folder holds other files ({others[0]}...); refusing to replace it")
     parent = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(parent):
         raise ClipError(f"{target}: folder {parent} does not exist")
@@ -257,7 +269,7 @@ def write_clip(
             writer = SequenceWriter(temporary, info, image_format=image_format)
         else:
             writer = VideoWriter(temporary, info, codec=codec or "libx264", crf=crf, preset=preset,
-                                 audio_streams=audio_streams)
+                                 audio_streams=audio_streams, name=target)
         finished = False
         try:
             _run(items, writer, operations, cuts, info, progress)
