@@ -103,7 +103,7 @@ def match_histograms(image, reference, *, channel_axis=-1, mask=None, reference_
 
     out = np.empty(frame.shape, frame.dtype)
     scale = _max_value(frame.dtype) / _max_value(ref.dtype)
-    reference_curves = [_reference_quantiles(ref, c, reference_mask, workers, scale) for c in range(ref.shape[2])]
+    reference_curves = _reference_quantiles(ref, reference_mask, workers, scale)
     if frame.dtype.kind == "u":
         counts = _histograms(frame, mask, workers)
         codes = np.arange(counts.shape[1], dtype=np.float64)
@@ -133,42 +133,68 @@ def _histograms(frame: np.ndarray, mask, workers: int) -> np.ndarray:
     return counts
 
 
-def _reference_quantiles(ref: np.ndarray, c: int, mask, workers: int, scale: float):
-    """(quantile at each distinct value, the values in the image's scale) of channel c."""
+def _reference_quantiles(ref: np.ndarray, mask, workers: int, scale: float):
+    """Per channel: (quantile at each distinct value, the values in the image's scale)."""
     if ref.dtype.kind == "u":
-        counts = _histograms(ref[..., c : c + 1], mask, workers)[0]
-        present = np.flatnonzero(counts)
-        return np.cumsum(counts[present]) / counts.sum(), present * scale
-    values = np.sort(ref[..., c][mask] if mask is not None else ref[..., c], axis=None).astype(np.float64)
-    last = np.flatnonzero(np.append(values[1:] != values[:-1], True))  # last index of each distinct value
-    return (last + 1) / values.size, values[last] * scale
+        curves = []
+        for counts in _histograms(ref, mask, workers):
+            present = np.flatnonzero(counts)
+            curves.append((np.cumsum(counts[present]) / counts.sum(), present * scale))
+        return curves
+    curves = []
+    for c in range(ref.shape[2]):
+        values = np.sort(ref[..., c][mask] if mask is not None else ref[..., c], axis=None).astype(np.float64)
+        last = np.flatnonzero(np.append(values[1:] != values[:-1], True))  # last index of each distinct value
+        curves.append(((last + 1) / values.size, values[last] * scale))
+    return curves
 
 
 # --- transforms -------------------------------------------------------------------------------------
 
 
-def _samples(func: str, name: str, frames, mask) -> np.ndarray:
-    """(N, 3) float64 pixel samples in 0..1 units from an image, a clip array or a list of frames."""
+def _rgb_frames(func: str, name: str, frames, mask) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(frame as (H, W, 3), its mask) for an image, a clip array or a list of frames."""
     if isinstance(frames, np.ndarray) and frames.ndim == 4:
         frames = list(frames)
     elif not isinstance(frames, (list, tuple)):
         frames = [frames]
     if not frames:
         raise ValueError(f"{func}: {name} holds no frames")
-    per_frame = max(1, _MAX_SAMPLES // len(frames))
-    pooled = []
-    for index, value in enumerate(frames):
+    checked = []
+    for value in frames:
         frame = _validate.frame(func, name, _validate.as_array(func, name, value))
         if frame.shape[2] != 3:
             raise ValueError(f"{func}: {name} must be RGB (3 channels), got {frame.shape[2]}")
         _finite(func, name, frame)
-        selected = frame.reshape(-1, 3)
-        if mask is not None:
-            m = _pixel_mask(func, "mask" if name == "source" else "reference_mask", mask, frame.shape[:2])
-            selected = selected[m.reshape(-1)]
+        m = None if mask is None else _pixel_mask(func, "mask" if name == "source" else "reference_mask", mask,
+                                                   frame.shape[:2])
+        checked.append((frame, m))
+    return checked
+
+
+def _samples(frames: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+    """(N, 3) float64 pixel samples in 0..1 units, at most about _MAX_SAMPLES, from every frame."""
+    per_frame = max(1, _MAX_SAMPLES // len(frames))
+    pooled = []
+    for frame, m in frames:
+        selected = frame.reshape(-1, 3) if m is None else frame[m]
         step = max(1, selected.shape[0] // per_frame)
         pooled.append(selected[::step].astype(np.float64) / _max_value(frame.dtype))
     return np.concatenate(pooled)
+
+
+def _mean_and_covariance(frames: list[tuple[np.ndarray, np.ndarray | None]], workers: int):
+    """Exact mean and covariance (0..1 units) of every selected pixel of every frame, in one pass
+    each through the moments kernel."""
+    kernels = _backend.implementation()
+    n, sums, products = 0.0, np.zeros(3), np.zeros((3, 3))
+    for frame, m in frames:
+        count, s, p = kernels.channel_moments(frame, m, workers)
+        top = _max_value(frame.dtype)
+        n, sums, products = n + count, sums + s / top, products + p / (top * top)
+    mean = sums / n
+    covariance = (products - n * np.outer(mean, mean)) / max(n - 1, 1)
+    return mean, covariance
 
 
 def _sqrtm_psd(c: np.ndarray) -> np.ndarray:
@@ -176,18 +202,21 @@ def _sqrtm_psd(c: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
-def _fit_mkl(source: np.ndarray, reference: np.ndarray) -> dict:
+def _mkl_stage(mu_s, cs, mu_r, cr) -> dict:
     # Monge-Kantorovich linear map between the two Gaussians (Pitie & Kokaram 2007): the affine
     # map of least displacement that carries the source covariance onto the reference's.
-    mu_s, mu_r = source.mean(axis=0), reference.mean(axis=0)
     eps = 1e-10 * np.eye(3)  # a flat channel has a singular covariance
-    cs = np.cov(source, rowvar=False) + eps
-    cr = np.cov(reference, rowvar=False) + eps
+    cs, cr = cs + eps, cr + eps
     cs_half = _sqrtm_psd(cs)
     values, vectors = np.linalg.eigh(cs)
     cs_inv_half = (vectors / np.sqrt(values)) @ vectors.T
     matrix = cs_inv_half @ _sqrtm_psd(cs_half @ cr @ cs_half) @ cs_inv_half
     return {"kind": "affine", "matrix": matrix, "offset": mu_r - matrix @ mu_s}
+
+
+def _fit_mkl(source: np.ndarray, reference: np.ndarray) -> dict:
+    return _mkl_stage(source.mean(axis=0), np.cov(source, rowvar=False),
+                      reference.mean(axis=0), np.cov(reference, rowvar=False))
 
 
 def _fit_curves(source: np.ndarray, reference: np.ndarray) -> dict:
@@ -226,7 +255,8 @@ def _apply_stage_samples(stage: dict, samples: np.ndarray) -> np.ndarray:
     return transform.apply(image).reshape(-1, 3).astype(np.float64)
 
 
-def fit_color_transform(source, reference, *, method="mkl", mask=None, reference_mask=None) -> ColorTransform:
+def fit_color_transform(source, reference, *, method="mkl", mask=None, reference_mask=None,
+                        workers=None) -> ColorTransform:
     """Fit a color transform that carries ``source``'s colors onto ``reference``'s.
 
     Parameters
@@ -242,21 +272,31 @@ def fit_color_transform(source, reference, *, method="mkl", mask=None, reference
         quantile curves. ``hm-mkl-hm``: curves, then MKL, then curves (as color-matcher does).
     mask, reference_mask : ndarray of bool, optional
         ``(H, W)`` pixels whose statistics count (every frame of a list uses the same mask).
+    workers : int, optional
+        Threads for the statistics kernels.
 
     Returns
     -------
     ColorTransform
+        MKL uses the exact mean and covariance of every selected pixel; the other methods use up
+        to about a million pixels sampled evenly across the frames.
     """
     func = "fit_color_transform"
     if method not in METHODS:
         raise ValueError(f"{func}: method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-    src = _samples(func, "source", source, mask)
-    ref = _samples(func, "reference", reference, reference_mask)
+    sources = _rgb_frames(func, "source", source, mask)
+    references = _rgb_frames(func, "reference", reference, reference_mask)
+    workers = _backend.resolve_workers(workers, func)
+    if method == "mkl":  # exact moments of every pixel, no sampling needed
+        mu_r, cr = _mean_and_covariance(references, workers)
+        if np.abs(cr).max() == 0:
+            raise ValueError(f"{func}: reference is a single color; there is no distribution to transfer")
+        mu_s, cs = _mean_and_covariance(sources, workers)
+        return ColorTransform(method, [_mkl_stage(mu_s, cs, mu_r, cr)])
+    src, ref = _samples(sources), _samples(references)
     if np.ptp(ref, axis=0).max() == 0:
         raise ValueError(f"{func}: reference is a single color; there is no distribution to transfer")
-    if method == "mkl":
-        stages = [_fit_mkl(src, ref)]
-    elif method == "reinhard":
+    if method == "reinhard":
         stages = [_fit_reinhard(src, ref)]
     elif method == "histogram":
         stages = [_fit_curves(src, ref)]
@@ -271,7 +311,8 @@ def fit_color_transform(source, reference, *, method="mkl", mask=None, reference
 
 def transfer_color(image, reference, *, method="mkl", mask=None, reference_mask=None, out=None, workers=None):
     """``fit_color_transform(image, reference, ...).apply(image, out=out, workers=workers)``."""
-    transform = fit_color_transform(image, reference, method=method, mask=mask, reference_mask=reference_mask)
+    transform = fit_color_transform(image, reference, method=method, mask=mask, reference_mask=reference_mask,
+                                    workers=workers)
     return transform.apply(image, out=out, workers=workers)
 
 

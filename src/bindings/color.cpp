@@ -39,6 +39,22 @@ void bind_histograms(const py::array& image, const py::object& mask, const py::a
     throw std::invalid_argument("histograms need a uint8 or uint16 image");
 }
 
+py::tuple bind_moments(const py::array& image, const py::object& mask, std::size_t workers) {
+    std::optional<PlaneView<const std::uint8_t>> mask_view;
+    if (!mask.is_none()) mask_view = plane_view<const std::uint8_t>(mask.cast<py::array>(), "mask");
+    double count = 0;
+    py::array_t<double> sums(3), products({3, 3});
+    double* s = sums.mutable_data();
+    double* p = products.mutable_data();
+    dispatch_pixel_type(image, [&](auto tag) {
+        using T = decltype(tag);
+        const auto src = image_view<const T>(image, "image");
+        py::gil_scoped_release release;
+        channel_moments<T>(src, mask_view ? &*mask_view : nullptr, &count, s, p, workers);
+    });
+    return py::make_tuple(count, sums, products);
+}
+
 void bind_apply_lut(const py::array& image, const py::array& lut, const py::array& out, std::size_t workers) {
     auto run = [&](auto tag) {
         using T = decltype(tag);
@@ -93,6 +109,8 @@ void bind_lab_to_srgb(const py::array& lab, const py::array& out, std::size_t wo
 void register_color(py::module_& m) {
     m.def("channel_histograms", &bind_histograms, py::arg("image"), py::arg("mask"), py::arg("counts"),
           py::arg("workers"));
+    m.def("channel_moments", &bind_moments, py::arg("image"), py::arg("mask"), py::arg("workers"),
+          "(count, sums (3,), products (3, 3)) of the selected pixels, in code values.");
     m.def("apply_lut", &bind_apply_lut, py::arg("image"), py::arg("lut"), py::arg("out"), py::arg("workers"));
     m.def("apply_affine3", &bind_apply_affine3, py::arg("image"), py::arg("matrix"), py::arg("offset"), py::arg("out"),
           py::arg("workers"));

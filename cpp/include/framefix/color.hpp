@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "image_view.hpp"
@@ -33,17 +34,105 @@ void channel_histograms(const ImageView<const T>& image, const PlaneView<const s
     threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
         // 32-bit partial counts per chunk: cheaper to increment, merged into the 64-bit total
         std::vector<std::uint32_t> local(static_cast<std::size_t>(channels * bins), 0);
+        std::uint32_t* h = local.data();
+        const bool packed = image.stride_c == 1 && image.stride_x == channels;
+        std::vector<std::uint32_t> spare(sizeof(T) == 1 && packed && !mask && channels == 3 ? 3 * bins : 0, 0);
         for (std::ptrdiff_t y = y0; y < y1; ++y) {
             const std::uint8_t* mask_row = mask ? mask->row(y) : nullptr;
+            const T* row = image.data + y * image.stride_y;
+            if (packed && mask_row == nullptr && channels == 3) {  // the common case, kept tight
+                std::uint32_t* h1 = h + bins;
+                std::uint32_t* h2 = h + 2 * bins;
+                std::ptrdiff_t x = 0;
+                if (spare.size()) {
+                    // neighbours often share a value: alternate pixels count into a second set
+                    // of tables so consecutive increments do not wait on one another
+                    std::uint32_t* g0 = spare.data();
+                    std::uint32_t* g1 = g0 + bins;
+                    std::uint32_t* g2 = g0 + 2 * bins;
+                    for (; x + 6 <= 3 * image.width; x += 6) {
+                        ++h[row[x]];
+                        ++h1[row[x + 1]];
+                        ++h2[row[x + 2]];
+                        ++g0[row[x + 3]];
+                        ++g1[row[x + 4]];
+                        ++g2[row[x + 5]];
+                    }
+                }
+                for (; x < 3 * image.width; x += 3) {
+                    ++h[row[x]];
+                    ++h1[row[x + 1]];
+                    ++h2[row[x + 2]];
+                }
+                continue;
+            }
             for (std::ptrdiff_t x = 0; x < image.width; ++x) {
                 if (mask_row && !mask_row[x * mask->stride_x]) continue;
-                const T* p = image.pixel(y, x);
-                for (std::ptrdiff_t c = 0; c < channels; ++c) ++local[c * bins + p[c * image.stride_c]];
+                const T* p = row + x * image.stride_x;
+                for (std::ptrdiff_t c = 0; c < channels; ++c) ++h[c * bins + p[c * image.stride_c]];
             }
         }
         std::lock_guard<std::mutex> lock(merge);
         for (std::size_t i = 0; i < local.size(); ++i) counts[i] += local[i];
+        for (std::size_t i = 0; i < spare.size(); ++i) counts[i] += spare[i];
     }, 16);
+}
+
+// First and second moments of 3-channel pixels (where mask is nonzero): count, sums[c] and
+// products[3 * c + k] = sum of p_c * p_k, in code values. Integer pixels sum exactly in int64;
+// float pixels in double, over fixed stripes of rows added in order, so the result does not
+// depend on the number of workers (and matches the Numba twin bit for bit).
+template <class T>
+void channel_moments(const ImageView<const T>& image, const PlaneView<const std::uint8_t>* mask, double* count,
+                     double sums[3], double products[9], std::size_t workers = 1) {
+    if (image.channels != 3) throw std::invalid_argument("channel_moments: image must have 3 channels");
+    if (mask && !mask->same_size(image.height, image.width))
+        throw std::invalid_argument("channel_moments: mask must have the image's height and width");
+    using Acc = std::conditional_t<pixel_traits<T>::is_integer, std::int64_t, double>;
+    constexpr std::ptrdiff_t kStripes = 64;
+    const std::ptrdiff_t stripes = std::min<std::ptrdiff_t>(kStripes, image.height);
+    struct Partial {
+        std::int64_t n = 0;
+        Acc s[3] = {0, 0, 0};
+        Acc p[6] = {0, 0, 0, 0, 0, 0};  // rr rg rb gg gb bb
+    };
+    std::vector<Partial> partial(static_cast<std::size_t>(stripes));
+    threading::parallel_for(0, stripes, workers, [&](std::ptrdiff_t s0, std::ptrdiff_t s1) {
+        for (std::ptrdiff_t stripe = s0; stripe < s1; ++stripe) {
+            Partial acc;
+            const std::ptrdiff_t y_end = image.height * (stripe + 1) / stripes;
+            for (std::ptrdiff_t y = image.height * stripe / stripes; y < y_end; ++y) {
+                const std::uint8_t* mask_row = mask ? mask->row(y) : nullptr;
+                for (std::ptrdiff_t x = 0; x < image.width; ++x) {
+                    if (mask_row && !mask_row[x * mask->stride_x]) continue;
+                    const T* q = image.pixel(y, x);
+                    const Acc r = static_cast<Acc>(q[0]), g = static_cast<Acc>(q[image.stride_c]),
+                              b = static_cast<Acc>(q[2 * image.stride_c]);
+                    ++acc.n;
+                    acc.s[0] += r;
+                    acc.s[1] += g;
+                    acc.s[2] += b;
+                    acc.p[0] += r * r;
+                    acc.p[1] += r * g;
+                    acc.p[2] += r * b;
+                    acc.p[3] += g * g;
+                    acc.p[4] += g * b;
+                    acc.p[5] += b * b;
+                }
+            }
+            partial[static_cast<std::size_t>(stripe)] = acc;
+        }
+    });
+    Partial total;
+    for (const Partial& part : partial) {
+        total.n += part.n;
+        for (int i = 0; i < 3; ++i) total.s[i] += part.s[i];
+        for (int i = 0; i < 6; ++i) total.p[i] += part.p[i];
+    }
+    *count = static_cast<double>(total.n);
+    for (int i = 0; i < 3; ++i) sums[i] = static_cast<double>(total.s[i]);
+    const int index[9] = {0, 1, 2, 1, 3, 4, 2, 4, 5};
+    for (int i = 0; i < 9; ++i) products[i] = static_cast<double>(total.p[index[i]]);
 }
 
 // out[y, x, c] = lut[c * bins + image[y, x, c]].
@@ -55,11 +144,26 @@ void apply_lut(const ImageView<const T>& image, const T* lut, std::ptrdiff_t bin
         throw std::invalid_argument("apply_lut: the table must cover every value of the pixel type");
     if (!out.same_size(image.height, image.width) || out.channels != image.channels)
         throw std::invalid_argument("apply_lut: out must have the image's shape");
+    const bool packed = image.stride_c == 1 && image.stride_x == image.channels && out.stride_c == 1 &&
+                        out.stride_x == image.channels;
     threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
         for (std::ptrdiff_t y = y0; y < y1; ++y) {
+            const T* row = image.data + y * image.stride_y;
+            T* out_row = out.data + y * out.stride_y;
+            if (packed && image.channels == 3) {  // the common case, kept tight
+                const T* l0 = lut;
+                const T* l1 = lut + bins;
+                const T* l2 = lut + 2 * bins;
+                for (std::ptrdiff_t x = 0; x < 3 * image.width; x += 3) {
+                    out_row[x] = l0[row[x]];
+                    out_row[x + 1] = l1[row[x + 1]];
+                    out_row[x + 2] = l2[row[x + 2]];
+                }
+                continue;
+            }
             for (std::ptrdiff_t x = 0; x < image.width; ++x) {
-                const T* p = image.pixel(y, x);
-                T* o = out.pixel(y, x);
+                const T* p = row + x * image.stride_x;
+                T* o = out_row + x * out.stride_x;
                 for (std::ptrdiff_t c = 0; c < image.channels; ++c)
                     o[c * out.stride_c] = lut[c * bins + p[c * image.stride_c]];
             }
@@ -79,14 +183,18 @@ void apply_affine3(const ImageView<const In>& image, const float matrix[9], cons
     const float m[9] = {matrix[0], matrix[1], matrix[2], matrix[3], matrix[4], matrix[5], matrix[6], matrix[7], matrix[8]};
     const float b[3] = {offset[0], offset[1], offset[2]};
     threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+        const std::ptrdiff_t isx = image.stride_x, isc = image.stride_c, osx = out.stride_x, osc = out.stride_c;
         for (std::ptrdiff_t y = y0; y < y1; ++y) {
-            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
-                const In* p = image.pixel(y, x);
-                const float r = static_cast<float>(p[0]), g = static_cast<float>(p[image.stride_c]),
-                            bl = static_cast<float>(p[2 * image.stride_c]);
-                Out* o = out.pixel(y, x);
-                for (int c = 0; c < 3; ++c)
-                    o[c * out.stride_c] = pixel_traits<Out>::from_work(m[3 * c] * r + m[3 * c + 1] * g + m[3 * c + 2] * bl + b[c]);
+            const In* p = image.data + y * image.stride_y;
+            Out* o = out.data + y * out.stride_y;
+            for (std::ptrdiff_t x = 0; x < image.width; ++x, p += isx, o += osx) {
+                const float r = static_cast<float>(p[0]), g = static_cast<float>(p[isc]), bl = static_cast<float>(p[2 * isc]);
+                const float v0 = m[0] * r + m[1] * g + m[2] * bl + b[0];
+                const float v1 = m[3] * r + m[4] * g + m[5] * bl + b[1];
+                const float v2 = m[6] * r + m[7] * g + m[8] * bl + b[2];
+                o[0] = pixel_traits<Out>::from_work(v0);
+                o[osc] = pixel_traits<Out>::from_work(v1);
+                o[2 * osc] = pixel_traits<Out>::from_work(v2);
             }
         }
     });

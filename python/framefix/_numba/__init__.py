@@ -1,6 +1,13 @@
 """Numba fallbacks: the same private functions, with the same arguments, as framefix._core."""
 
-from framefix._numba.color import apply_affine3, apply_lut, channel_histograms, lab_to_srgb, srgb_to_lab
+from framefix._numba.color import (
+    apply_affine3,
+    apply_lut,
+    channel_histograms,
+    channel_moments,
+    lab_to_srgb,
+    srgb_to_lab,
+)
 from framefix._numba.warp import remap, warp
 
-__all__ = ["apply_affine3", "apply_lut", "channel_histograms", "lab_to_srgb", "remap", "srgb_to_lab", "warp"]
+__all__ = ["apply_affine3", "apply_lut", "channel_histograms", "channel_moments", "lab_to_srgb", "remap", "srgb_to_lab", "warp"]

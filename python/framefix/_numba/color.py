@@ -58,6 +58,86 @@ def channel_histograms(image, mask, counts, workers):
     counts[...] = partial.sum(axis=0)
 
 
+_STRIPES = 64
+
+
+@_jit
+def _moments_stripe_int(image, mask, has_mask, y0, y1, out):
+    n = 0
+    s0 = s1 = s2 = 0
+    rr = rg = rb = gg = gb = bb = 0
+    for y in range(y0, y1):
+        for x in range(image.shape[1]):
+            if has_mask and not mask[y, x]:
+                continue
+            r = np.int64(image[y, x, 0])
+            g = np.int64(image[y, x, 1])
+            b = np.int64(image[y, x, 2])
+            n += 1
+            s0 += r
+            s1 += g
+            s2 += b
+            rr += r * r
+            rg += r * g
+            rb += r * b
+            gg += g * g
+            gb += g * b
+            bb += b * b
+    out[0] = n
+    out[1], out[2], out[3] = s0, s1, s2
+    out[4], out[5], out[6], out[7], out[8], out[9] = rr, rg, rb, gg, gb, bb
+
+
+@_jit
+def _moments_stripe_float(image, mask, has_mask, y0, y1, out):
+    n = 0
+    s0 = s1 = s2 = 0.0
+    rr = rg = rb = gg = gb = bb = 0.0
+    for y in range(y0, y1):
+        for x in range(image.shape[1]):
+            if has_mask and not mask[y, x]:
+                continue
+            r = np.float64(image[y, x, 0])
+            g = np.float64(image[y, x, 1])
+            b = np.float64(image[y, x, 2])
+            n += 1
+            s0 += r
+            s1 += g
+            s2 += b
+            rr += r * r
+            rg += r * g
+            rb += r * b
+            gg += g * g
+            gb += g * b
+            bb += b * b
+    out[0] = n
+    out[1], out[2], out[3] = s0, s1, s2
+    out[4], out[5], out[6], out[7], out[8], out[9] = rr, rg, rb, gg, gb, bb
+
+
+def channel_moments(image, mask, workers):
+    # the C++ kernel's fixed stripes, summed in order: the same totals whatever the workers
+    height = image.shape[0]
+    stripes = min(_STRIPES, height)
+    is_integer = image.dtype.kind == "u"
+    partial = np.zeros((stripes, 10), np.int64 if is_integer else np.float64)
+    has_mask = mask is not None
+    mask_array = mask if has_mask else np.zeros((1, 1), np.bool_)
+    stripe_sums = _moments_stripe_int if is_integer else _moments_stripe_float
+
+    def run(s0, s1):
+        for s in range(s0, s1):
+            stripe_sums(image, mask_array, has_mask, height * s // stripes, height * (s + 1) // stripes, partial[s])
+
+    for_rows(stripes, workers, run)
+    total = partial[0].copy()
+    for s in range(1, stripes):
+        total += partial[s]
+    n, sums, p = float(total[0]), total[1:4].astype(np.float64), total[4:].astype(np.float64)
+    products = np.array([[p[0], p[1], p[2]], [p[1], p[3], p[4]], [p[2], p[4], p[5]]])
+    return n, sums, products
+
+
 @_jit
 def _lut_rows(image, lut, out, y0, y1):
     height, width, channels = image.shape
