@@ -15,6 +15,7 @@
 #include "image_view.hpp"
 #include "parallel.hpp"
 #include "pixel_traits.hpp"
+#include "simd.hpp"
 
 namespace framefix {
 
@@ -187,7 +188,23 @@ void apply_affine3(const ImageView<const In>& image, const float matrix[9], cons
         for (std::ptrdiff_t y = y0; y < y1; ++y) {
             const In* p = image.data + y * image.stride_y;
             Out* o = out.data + y * out.stride_y;
-            for (std::ptrdiff_t x = 0; x < image.width; ++x, p += isx, o += osx) {
+            std::ptrdiff_t x = 0;
+#ifdef FRAMEFIX_HAVE_SSE2
+            if (osc == 1) {
+                // the three output channels of a pixel in SIMD lanes: lane c computes
+                // ((m[c][0] r + m[c][1] g) + m[c][2] b) + b[c], the scalar code's order
+                const __m128 c0 = _mm_setr_ps(m[0], m[3], m[6], 0.0f), c1 = _mm_setr_ps(m[1], m[4], m[7], 0.0f);
+                const __m128 c2 = _mm_setr_ps(m[2], m[5], m[8], 0.0f), bias = _mm_setr_ps(b[0], b[1], b[2], 0.0f);
+                for (; x < image.width; ++x, p += isx, o += osx) {
+                    const __m128 r = _mm_set1_ps(static_cast<float>(p[0]));
+                    const __m128 g = _mm_set1_ps(static_cast<float>(p[isc]));
+                    const __m128 bl = _mm_set1_ps(static_cast<float>(p[2 * isc]));
+                    const __m128 v = _mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_mul_ps(c0, r), _mm_mul_ps(c1, g)), _mm_mul_ps(c2, bl)), bias);
+                    simd::store<3>(o, v);
+                }
+            }
+#endif
+            for (; x < image.width; ++x, p += isx, o += osx) {
                 const float r = static_cast<float>(p[0]), g = static_cast<float>(p[isc]), bl = static_cast<float>(p[2 * isc]);
                 const float v0 = m[0] * r + m[1] * g + m[2] * bl + b[0];
                 const float v1 = m[3] * r + m[4] * g + m[5] * bl + b[1];
