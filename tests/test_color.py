@@ -299,12 +299,14 @@ def test_mean_of_transforms_and_pooled_fits(pair):
     assert np.abs(pooled.apply(source).astype(int) - single.apply(source)).max() <= 1
 
 
+VARIED = (np.arange(6 * 7 * 3) % 251).astype(np.uint8).reshape(6, 7, 3)
 BAD_TRANSFER_CALLS = [
     (lambda: framefix.fit_color_transform(IMAGE, IMAGE + 1, method="magic"), ValueError, "method must be one of"),
     (lambda: framefix.fit_color_transform(IMAGE, np.full((4, 4, 3), 9, np.uint8)), ValueError, "reference is a single color"),
-    (lambda: framefix.fit_color_transform(IMAGE[..., :1], IMAGE), ValueError, "source must be RGB"),
-    (lambda: framefix.fit_color_transform([], IMAGE), ValueError, "source holds no frames"),
-    (lambda: framefix.fit_color_transform(IMAGE, IMAGE, mask=np.zeros((6, 7), bool)), ValueError, "mask selects no pixels"),
+    (lambda: framefix.fit_color_transform(IMAGE[..., :1], VARIED), ValueError, "source must be RGB"),
+    (lambda: framefix.fit_color_transform([], VARIED), ValueError, "source holds no frames"),
+    (lambda: framefix.fit_color_transform(IMAGE, VARIED, mask=np.zeros((6, 7), bool)), ValueError, "mask selects no pixels"),
+    (lambda: framefix.fit_color_transform(IMAGE, VARIED[..., :1]), ValueError, "reference must be RGB"),
     (lambda: framefix.ColorTransform("mkl", []).save("t.txt"), ValueError, "must end in .json or .npz"),
 ]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from framefix import _backend, _validate
 
-__all__ = ["ColorTransform", "METHODS", "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
+__all__ = ["ColorFitter", "ColorTransform", "METHODS", "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
 
 METHODS = ("mkl", "reinhard", "hm-mkl-hm", "histogram")
 CURVE_KNOTS = 1025  # curves are sampled on this many evenly spaced inputs in 0..1
@@ -281,32 +281,47 @@ def fit_color_transform(source, reference, *, method="mkl", mask=None, reference
         MKL uses the exact mean and covariance of every selected pixel; the other methods use up
         to about a million pixels sampled evenly across the frames.
     """
-    func = "fit_color_transform"
-    if method not in METHODS:
-        raise ValueError(f"{func}: method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-    sources = _rgb_frames(func, "source", source, mask)
-    references = _rgb_frames(func, "reference", reference, reference_mask)
-    workers = _backend.resolve_workers(workers, func)
-    if method == "mkl":  # exact moments of every pixel, no sampling needed
-        mu_r, cr = _mean_and_covariance(references, workers)
-        if np.abs(cr).max() == 0:
+    return ColorFitter(reference, method=method, reference_mask=reference_mask, workers=workers).fit(
+        source, mask=mask)
+
+
+class ColorFitter:
+    """A reference's statistics, computed once, for fitting many sources to it (every frame of
+    a clip, say). ``fit_color_transform(s, r, ...)`` is ``ColorFitter(r, ...).fit(s)``."""
+
+    def __init__(self, reference, *, method="mkl", reference_mask=None, workers=None):
+        func = "fit_color_transform"
+        if method not in METHODS:
+            raise ValueError(f"{func}: method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+        self.method = method
+        self.workers = _backend.resolve_workers(workers, func)
+        references = _rgb_frames(func, "reference", reference, reference_mask)
+        if method == "mkl":  # exact moments of every pixel, no sampling needed
+            self._mean, self._covariance = _mean_and_covariance(references, self.workers)
+            flat = np.abs(self._covariance).max() == 0
+        else:
+            self._samples = _samples(references)
+            flat = np.ptp(self._samples, axis=0).max() == 0
+        if flat:
             raise ValueError(f"{func}: reference is a single color; there is no distribution to transfer")
-        mu_s, cs = _mean_and_covariance(sources, workers)
-        return ColorTransform(method, [_mkl_stage(mu_s, cs, mu_r, cr)])
-    src, ref = _samples(sources), _samples(references)
-    if np.ptp(ref, axis=0).max() == 0:
-        raise ValueError(f"{func}: reference is a single color; there is no distribution to transfer")
-    if method == "reinhard":
-        stages = [_fit_reinhard(src, ref)]
-    elif method == "histogram":
-        stages = [_fit_curves(src, ref)]
-    else:
-        stages = []
-        for fit in (_fit_curves, _fit_mkl, _fit_curves):
-            stage = fit(src, ref)
-            stages.append(stage)
-            src = _apply_stage_samples(stage, src)
-    return ColorTransform(method, stages)
+
+    def fit(self, source, *, mask=None) -> ColorTransform:
+        sources = _rgb_frames("fit_color_transform", "source", source, mask)
+        if self.method == "mkl":
+            mu_s, cs = _mean_and_covariance(sources, self.workers)
+            return ColorTransform(self.method, [_mkl_stage(mu_s, cs, self._mean, self._covariance)])
+        src, ref = _samples(sources), self._samples
+        if self.method == "reinhard":
+            stages = [_fit_reinhard(src, ref)]
+        elif self.method == "histogram":
+            stages = [_fit_curves(src, ref)]
+        else:
+            stages = []
+            for fit in (_fit_curves, _fit_mkl, _fit_curves):
+                stage = fit(src, ref)
+                stages.append(stage)
+                src = _apply_stage_samples(stage, src)
+        return ColorTransform(self.method, stages)
 
 
 def transfer_color(image, reference, *, method="mkl", mask=None, reference_mask=None, out=None, workers=None):
