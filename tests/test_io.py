@@ -279,10 +279,11 @@ def test_interrupt_leaves_no_output(tmp_path):
 def test_demo_writes_its_files(tmp_path):
     code, out, err = run_cli("demo", "-o", tmp_path / "demo")
     assert code == 0, err
-    for name in ("clean.mp4", "before.mp4"):
+    for name in ("clean.mp4", "before.mp4", "after-color.mp4"):
         with open_clip(tmp_path / "demo" / name) as clip:
             assert clip.info.frame_count == 48
-    assert "brightness off by" in out
+    before, after = [float(line.split("off by ")[1].split("%")[0]) for line in out.splitlines() if "off by" in line]
+    assert after < before / 4  # the repair must visibly repair
     code, _, err = run_cli("demo", "-o", tmp_path / "demo")
     assert code == 2 and "--overwrite" in err  # an earlier demo is not replaced silently
 

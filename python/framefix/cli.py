@@ -75,6 +75,24 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_output_options(convert)
     convert.set_defaults(run=_run_convert)
 
+    match = commands.add_parser("match-color", parents=[common],
+                                help="grade a clip to match a reference image, clip or frame")
+    match.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
+    match.add_argument("--reference", required=True,
+                       help="an image, a clip (frames sampled across it) or CLIP@N (frame N, from 0)")
+    match.add_argument("--method", default="mkl", choices=["mkl", "reinhard", "hm-mkl-hm", "histogram"],
+                       help="mkl: mean and covariance (default); reinhard: CIELAB mean and spread; "
+                            "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves")
+    match.add_argument("--per-frame", action="store_true",
+                       help="fit every frame (for lighting that changes on purpose) instead of one grade")
+    match.add_argument("--smooth", type=int, default=9,
+                       help="with --per-frame: average the fits over this many frames (default 9)")
+    match.add_argument("--save-transform", metavar="FILE", help="also write the grade as .json or .npz")
+    match.add_argument("--cube", metavar="FILE", help="also write the grade as a 33^3 .cube 3D LUT")
+    match.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
+    _add_output_options(match)
+    match.set_defaults(run=_run_match_color)
+
     demo = commands.add_parser("demo", parents=[common], help="make a flickering synthetic clip and show what framefix does")
     demo.add_argument("-o", "--output", default="framefix-demo", help="folder for the files (default ./framefix-demo)")
     demo.add_argument("--overwrite", action="store_true", help="replace files from an earlier demo")
@@ -116,6 +134,26 @@ def _run_convert(args) -> int:
         process_clip(
             args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
             image_format=args.image_format, overwrite=args.overwrite, fps=args.fps, progress=progress,
+        )
+    finally:
+        progress.close()
+    if not args.quiet:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _run_match_color(args) -> int:
+    from framefix.color import match_clip_colors
+
+    if args.per_frame and (args.save_transform or args.cube):
+        raise ValueError("--save-transform and --cube need one grade for the clip; drop --per-frame")
+    progress = Progress("match-color", enabled=False if args.quiet else None)
+    try:
+        match_clip_colors(
+            args.input, args.output, args.reference, method=args.method, per_frame=args.per_frame,
+            smooth=args.smooth, workers=args.workers, fps=args.fps, save_transform=args.save_transform,
+            cube=args.cube, progress=progress, codec=args.codec, crf=args.crf, preset=args.preset,
+            image_format=args.image_format, overwrite=args.overwrite,
         )
     finally:
         progress.close()

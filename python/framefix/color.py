@@ -493,3 +493,114 @@ def read_cube(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"read_cube: {path}: not a 3D LUT of LUT_3D_SIZE^3 rows of 3 numbers")
     return np.array(rows, np.float32).reshape(size, size, size, 3)
 
+
+
+# --- whole clips ----------------------------------------------------------------------------------
+
+
+def sample_frames(path, *, count: int = 8, fps=None) -> list[np.ndarray]:
+    """About ``count`` frames spread evenly over a clip, read in one streaming pass (memory stays
+    bounded even when the length is unknown), each halved in size: enough for color statistics."""
+    from framefix.io import open_clip
+
+    kept: list[np.ndarray] = []
+    stride = 1
+    with open_clip(path, fps=fps) as clip:
+        if clip.info.frame_count:
+            stride = max(1, clip.info.frame_count // count)
+        for index, frame in enumerate(clip):
+            if index % stride == 0:
+                kept.append(np.ascontiguousarray(frame[::2, ::2]))
+                if len(kept) > 2 * count:  # the length was unknown or wrong: thin out evenly
+                    kept, stride = kept[::2], stride * 2
+    return kept
+
+
+def reference_frames(reference: str, *, fps=None) -> list[np.ndarray]:
+    """The frames a ``--reference`` names: ``CLIP@N`` (frame N of a clip), or an image or clip
+    (frames sampled across it)."""
+    from framefix.io import ClipError, open_clip
+
+    path, at, index = reference.rpartition("@")
+    if at and index.isdigit() and not os.path.exists(reference):
+        wanted = int(index)
+        with open_clip(path, fps=fps) as clip:
+            for i, frame in enumerate(clip):
+                if i == wanted:
+                    return [frame]
+        raise ClipError(f"{reference}: the clip has only {i + 1} frames (frames count from 0)")
+    return sample_frames(reference, fps=fps)
+
+
+class _Apply:
+    """Pipeline operation: one transform for every frame."""
+
+    past = future = 0
+
+    def __init__(self, transform: ColorTransform, workers: int):
+        self.transform, self.workers = transform, workers
+
+    def process(self, window, current):
+        return self.transform.apply(window[current], workers=self.workers)
+
+    def reset(self):
+        pass
+
+
+class _SmoothedPerFrame:
+    """Pipeline operation: a transform fitted on every frame, parameters averaged over a centred
+    window of ``smooth`` frames, so lighting that changes on purpose is followed without the
+    frame-to-frame jitter of independent fits."""
+
+    def __init__(self, fitter: ColorFitter, smooth: int, workers: int):
+        self.fitter, self.workers = fitter, workers
+        self.past = self.future = smooth // 2
+        self._fits: dict[int, tuple[np.ndarray, ColorTransform]] = {}
+
+    def process(self, window, current):
+        # Fits are keyed by the frame object and hold it, so a key cannot be reused while cached.
+        live = {id(frame) for frame in window}
+        self._fits = {key: value for key, value in self._fits.items() if key in live}
+        transforms = []
+        for frame in window:
+            if id(frame) not in self._fits:
+                self._fits[id(frame)] = (frame, self.fitter.fit(frame[::2, ::2]))
+            transforms.append(self._fits[id(frame)][1])
+        return ColorTransform.mean(transforms).apply(window[current], workers=self.workers)
+
+    def reset(self):
+        self._fits.clear()
+
+
+def match_clip_colors(source, target, reference, *, method="mkl", per_frame=False, smooth=1, workers=None,
+                      fps=None, save_transform=None, cube=None, progress=None, **write_options):
+    """Grade a clip to a reference and write it (see :func:`framefix.process_clip` for output
+    options).
+
+    The transform is fitted on frames sampled across the whole clip (one shot until shot
+    detection lands) and applied to every frame, so it adds no flicker. With ``per_frame``,
+    each frame gets its own fit, averaged over ``smooth`` frames centred on it.
+
+    Returns
+    -------
+    ColorTransform or None
+        The shared transform (None with ``per_frame``).
+    """
+    from framefix.pipeline import process_clip
+
+    if not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"match_clip_colors: smooth must be an int >= 1, got {smooth!r}")
+    workers = _backend.resolve_workers(workers, "match_clip_colors")
+    fitter = ColorFitter(reference_frames(reference, fps=fps) if isinstance(reference, str) else reference,
+                         method=method, workers=workers)
+    if per_frame:
+        transform, operation = None, _SmoothedPerFrame(fitter, smooth, workers)
+    else:
+        transform = fitter.fit(sample_frames(source, fps=fps))
+        operation = _Apply(transform, workers)
+        if save_transform:
+            transform.save(save_transform)
+        if cube:
+            transform.to_cube(cube)
+    process_clip(source, target, [operation], fps=fps, progress=progress, **write_options)
+    return transform

@@ -3,9 +3,9 @@
 The scene is made here (no download): a procedural texture that the camera pans across while a
 region of it swirls, moved with framefix.remap. On top come the defects generated video
 shows: exposure pumping, white-balance drift and a shimmering region. The demo writes the clean
-scene, the flickered "before", and reports how far each frame's brightness and color stray from
-the clean scene. Repair steps join as they land (deflicker, color matching), each writing an
-"after" file beside the "before".
+scene, the flickered "before" and one "after" file per repair (today: every frame graded to the
+clean first frame), and reports how far each frame's brightness and color stray from the clean
+scene. Repairs join as they land (deflicker next).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from fractions import Fraction
 import numpy as np
 
 import framefix
-from framefix.io import ClipError, ClipInfo
+from framefix.color import match_clip_colors
+from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import write_clip
 
 WIDTH, HEIGHT, FRAMES, FPS = 480, 272, 48, Fraction(24)
@@ -110,16 +111,28 @@ def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> No
     for name, frames in outputs.items():
         target = os.path.join(folder, name)
         write_clip(_items(frames), target, info, codec="libx264", crf=14, overwrite=overwrite)
+    # Repair 1: every frame graded to the first clean frame (its mean and color covariance), which
+    # undoes global exposure and white-balance pumping; the regional shimmer needs deflicker.
+    after_path = os.path.join(folder, "after-color.mp4")
+    match_clip_colors(os.path.join(folder, "before.mp4"), after_path, [clean[0]], method="mkl", per_frame=True,
+                      smooth=1, codec="libx264", crf=14, overwrite=overwrite)
     if quiet:
         return
+    with open_clip(after_path) as clip:
+        after = list(clip)
     errors = np.array([_deviation(b, c) for b, c in zip(before, clean)])
+    fixed = np.array([_deviation(a, c) for a, c in zip(after, clean)])
     out = sys.stdout
     out.write(f"framefix demo: {FRAMES} frames {WIDTH}x{HEIGHT} at {float(FPS):g} fps in {folder}/\n")
     out.write("  clean.mp4   the scene as it should look (a pan and a swirl, moved with framefix.remap)\n")
     out.write("  before.mp4  with AI-style flicker: exposure pumping, white-balance drift, a shimmering region\n")
     out.write(f"  before: brightness off by {np.abs(errors[:, 0]).mean():.1f}% on average "
               f"(worst {np.abs(errors[:, 0]).max():.1f}%), color cast {errors[:, 1].mean():.1f}% on average\n")
-    out.write("  repair steps (deflicker, color matching) write after-*.mp4 here as they land\n")
+    out.write("  after-color.mp4  every frame graded to the first clean frame "
+              "(framefix match-color --per-frame --smooth 1)\n")
+    out.write(f"  after:  brightness off by {np.abs(fixed[:, 0]).mean():.1f}% on average "
+              f"(worst {np.abs(fixed[:, 0]).max():.1f}%), color cast {fixed[:, 1].mean():.1f}% on average\n")
+    out.write("  (the regional shimmer is left for deflicker, which writes its after-*.mp4 here when it lands)\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,76 @@
+"""Clip-level color matching: one grade per clip, per-frame fits smoothed, the match-color command."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import framefix
+from clips import moving_frames, write_video
+from framefix.color import match_clip_colors
+from framefix.io import open_clip
+
+
+def run_cli(*args):
+    result = subprocess.run([sys.executable, "-m", "framefix", *map(str, args)], capture_output=True, text=True,
+                            timeout=300)
+    return result.returncode, result.stdout, result.stderr
+
+
+def frame_means(path):
+    with open_clip(path) as clip:
+        return np.array([frame.reshape(-1, 3).mean(axis=0) for frame in clip])
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grade")
+    frames = list(moving_frames(16, 48, 64))
+    steady = [np.clip(f * np.array([0.8, 1.0, 1.15]), 0, 255).astype(np.uint8) for f in frames]  # a fixed cast
+    rng = np.random.default_rng(0)
+    pumping = [np.clip(f * (1 + 0.12 * rng.standard_normal()) * (1 + 0.05 * rng.standard_normal(3)), 0, 255)
+               .astype(np.uint8) for f in frames]
+    write_video(folder / "clean.mkv", frames, codec="ffv1", pix_fmt="bgr0")
+    write_video(folder / "steady.mkv", steady, codec="ffv1", pix_fmt="bgr0")
+    write_video(folder / "pumping.mkv", pumping, codec="ffv1", pix_fmt="bgr0")
+    return folder
+
+
+def test_one_grade_fixes_the_cast_and_adds_no_flicker(clips, tmp_path):
+    transform = match_clip_colors(clips / "steady.mkv", tmp_path / "out.mkv", str(clips / "clean.mkv"), codec="ffv1")
+    assert isinstance(transform, framefix.ColorTransform)
+    out, clean, steady = (frame_means(p) for p in (tmp_path / "out.mkv", clips / "clean.mkv", clips / "steady.mkv"))
+    assert np.abs(out.mean(0) - clean.mean(0)).max() < 2.0 < np.abs(steady.mean(0) - clean.mean(0)).max()
+    # every frame got the same transform: frame-to-frame changes follow the input's, scaled, no more
+    assert np.abs(np.diff(out, axis=0)).max() <= 1.5 * np.abs(np.diff(steady, axis=0)).max() + 1
+
+
+def test_per_frame_fits_remove_pumping_and_smoothing_averages_them(clips, tmp_path):
+    match_clip_colors(clips / "pumping.mkv", tmp_path / "each.mkv", str(clips / "clean.mkv@0"), per_frame=True,
+                      smooth=1, codec="ffv1")
+    match_clip_colors(clips / "pumping.mkv", tmp_path / "smooth.mkv", str(clips / "clean.mkv@0"), per_frame=True,
+                      smooth=5, codec="ffv1")
+    pumping, each, smooth = (frame_means(p) for p in (clips / "pumping.mkv", tmp_path / "each.mkv",
+                                                      tmp_path / "smooth.mkv"))
+    assert each.std(axis=0).max() < 0.25 * pumping.std(axis=0).max()  # every frame brought to the reference
+    assert not np.allclose(each, smooth)  # averaged fits are a different, gentler correction
+
+
+def test_the_match_color_command(clips, tmp_path):
+    code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "g.mkv", "--codec", "ffv1",
+                           "--reference", f"{clips / 'clean.mkv'}@3", "--save-transform", tmp_path / "g.json",
+                           "--cube", tmp_path / "g.cube", "-q")
+    assert code == 0, err
+    assert framefix.ColorTransform.load(tmp_path / "g.json").method == "mkl"
+    assert framefix.read_cube(tmp_path / "g.cube").shape == (33, 33, 33, 3)
+    code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "h.mkv",
+                           "--reference", f"{clips / 'clean.mkv'}@99")
+    assert code == 2 and "has only 16 frames" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "h.mkv", "--reference",
+                           clips / "clean.mkv", "--per-frame", "--cube", tmp_path / "x.cube")
+    assert code == 2 and "drop --per-frame" in err
+    code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "h.mkv", "--reference",
+                           clips / "missing.png")
+    assert code == 2 and "no such file" in err
+    assert not (tmp_path / "h.mkv").exists()
