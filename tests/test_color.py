@@ -206,6 +206,26 @@ def test_color_kernels_agree_across_backends(native):
         assert np.abs(backs[0].astype(np.float64) - image).max() <= tolerance
 
 
+def test_float_matching_agrees_across_backends(native):
+    from framefix import _numba
+
+    rng = np.random.default_rng(13)
+    image = textured(rng, 33, 45, 3, np.float32)[:, ::-1]
+    image[::7, ::5] = -0.0  # equal to +0.0: one value for the quantiles
+    image[1::7, ::5] = 0.0
+    reference = textured(rng, 20, 20, 3, np.float32, 0.2, 0.8)
+    mask = rng.random((33, 45)) < 0.7
+    for m in (None, mask):
+        curves = framefix.color._reference_quantiles(reference, None, 1, 1.0)
+        outs = [np.empty(image.shape, np.float32) for _ in range(2)]
+        for kernels, out in zip((native, _numba), outs):
+            kernels.match_float_channels(image, m, [q for q, _ in curves], [v for _, v in curves], 0.75, out)
+        assert_array_equal(outs[0].view(np.uint32), outs[1].view(np.uint32))
+        assert_array_equal(native.sorted_channel_values(image, 1, m), _numba.sorted_channel_values(image, 1, m))
+    expected = match_histograms_reference(image, reference, mask=mask)
+    assert_allclose(framefix.match_histograms(image, reference, mask=mask), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_lab_agrees_with_scikit_image(backend):
     pytest.importorskip("skimage")
     from skimage import color, data

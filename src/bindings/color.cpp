@@ -55,6 +55,49 @@ py::tuple bind_moments(const py::array& image, const py::object& mask, std::size
     return py::make_tuple(count, sums, products);
 }
 
+py::array_t<float> bind_sorted_channel_values(const py::array& image, std::ptrdiff_t channel, const py::object& mask) {
+    std::optional<PlaneView<const std::uint8_t>> mask_view;
+    if (!mask.is_none()) mask_view = plane_view<const std::uint8_t>(mask.cast<py::array>(), "mask");
+    const auto src = image_view<const float>(image, "image");
+    if (channel < 0 || channel >= src.channels) throw std::invalid_argument("channel out of range");
+    std::vector<float> sorted;
+    {
+        py::gil_scoped_release release;
+        sorted_channel_values(src, channel, mask_view ? &*mask_view : nullptr, sorted);
+    }
+    py::array_t<float> out(static_cast<py::ssize_t>(sorted.size()));
+    std::copy(sorted.begin(), sorted.end(), out.mutable_data());
+    return out;
+}
+
+void bind_match_float_channels(const py::array& image, const py::object& mask, const py::list& ref_quantiles,
+                               const py::list& ref_values, double strength, const py::array& out) {
+    std::optional<PlaneView<const std::uint8_t>> mask_view;
+    if (!mask.is_none()) mask_view = plane_view<const std::uint8_t>(mask.cast<py::array>(), "mask");
+    const auto src = image_view<const float>(image, "image");
+    if (static_cast<std::ptrdiff_t>(ref_quantiles.size()) != src.channels || ref_values.size() != ref_quantiles.size())
+        throw std::invalid_argument("one reference curve per channel needed");
+    std::vector<py::array> keep;  // holds the arrays while the GIL is released
+    std::vector<const double*> q, v;
+    std::vector<std::ptrdiff_t> counts;
+    for (std::size_t c = 0; c < ref_quantiles.size(); ++c) {
+        keep.push_back(ref_quantiles[c].cast<py::array>());
+        keep.push_back(ref_values[c].cast<py::array>());
+        const py::array& qa = keep[keep.size() - 2];
+        const py::array& va = keep.back();
+        if (qa.size() != va.size()) throw std::invalid_argument("reference arrays differ in size");
+        q.push_back(contiguous_data<double>(qa, "ref_quantiles", qa.size()));
+        v.push_back(contiguous_data<double>(va, "ref_values", va.size()));
+        counts.push_back(qa.size());
+    }
+    if (!has_dtype<float>(out) || !(out.flags() & py::array::c_style) || !out.writeable() || out.ndim() != 3 ||
+        out.shape(0) != src.height || out.shape(1) != src.width || out.shape(2) != src.channels)
+        throw std::invalid_argument("out must be a writeable C-contiguous float32 array of the image's shape");
+    auto* o = static_cast<float*>(const_cast<void*>(out.data()));
+    py::gil_scoped_release release;
+    match_float_channels(src, mask_view ? &*mask_view : nullptr, q, v, counts, strength, o);
+}
+
 void bind_apply_lut(const py::array& image, const py::array& lut, const py::array& out, std::size_t workers) {
     auto run = [&](auto tag) {
         using T = decltype(tag);
@@ -111,6 +154,9 @@ void register_color(py::module_& m) {
           py::arg("workers"));
     m.def("channel_moments", &bind_moments, py::arg("image"), py::arg("mask"), py::arg("workers"),
           "(count, sums (3,), products (3, 3)) of the selected pixels, in code values.");
+    m.def("sorted_channel_values", &bind_sorted_channel_values, py::arg("image"), py::arg("channel"), py::arg("mask"));
+    m.def("match_float_channels", &bind_match_float_channels, py::arg("image"), py::arg("mask"),
+          py::arg("ref_quantiles"), py::arg("ref_values"), py::arg("strength"), py::arg("out"));
     m.def("apply_lut", &bind_apply_lut, py::arg("image"), py::arg("lut"), py::arg("out"), py::arg("workers"));
     m.def("apply_affine3", &bind_apply_affine3, py::arg("image"), py::arg("matrix"), py::arg("offset"), py::arg("out"),
           py::arg("workers"));

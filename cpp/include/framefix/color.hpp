@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <type_traits>
@@ -304,6 +306,135 @@ void lab_to_srgb(const ImageView<const float>& lab, const ImageView<T>& image, s
             }
         }
     });
+}
+
+
+// --- float32 histogram matching -------------------------------------------------------------------
+
+namespace detail {
+
+// float32 -> uint32 whose unsigned order is the float order (-0.0 folded onto +0.0: equal values
+// must share a key). NaN is excluded by the callers.
+inline std::uint32_t float_key(float v) noexcept {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    if (bits == 0x80000000u) bits = 0;
+    return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+
+inline float key_float(std::uint32_t key) noexcept {
+    const std::uint32_t bits = (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key;
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+}
+
+// Least-significant-digit radix sort of 64-bit items by their high 32 bits (the key; the low
+// half rides along), 4 passes of 8 bits, using `scratch` (as many items). Passes whose digit is
+// the same for every key are skipped (float keys of a 0..1 image share their top byte).
+inline void radix_sort_by_key(std::uint64_t* items, std::uint64_t* scratch, std::size_t n) {
+    constexpr int kPasses = 4;
+    std::size_t counts[kPasses][256] = {};
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto key = static_cast<std::uint32_t>(items[i] >> 32);
+        for (int p = 0; p < kPasses; ++p) ++counts[p][(key >> (8 * p)) & 0xFF];
+    }
+    std::uint64_t* from = items;
+    std::uint64_t* to = scratch;
+    for (int p = 0; p < kPasses; ++p) {
+        std::size_t total = 0;
+        bool single = false;
+        for (std::size_t& c : counts[p]) {
+            single |= c == n;
+            const std::size_t here = c;
+            c = total;
+            total += here;
+        }
+        if (single) continue;
+        const int shift = 32 + 8 * p;
+        for (std::size_t i = 0; i < n; ++i) to[counts[p][(from[i] >> shift) & 0xFF]++] = from[i];
+        std::swap(from, to);
+    }
+    if (from != items) std::memcpy(items, from, n * sizeof(std::uint64_t));
+}
+
+// np.interp(x, xp, fp) for x no smaller than at the previous call (xp strictly increasing): the
+// segment pointer only moves forward. Same formula as NumPy: slope * (x - xp[j]) + fp[j].
+struct ForwardInterp {
+    const double* xp;
+    const double* fp;
+    std::ptrdiff_t n;
+    std::ptrdiff_t j = 0;
+    double operator()(double x) {
+        if (x <= xp[0]) return fp[0];
+        if (x >= xp[n - 1]) return fp[n - 1];
+        while (xp[j + 1] <= x) ++j;
+        const double slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
+        return slope * (x - xp[j]) + fp[j];
+    }
+};
+
+}  // namespace detail
+
+// The selected values (mask nonzero, or all) of one channel of a float32 image, sorted.
+inline void sorted_channel_values(const ImageView<const float>& image, std::ptrdiff_t channel,
+                                  const PlaneView<const std::uint8_t>* mask, std::vector<float>& out) {
+    const std::size_t capacity = static_cast<std::size_t>(image.height * image.width);
+    std::unique_ptr<std::uint64_t[]> items(new std::uint64_t[capacity]), scratch(new std::uint64_t[capacity]);
+    std::size_t n = 0;
+    for (std::ptrdiff_t y = 0; y < image.height; ++y) {
+        const std::uint8_t* mask_row = mask ? mask->row(y) : nullptr;
+        const float* row = image.data + y * image.stride_y + channel * image.stride_c;
+        for (std::ptrdiff_t x = 0; x < image.width; ++x)
+            if (!mask_row || mask_row[x * mask->stride_x])
+                items[n++] = std::uint64_t{detail::float_key(row[x * image.stride_x])} << 32;
+    }
+    detail::radix_sort_by_key(items.get(), scratch.get(), n);
+    out.resize(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = detail::key_float(static_cast<std::uint32_t>(items[i] >> 32));
+}
+
+// Histogram matching of a float32 image, channel by channel, exactly as
+//   q = (number of selected values <= x) / selected;  m = np.interp(q, ref_quantiles[c], ref_values[c])
+//   out = float32((1 - strength) * x + strength * m)      (in double)
+// with one radix sort per channel instead of a binary search per pixel. out: C-contiguous (H, W, C).
+inline void match_float_channels(const ImageView<const float>& image, const PlaneView<const std::uint8_t>* mask,
+                                 const std::vector<const double*>& ref_quantiles,
+                                 const std::vector<const double*>& ref_values,
+                                 const std::vector<std::ptrdiff_t>& ref_counts, double strength, float* out) {
+    const std::size_t n = static_cast<std::size_t>(image.height * image.width);
+    const std::ptrdiff_t channels = image.channels;
+    if (n >= (std::size_t{1} << 31)) throw std::invalid_argument("match_float_channels: image too large");
+    if (static_cast<std::ptrdiff_t>(ref_counts.size()) != channels)
+        throw std::invalid_argument("match_float_channels: one reference curve per channel needed");
+    constexpr std::uint64_t kSelected = std::uint64_t{1} << 31;
+    std::unique_ptr<std::uint64_t[]> items(new std::uint64_t[n]), scratch(new std::uint64_t[n]);
+    for (std::ptrdiff_t c = 0; c < channels; ++c) {
+        if (ref_counts[c] < 1) throw std::invalid_argument("match_float_channels: empty reference");
+        std::size_t selected = 0, i = 0;
+        for (std::ptrdiff_t y = 0; y < image.height; ++y) {
+            const std::uint8_t* mask_row = mask ? mask->row(y) : nullptr;
+            const float* row = image.data + y * image.stride_y + c * image.stride_c;
+            for (std::ptrdiff_t x = 0; x < image.width; ++x, ++i) {
+                const bool chosen = !mask_row || mask_row[x * mask->stride_x];
+                items[i] = (std::uint64_t{detail::float_key(row[x * image.stride_x])} << 32) | i | (chosen ? kSelected : 0);
+                selected += chosen;
+            }
+        }
+        if (selected == 0) throw std::invalid_argument("match_float_channels: no pixel selected");
+        detail::radix_sort_by_key(items.get(), scratch.get(), n);
+        detail::ForwardInterp interp{ref_quantiles[c], ref_values[c], ref_counts[c]};
+        std::size_t cumulative = 0;
+        for (i = 0; i < n;) {
+            const std::uint64_t key = items[i] >> 32;
+            std::size_t j = i;
+            for (; j < n && (items[j] >> 32) == key; ++j) cumulative += (items[j] & kSelected) ? 1 : 0;
+            const double x = static_cast<double>(detail::key_float(static_cast<std::uint32_t>(key)));
+            const double mapped = interp(static_cast<double>(cumulative) / static_cast<double>(selected));
+            const float value = static_cast<float>((1.0 - strength) * x + strength * mapped);
+            for (; i < j; ++i) out[(items[i] & (kSelected - 1)) * channels + c] = value;
+        }
+    }
 }
 
 }  // namespace framefix

@@ -266,3 +266,135 @@ def _lab_to_srgb_rows(lab, out, is_integer, max_value, y0, y1):
 def lab_to_srgb(lab, out, workers):
     is_integer, max_value = _kind(out.dtype)
     for_rows(lab.shape[0], workers, lambda y0, y1: _lab_to_srgb_rows(lab, out, is_integer, max_value, y0, y1))
+
+
+# --- float32 histogram matching: the C++ radix-sort kernels' algorithm --------------------------
+
+
+@_jit
+def _float_key(v):
+    # float32 -> uint32 in float order, -0.0 folded onto +0.0 (equal values share a key)
+    bits = np.uint32(np.array([v], np.float32).view(np.uint32)[0])
+    if bits == np.uint32(0x80000000):
+        bits = np.uint32(0)
+    if bits & np.uint32(0x80000000):
+        return ~bits
+    return bits | np.uint32(0x80000000)
+
+
+@_jit
+def _key_float(key):
+    if key & np.uint32(0x80000000):
+        bits = key & np.uint32(0x7FFFFFFF)
+    else:
+        bits = ~key
+    return np.array([bits], np.uint32).view(np.float32)[0]
+
+
+@_jit
+def _radix_sort_by_key(items, scratch):
+    # LSD radix sort of uint64 items by their high 32 bits, 4 passes of 8 bits, constant digits skipped
+    n = items.shape[0]
+    counts = np.zeros((4, 256), np.int64)
+    for i in range(n):
+        key = items[i] >> np.uint64(32)
+        for p in range(4):
+            counts[p, (key >> np.uint64(8 * p)) & np.uint64(0xFF)] += 1
+    source, target = items, scratch
+    for p in range(4):
+        total = 0
+        single = False
+        for b in range(256):
+            here = counts[p, b]
+            if here == n:
+                single = True
+            counts[p, b] = total
+            total += here
+        if single:
+            continue
+        shift = np.uint64(32 + 8 * p)
+        for i in range(n):
+            digit = (source[i] >> shift) & np.uint64(0xFF)
+            target[counts[p, digit]] = source[i]
+            counts[p, digit] += 1
+        source, target = target, source
+    if source is not items:
+        items[:] = source
+
+
+@_jit
+def _sorted_values(image, channel, mask, has_mask):
+    height, width = image.shape[0], image.shape[1]
+    items = np.empty(height * width, np.uint64)
+    n = 0
+    for y in range(height):
+        for x in range(width):
+            if not has_mask or mask[y, x]:
+                items[n] = np.uint64(_float_key(image[y, x, channel])) << np.uint64(32)
+                n += 1
+    items = items[:n].copy()
+    _radix_sort_by_key(items, np.empty(n, np.uint64))
+    out = np.empty(n, np.float32)
+    for i in range(n):
+        out[i] = _key_float(np.uint32(items[i] >> np.uint64(32)))
+    return out
+
+
+def sorted_channel_values(image, channel, mask):
+    has_mask = mask is not None
+    return _sorted_values(image, channel, mask if has_mask else np.zeros((1, 1), np.bool_), has_mask)
+
+
+@_jit
+def _match_channel(image, channel, mask, has_mask, xp, fp, strength, out, items, scratch):
+    height, width, channels = image.shape
+    n = height * width
+    selected_bit = np.uint64(1) << np.uint64(31)
+    selected = 0
+    i = 0
+    for y in range(height):
+        for x in range(width):
+            chosen = (not has_mask) or mask[y, x]
+            item = (np.uint64(_float_key(image[y, x, channel])) << np.uint64(32)) | np.uint64(i)
+            if chosen:
+                item |= selected_bit
+                selected += 1
+            items[i] = item
+            i += 1
+    _radix_sort_by_key(items, scratch)
+    flat = out.reshape(-1)
+    cumulative = 0
+    j = 0
+    i = 0
+    while i < n:
+        key = items[i] >> np.uint64(32)
+        k = i
+        while k < n and (items[k] >> np.uint64(32)) == key:
+            if items[k] & selected_bit:
+                cumulative += 1
+            k += 1
+        value = np.float64(_key_float(np.uint32(key)))
+        q = cumulative / selected
+        if q <= xp[0]:
+            mapped = fp[0]
+        elif q >= xp[xp.shape[0] - 1]:
+            mapped = fp[fp.shape[0] - 1]
+        else:
+            while xp[j + 1] <= q:
+                j += 1
+            slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+            mapped = slope * (q - xp[j]) + fp[j]
+        result = np.float32((1.0 - strength) * value + strength * mapped)
+        while i < k:
+            flat[np.int64(items[i] & (selected_bit - np.uint64(1))) * channels + channel] = result
+            i += 1
+
+
+def match_float_channels(image, mask, ref_quantiles, ref_values, strength, out):
+    has_mask = mask is not None
+    mask_array = mask if has_mask else np.zeros((1, 1), np.bool_)
+    n = image.shape[0] * image.shape[1]
+    items, scratch = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    for channel in range(image.shape[2]):
+        _match_channel(image, channel, mask_array, has_mask, ref_quantiles[channel], ref_values[channel],
+                       float(strength), out, items, scratch)
