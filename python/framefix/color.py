@@ -21,7 +21,7 @@ __all__ = ["ColorFitter", "ColorTransform", "METHODS", "fit_color_transform", "m
 
 METHODS = ("mkl", "reinhard", "hm-mkl-hm", "histogram")
 CURVE_KNOTS = 1025  # curves are sampled on this many evenly spaced inputs in 0..1
-_MAX_SAMPLES = 1 << 20  # pixels per fit: more adds time, not accuracy
+_MAX_SAMPLES = 1 << 18  # pixels per fit: more adds time, not accuracy (4097 quantile levels)
 
 
 def _max_value(dtype: np.dtype) -> float:
@@ -216,14 +216,34 @@ def _fit_mkl(source: np.ndarray, reference: np.ndarray) -> dict:
                       reference.mean(axis=0), np.cov(reference, rowvar=False))
 
 
+def _quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """np.quantile(values, levels) (linear method) from one sort, not a partition per level."""
+    ordered = np.sort(values.astype(np.float32)).astype(np.float64)  # float32 sorts twice as fast
+    position = levels * (ordered.size - 1)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, ordered.size - 1)
+    return ordered[below] + (position - below) * (ordered[above] - ordered[below])
+
+
+def _eval_curve(values: np.ndarray, knots: np.ndarray, out: np.ndarray) -> None:
+    """A curve sampled at CURVE_KNOTS even inputs over 0..1, linear between, flat outside."""
+    position = np.clip(values, 0, 1) * np.float32(CURVE_KNOTS - 1)
+    index = np.minimum(position.astype(np.int32), CURVE_KNOTS - 2)
+    position -= index
+    knots = knots.astype(np.float32)
+    low = knots[index]
+    np.multiply(knots[index + 1] - low, position, out=out)
+    out += low
+
+
 def _fit_curves(source: np.ndarray, reference: np.ndarray) -> dict:
     # each channel's quantile mapping, sampled on an even grid of inputs
     grid = np.linspace(0.0, 1.0, CURVE_KNOTS)
     levels = np.linspace(0.0, 1.0, 4097)
     curves = np.empty((3, CURVE_KNOTS))
     for c in range(3):
-        xs = np.quantile(source[:, c], levels)
-        ys = np.quantile(reference[:, c], levels)
+        xs = _quantiles(source[:, c], levels)
+        ys = _quantiles(reference[:, c], levels)
         # np.interp needs increasing knots: a flat run of the source maps to its mean target
         unique_x, start = np.unique(xs, return_index=True)
         sums = np.add.reduceat(ys, start)
@@ -275,8 +295,8 @@ def fit_color_transform(source, reference, *, method="mkl", mask=None, reference
     Returns
     -------
     ColorTransform
-        MKL uses the exact mean and covariance of every selected pixel; the other methods use up
-        to about a million pixels sampled evenly across the frames.
+        MKL uses the exact mean and covariance of every selected pixel; the other methods use
+        about 260 000 pixels sampled evenly across the frames.
     """
     return ColorFitter(reference, method=method, reference_mask=reference_mask, workers=workers).fit(
         source, mask=mask)
@@ -365,6 +385,13 @@ class ColorTransform:
             lut = np.stack([np.interp(codes, np.linspace(0, 1, CURVE_KNOTS), curve) for curve in self.stages[0]["y"]])
             kernels.apply_lut(view, np.clip(np.rint(lut * top), 0, top).astype(view.dtype), out_view, workers)
             return result
+        if len(self.stages) == 1 and self.stages[0]["kind"] == "lab_affine":  # straight from and to the pixels
+            lab = np.empty(view.shape, np.float32)
+            kernels.srgb_to_lab(view, lab, workers)
+            lab *= self.stages[0]["scale"].astype(np.float32)
+            lab += self.stages[0]["offset"].astype(np.float32)
+            kernels.lab_to_srgb(lab, out_view, workers)
+            return result
         work = view.astype(np.float32) / np.float32(top) if view.dtype.kind == "u" else view.astype(np.float32)
         for stage in self.stages:
             work = self._apply_float(stage, work, kernels, workers)
@@ -385,8 +412,12 @@ class ColorTransform:
                                   workers)
             return out
         if kind == "curves":
-            grid = np.linspace(0, 1, CURVE_KNOTS)
-            return np.stack([np.interp(work[..., c], grid, stage["y"][c]) for c in range(3)], axis=-1).astype(np.float32)
+            out = np.empty_like(work)
+            for c in range(3):
+                channel = np.empty(work.shape[:2], np.float32)
+                _eval_curve(work[..., c], stage["y"][c], channel)
+                out[..., c] = channel
+            return out
         if kind == "lab_affine":
             lab = np.empty_like(work)
             kernels.srgb_to_lab(work, lab, workers)
