@@ -418,3 +418,27 @@ def test_cli_refuses_unknown_outputs_and_non_video_codecs(tmp_path, small_mp4):
     code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.webm")  # webm takes no H.264
     assert code == 2 and len(err.strip().splitlines()) == 1 and "out.webm" in err and "framefix-tmp" not in err
     assert leftovers(tmp_path) == []
+
+
+def test_coarse_time_bases_keep_an_exact_frame_rate_and_variable_times(tmp_path):
+    # Matroska stores milliseconds: 30000/1001 fps comes in rounded; it must not come out as 29.994
+    write_video(tmp_path / "ntsc.mkv", moving_frames(30, 32, 32), rate=Fraction(30000, 1001))
+    process_clip(tmp_path / "ntsc.mkv", tmp_path / "ntsc.mp4")
+    with open_clip(tmp_path / "ntsc.mp4") as clip:
+        assert clip.info.fps == Fraction(30000, 1001)
+    times = [t for _, t in decode_rgb(tmp_path / "ntsc.mp4")]
+    np.testing.assert_allclose(times, np.arange(30) * 1001 / 30000, atol=1e-6)
+    # ... while genuinely variable times survive
+    irregular = [0, 33, 90, 120, 200, 233, 300]
+    with av.open(str(tmp_path / "vfr.mkv"), "w") as container:
+        stream = container.add_stream("ffv1", rate=Fraction(30000, 1001))
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "bgr0"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for ms, array in zip(irregular, moving_frames(len(irregular), 32, 32)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    process_clip(tmp_path / "vfr.mkv", tmp_path / "vfr.mp4")
+    times = [t for _, t in decode_rgb(tmp_path / "vfr.mp4")]
+    np.testing.assert_allclose(times, np.array(irregular) / 1000, atol=1.5e-3)

@@ -411,6 +411,17 @@ def choose_pix_fmt(codec: str, info: ClipInfo) -> str:
     return max(usable or supported, key=rank)
 
 
+def _output_time_base(fps: Fraction, time_base: Fraction) -> Fraction:
+    """The source's time base when it holds a whole number of ticks per frame; otherwise one that
+    does (1/fps numerator, refined to a millisecond or finer, so variable-rate times survive)."""
+    if (1 / (fps * time_base)).denominator == 1:
+        return time_base
+    ticks_per_second = fps.numerator
+    while ticks_per_second < 1000:
+        ticks_per_second *= 2
+    return Fraction(1, ticks_per_second)
+
+
 _X26X_PRESETS = (("libx264", "libx265"), ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                                           "slower", "veryslow", "placebo"))
 
@@ -454,8 +465,9 @@ class VideoWriter:
             raise ClipError(f"{self.name}: cannot write {codec} video into this container ({_reason(exc)})") from None
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = choose_pix_fmt(codec, info)
-        stream.time_base = info.time_base
-        stream.codec_context.time_base = info.time_base
+        self._time_base = _output_time_base(info.fps, info.time_base)
+        stream.time_base = self._time_base
+        stream.codec_context.time_base = self._time_base
         stream.thread_type = "AUTO"
         options = {}
         if crf is not None:
@@ -503,9 +515,21 @@ class VideoWriter:
         else:
             video_frame = video_frame.reformat(format=self._stream.pix_fmt, dst_colorspace=self._matrix,
                                                dst_color_range=self._range, interpolation=_EXACT_SCALING)
-        video_frame.pts = pts
-        video_frame.time_base = self.info.time_base
+        video_frame.pts = self._output_pts(pts)
+        video_frame.time_base = self._time_base
         self._mux(self._encode(video_frame))
+
+    def _output_pts(self, pts: int | None) -> int | None:
+        if pts is None or self._time_base == self.info.time_base:
+            return pts
+        # A time base too coarse for the frame rate (Matroska's 1 ms at 30000/1001 fps) stores
+        # rounded times: a time within that rounding of the ideal constant-rate time of a frame
+        # is that time exactly; anything else (variable rate) is kept as it was.
+        seconds = pts * self.info.time_base
+        frame_index = round(seconds * self.info.fps)
+        ideal = frame_index / self.info.fps
+        exact = ideal if abs(seconds - ideal) < self.info.time_base else seconds
+        return round(exact / self._time_base)
 
     def _encode(self, frame):
         try:
