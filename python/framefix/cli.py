@@ -126,20 +126,23 @@ def _run_info(args) -> int:
     return EXIT_OK
 
 
-def _run_convert(args) -> int:
-    from framefix.pipeline import process_clip
-
-    progress = Progress("convert", enabled=False if args.quiet else None)
+def _write_with_progress(args, label: str, write) -> int:
+    """Run write(progress=...) with a progress bar (on a terminal, unless -q) and report the output."""
+    progress = Progress(label, enabled=False if args.quiet else None)
     try:
-        process_clip(
-            args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
-            image_format=args.image_format, overwrite=args.overwrite, fps=args.fps, progress=progress,
-        )
+        write(progress=progress, codec=args.codec, crf=args.crf, preset=args.preset,
+              image_format=args.image_format, overwrite=args.overwrite, fps=args.fps)
     finally:
         progress.close()
     if not args.quiet:
         print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _run_convert(args) -> int:
+    from framefix.pipeline import process_clip
+
+    return _write_with_progress(args, "convert", lambda **options: process_clip(args.input, args.output, **options))
 
 
 def _run_match_color(args) -> int:
@@ -147,19 +150,9 @@ def _run_match_color(args) -> int:
 
     if args.per_frame and (args.save_transform or args.cube):
         raise ValueError("--save-transform and --cube need one grade for the clip; drop --per-frame")
-    progress = Progress("match-color", enabled=False if args.quiet else None)
-    try:
-        match_clip_colors(
-            args.input, args.output, args.reference, method=args.method, per_frame=args.per_frame,
-            smooth=args.smooth, workers=args.workers, fps=args.fps, save_transform=args.save_transform,
-            cube=args.cube, progress=progress, codec=args.codec, crf=args.crf, preset=args.preset,
-            image_format=args.image_format, overwrite=args.overwrite,
-        )
-    finally:
-        progress.close()
-    if not args.quiet:
-        print(f"wrote {args.output}", file=sys.stderr)
-    return EXIT_OK
+    return _write_with_progress(args, "match-color", lambda **options: match_clip_colors(
+        args.input, args.output, args.reference, method=args.method, per_frame=args.per_frame,
+        smooth=args.smooth, workers=args.workers, save_transform=args.save_transform, cube=args.cube, **options))
 
 
 def _run_demo(args) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from framefix._numba._parallel import for_rows
+from framefix._numba._pixels import to_pixel as _from_work
 
 _jit = njit(cache=True, nogil=True)
 _F = np.float32
@@ -20,17 +21,6 @@ _LAB_EPSILON = _F(216.0 / 24389.0)
 _LAB_KAPPA = _F(24389.0 / 27.0)
 _WHITE_X = _F(0.95047)
 _WHITE_Z = _F(1.08883)
-
-
-@_jit
-def _from_work(v, is_integer, max_value):
-    if is_integer:
-        if v < _ZERO:
-            v = _ZERO
-        elif v > max_value:
-            v = max_value
-        return np.rint(v)
-    return v
 
 
 @_jit
@@ -62,44 +52,18 @@ _STRIPES = 64
 
 
 @_jit
-def _moments_stripe_int(image, mask, has_mask, y0, y1, out):
+def _moments_stripe(image, mask, has_mask, y0, y1, out, zero):
+    # zero is int64 for integer pixels (exact sums) or float64: every sum takes its type
     n = 0
-    s0 = s1 = s2 = 0
-    rr = rg = rb = gg = gb = bb = 0
+    s0 = s1 = s2 = zero
+    rr = rg = rb = gg = gb = bb = zero
     for y in range(y0, y1):
         for x in range(image.shape[1]):
             if has_mask and not mask[y, x]:
                 continue
-            r = np.int64(image[y, x, 0])
-            g = np.int64(image[y, x, 1])
-            b = np.int64(image[y, x, 2])
-            n += 1
-            s0 += r
-            s1 += g
-            s2 += b
-            rr += r * r
-            rg += r * g
-            rb += r * b
-            gg += g * g
-            gb += g * b
-            bb += b * b
-    out[0] = n
-    out[1], out[2], out[3] = s0, s1, s2
-    out[4], out[5], out[6], out[7], out[8], out[9] = rr, rg, rb, gg, gb, bb
-
-
-@_jit
-def _moments_stripe_float(image, mask, has_mask, y0, y1, out):
-    n = 0
-    s0 = s1 = s2 = 0.0
-    rr = rg = rb = gg = gb = bb = 0.0
-    for y in range(y0, y1):
-        for x in range(image.shape[1]):
-            if has_mask and not mask[y, x]:
-                continue
-            r = np.float64(image[y, x, 0])
-            g = np.float64(image[y, x, 1])
-            b = np.float64(image[y, x, 2])
+            r = zero + image[y, x, 0]
+            g = zero + image[y, x, 1]
+            b = zero + image[y, x, 2]
             n += 1
             s0 += r
             s1 += g
@@ -123,11 +87,12 @@ def channel_moments(image, mask, workers):
     partial = np.zeros((stripes, 10), np.int64 if is_integer else np.float64)
     has_mask = mask is not None
     mask_array = mask if has_mask else np.zeros((1, 1), np.bool_)
-    stripe_sums = _moments_stripe_int if is_integer else _moments_stripe_float
+    zero = np.int64(0) if is_integer else np.float64(0)
 
     def run(s0, s1):
         for s in range(s0, s1):
-            stripe_sums(image, mask_array, has_mask, height * s // stripes, height * (s + 1) // stripes, partial[s])
+            _moments_stripe(image, mask_array, has_mask, height * s // stripes, height * (s + 1) // stripes,
+                            partial[s], zero)
 
     for_rows(stripes, workers, run)
     total = partial[0].copy()

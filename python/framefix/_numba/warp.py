@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from framefix._numba._parallel import for_rows
+from framefix._numba._pixels import to_pixel as _to_pixel
 
 _ZERO = np.float32(0.0)
 _HALF = np.float32(0.5)
@@ -66,17 +67,6 @@ def _floor_index(v):
 
 
 @_jit
-def _to_pixel(v, is_integer, max_value):
-    if is_integer:
-        if v < _ZERO:
-            v = _ZERO
-        elif v > max_value:
-            v = max_value
-        return np.rint(v)
-    return v
-
-
-@_jit
 def _tap_value(src, iy, ix, c, cval):
     if iy < 0 or ix < 0:
         return cval
@@ -105,6 +95,19 @@ def _sample_nearest(src, sx, sy, dst, y, x, border, cval):
 
 
 @_jit
+def _interior_linear(src, x0, y0, fx, fy, dst, y, x, is_integer, max_value):
+    # all four taps inside the image
+    for c in range(src.shape[2]):
+        a = np.float32(src[y0, x0, c])
+        b = np.float32(src[y0, x0 + 1, c])
+        d = np.float32(src[y0 + 1, x0, c])
+        e = np.float32(src[y0 + 1, x0 + 1, c])
+        top = a + fx * (b - a)
+        bottom = d + fx * (e - d)
+        dst[y, x, c] = _to_pixel(top + fy * (bottom - top), is_integer, max_value)
+
+
+@_jit
 def _sample_linear(src, sx, sy, dst, y, x, border, cval, is_integer, max_value):
     height, width, channels = src.shape
     x0 = _floor_index(sx)
@@ -112,14 +115,7 @@ def _sample_linear(src, sx, sy, dst, y, x, border, cval, is_integer, max_value):
     fx = sx - np.float32(x0)
     fy = sy - np.float32(y0)
     if x0 >= 0 and x0 + 1 < width and y0 >= 0 and y0 + 1 < height:
-        for c in range(channels):
-            a = np.float32(src[y0, x0, c])
-            b = np.float32(src[y0, x0 + 1, c])
-            d = np.float32(src[y0 + 1, x0, c])
-            e = np.float32(src[y0 + 1, x0 + 1, c])
-            top = a + fx * (b - a)
-            bottom = d + fx * (e - d)
-            dst[y, x, c] = _to_pixel(top + fy * (bottom - top), is_integer, max_value)
+        _interior_linear(src, x0, y0, fx, fy, dst, y, x, is_integer, max_value)
         return
     ix0 = _border_index(x0, width, border)
     ix1 = _border_index(x0 + 1, width, border)
@@ -191,16 +187,7 @@ def _linear_row(src, sx, sy, dst, y, border, cval, is_integer, max_value):
         if px >= _ZERO and px < high_x and py >= _ZERO and py < high_y:
             x0 = int(px)
             y0 = int(py)
-            fx = px - np.float32(x0)
-            fy = py - np.float32(y0)
-            for c in range(channels):
-                a = np.float32(src[y0, x0, c])
-                b = np.float32(src[y0, x0 + 1, c])
-                d = np.float32(src[y0 + 1, x0, c])
-                e = np.float32(src[y0 + 1, x0 + 1, c])
-                top = a + fx * (b - a)
-                bottom = d + fx * (e - d)
-                dst[y, x, c] = _to_pixel(top + fy * (bottom - top), is_integer, max_value)
+            _interior_linear(src, x0, y0, px - np.float32(x0), py - np.float32(y0), dst, y, x, is_integer, max_value)
         elif not (math.isfinite(px) and math.isfinite(py)):
             for c in range(channels):
                 dst[y, x, c] = cval
