@@ -341,3 +341,69 @@ def test_loading_a_wrong_file_is_a_clear_error(tmp_path):
     (tmp_path / "x.json").write_text('{"hello": 1}')
     with pytest.raises(ValueError, match="not a framefix color transform"):
         framefix.ColorTransform.load(tmp_path / "x.json")
+
+
+# --- review findings, kept as regressions ----------------------------------------------------------
+
+
+def test_a_single_color_reference_is_refused_at_any_size(backend):
+    for shape in [(10, 10, 3), (480, 640, 3)]:
+        for dtype in (np.uint8, np.float32):
+            flat = np.full(shape, 77 if dtype == np.uint8 else 0.3, dtype)
+            with pytest.raises(ValueError, match="reference is a single color"):
+                framefix.fit_color_transform(VARIED, flat, method="mkl")
+
+
+def test_flat_source_channels_do_not_explode(backend, pair):
+    source, reference = pair
+    flat_blue = source.copy()
+    flat_blue[..., 2] = 128
+    out = framefix.transfer_color(flat_blue, reference, method="mkl")
+    assert np.abs(out.reshape(-1, 3).mean(0) - reference.reshape(-1, 3).mean(0)).max() < 3
+    assert np.mean((out == 0) | (out == 255)) < 0.01  # no blown-up gains
+    gray = np.repeat(source[..., :1], 3, axis=2).astype(np.uint16) * 257  # R = G = B
+    transform = framefix.fit_color_transform(gray, reference)
+    assert transform.degenerate
+    exact = gray.reshape(-1, 3) / 65535 @ transform.stages[0]["matrix"].T + transform.stages[0]["offset"]
+    applied = transform.apply(gray).reshape(-1, 3) / 65535
+    assert np.abs(applied - np.clip(exact, 0, 1)).max() < 2e-4
+
+
+def test_per_frame_smoothing_ignores_a_black_frame(pair):
+    from framefix.color import ColorFitter, _SmoothedPerFrame
+
+    source, reference = pair
+    frames = [source.copy() for _ in range(7)]
+    frames[3] = np.zeros_like(source)
+    smoothing = _SmoothedPerFrame(ColorFitter(reference), smooth=5, workers=1)
+    outputs = list(framefix.apply_operations(iter(frames), [smoothing]))
+    single = framefix.transfer_color(source, reference)
+    for i in (1, 2, 4, 5):  # the neighbours of the black frame get the ordinary grade
+        assert np.abs(outputs[i].astype(int) - single).max() <= 2
+
+
+def test_loading_checks_the_stages(tmp_path):
+    for text in ["[1, 2]", '{"format": "framefix.ColorTransform", "method": "mkl", "stages": [["kind", "affine"]]}',
+                 '{"format": "framefix.ColorTransform", "method": "mkl", "stages": [{"kind": "affine"}]}']:
+        (tmp_path / "t.json").write_text(text)
+        with pytest.raises(ValueError, match="ColorTransform.load"):
+            framefix.ColorTransform.load(tmp_path / "t.json")
+
+
+def test_cube_files_from_other_tools_and_odd_titles(tmp_path, pair):
+    transform = framefix.fit_color_transform(*pair)
+    transform.to_cube(tmp_path / "a.cube", size=4, title='say "hi"\nLUT_3D_SIZE 9')
+    lut = framefix.read_cube(tmp_path / "a.cube")
+    assert lut.shape == (4, 4, 4, 3)
+    text = (tmp_path / "a.cube").read_text().replace("DOMAIN_MIN 0 0 0", "LUT_3D_INPUT_RANGE 0 1")
+    (tmp_path / "b.cube").write_text(text)
+    np.testing.assert_array_equal(framefix.read_cube(tmp_path / "b.cube"), lut)
+    (tmp_path / "c.cube").write_text("LUT_1D_SIZE 2\n0 0 0\n1 1 1\n")
+    with pytest.raises(ValueError, match="a 1D LUT"):
+        framefix.read_cube(tmp_path / "c.cube")
+
+
+def test_strength_zero_returns_the_input_bit_for_bit(backend):
+    image = np.array([[[-0.0, 0.5, 1.0]]], np.float32)
+    out = framefix.match_histograms(image, np.array([[[0.1, 0.2, 0.3]], [[0.4, 0.5, 0.6]]], np.float32), strength=0)
+    assert_array_equal(out.view(np.uint32), image.view(np.uint32))

@@ -74,3 +74,18 @@ def test_the_match_color_command(clips, tmp_path):
                            clips / "missing.png")
     assert code == 2 and "no such file" in err
     assert not (tmp_path / "h.mkv").exists()
+
+
+def test_side_files_appear_only_with_a_written_clip(clips, tmp_path):
+    (tmp_path / "taken.mkv").write_bytes(b"x")
+    (tmp_path / "old.json").write_text("keep")
+    code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "taken.mkv", "--reference",
+                           clips / "clean.mkv", "--save-transform", tmp_path / "old.json", "--cube", tmp_path / "new.cube")
+    assert code == 2
+    assert (tmp_path / "old.json").read_text() == "keep" and not (tmp_path / "new.cube").exists()
+    code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "free.mkv", "--reference",
+                           clips / "clean.mkv", "--save-transform", tmp_path / "old.json")
+    assert code == 2 and "already exists" in err and not (tmp_path / "free.mkv").exists()
+    code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "free.mkv", "--reference",
+                           clips / "clean.mkv", "--smooth", "5")
+    assert code == 2 and "add --per-frame" in err

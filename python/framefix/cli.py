@@ -85,7 +85,7 @@ def _build_parser() -> argparse.ArgumentParser:
                             "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves")
     match.add_argument("--per-frame", action="store_true",
                        help="fit every frame (for lighting that changes on purpose) instead of one grade")
-    match.add_argument("--smooth", type=int, default=9,
+    match.add_argument("--smooth", type=int, default=None,
                        help="with --per-frame: average the fits over this many frames (default 9)")
     match.add_argument("--save-transform", metavar="FILE", help="also write the grade as .json or .npz")
     match.add_argument("--cube", metavar="FILE", help="also write the grade as a 33^3 .cube 3D LUT")
@@ -150,9 +150,11 @@ def _run_match_color(args) -> int:
 
     if args.per_frame and (args.save_transform or args.cube):
         raise ValueError("--save-transform and --cube need one grade for the clip; drop --per-frame")
+    if args.smooth is not None and not args.per_frame:
+        raise ValueError("--smooth averages per-frame fits; add --per-frame")
     return _write_with_progress(args, "match-color", lambda **options: match_clip_colors(
         args.input, args.output, args.reference, method=args.method, per_frame=args.per_frame,
-        smooth=args.smooth, workers=args.workers, save_transform=args.save_transform, cube=args.cube, **options))
+        smooth=9 if args.smooth is None else args.smooth, workers=args.workers, save_transform=args.save_transform, cube=args.cube, **options))
 
 
 def _run_demo(args) -> int:

@@ -102,6 +102,9 @@ def match_histograms(image, reference, *, channel_axis=-1, mask=None, reference_
     workers = _backend.resolve_workers(workers, func)
 
     out = np.empty(frame.shape, frame.dtype)
+    if strength == 0:  # exactly the input (-0.0 included)
+        np.copyto(out, frame)
+        return _shape_like(out, image, channel_axis)
     scale = _max_value(frame.dtype) / _max_value(ref.dtype)
     reference_curves = _reference_quantiles(ref, reference_mask, workers, scale)
     if frame.dtype.kind == "u":
@@ -120,7 +123,11 @@ def match_histograms(image, reference, *, channel_axis=-1, mask=None, reference_
         # x and is exactly x at strength 0, exactly the match at 1.
         _backend.implementation().match_float_channels(
             frame, mask, [q for q, _ in reference_curves], [v for _, v in reference_curves], float(strength), out)
-    out = out.reshape(frame.shape[:2]) if image.ndim == 2 else out
+    return _shape_like(out, image, channel_axis)
+
+
+def _shape_like(out: np.ndarray, image: np.ndarray, channel_axis) -> np.ndarray:
+    out = out.reshape(out.shape[:2]) if image.ndim == 2 else out
     return out if channel_axis is None else np.moveaxis(out, -1, channel_axis)
 
 
@@ -199,16 +206,29 @@ def _sqrtm_psd(c: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
 
 
+# Below this variance a channel carries no information (8-bit quantisation noise is 1/(255^2 12)):
+# covariances are floored there so a flat channel cannot ask for an enormous gain.
+_VARIANCE_FLOOR = 1.5e-6
+
+
+def _floored(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(eigenvalues floored, eigenvectors, whether any was floored) of a covariance."""
+    values, vectors = np.linalg.eigh(c)
+    floor = max(_VARIANCE_FLOOR, 1e-6 * float(np.trace(c)))
+    return np.maximum(values, floor), vectors, bool(values.min() < floor)
+
+
 def _mkl_stage(mu_s, cs, mu_r, cr) -> dict:
     # Monge-Kantorovich linear map between the two Gaussians (Pitie & Kokaram 2007): the affine
     # map of least displacement that carries the source covariance onto the reference's.
-    eps = 1e-10 * np.eye(3)  # a flat channel has a singular covariance
-    cs, cr = cs + eps, cr + eps
-    cs_half = _sqrtm_psd(cs)
-    values, vectors = np.linalg.eigh(cs)
-    cs_inv_half = (vectors / np.sqrt(values)) @ vectors.T
+    values_s, vectors_s, flat = _floored(cs)
+    values_r, vectors_r, _ = _floored(cr)
+    cs_half = (vectors_s * np.sqrt(values_s)) @ vectors_s.T
+    cs_inv_half = (vectors_s / np.sqrt(values_s)) @ vectors_s.T
+    cr = (vectors_r * values_r) @ vectors_r.T
     matrix = cs_inv_half @ _sqrtm_psd(cs_half @ cr @ cs_half) @ cs_inv_half
-    return {"kind": "affine", "matrix": matrix, "offset": mu_r - matrix @ mu_s}
+    # `degenerate`: the source had a flat direction, so its fit says little (kept out of averages)
+    return {"kind": "affine", "matrix": matrix, "offset": mu_r - matrix @ mu_s, "degenerate": np.array(float(flat))}
 
 
 def _fit_mkl(source: np.ndarray, reference: np.ndarray) -> dict:
@@ -315,7 +335,8 @@ class ColorFitter:
         references = _rgb_frames(func, "reference", reference, reference_mask)
         if method == "mkl":  # exact moments of every pixel, no sampling needed
             self._mean, self._covariance = _mean_and_covariance(references, self.workers)
-            flat = np.abs(self._covariance).max() == 0
+            # a single color leaves only rounding noise (~1e-17) in the variances
+            flat = np.diag(self._covariance).max() <= 1e-12
         else:
             self._samples = _samples(references)
             flat = np.ptp(self._samples, axis=0).max() == 0
@@ -357,9 +378,36 @@ class ColorTransform:
     npz), loaded (:meth:`load`) and exported as a 3D LUT for editing software (:meth:`to_cube`).
     """
 
+    _SHAPES = {
+        "affine": {"matrix": (3, 3), "offset": (3,)},
+        "lab_affine": {"scale": (3,), "offset": (3,)},
+        "curves": {"y": (3, CURVE_KNOTS)},
+    }
+
     def __init__(self, method: str, stages: Sequence[dict]):
+        if not isinstance(method, str):
+            raise ValueError(f"ColorTransform: method must be a str, got {type(method).__name__}")
+        if not isinstance(stages, (list, tuple)):
+            raise ValueError(f"ColorTransform: stages must be a list of dicts, got {type(stages).__name__}")
         self.method = method
-        self.stages = [{k: (np.asarray(v, np.float64) if k != "kind" else v) for k, v in s.items()} for s in stages]
+        self.stages = []
+        for stage in stages:
+            if not isinstance(stage, dict) or stage.get("kind") not in self._SHAPES:
+                raise ValueError(f"ColorTransform: each stage must be a dict with kind in {sorted(self._SHAPES)}")
+            checked = {"kind": stage["kind"]}
+            for key, shape in self._SHAPES[stage["kind"]].items():
+                value = np.asarray(stage.get(key), np.float64) if key in stage else None
+                if value is None or value.shape != shape or not np.isfinite(value).all():
+                    raise ValueError(f"ColorTransform: a {stage['kind']} stage needs a finite {key} of shape {shape}")
+                checked[key] = value
+            checked["degenerate"] = np.asarray(stage.get("degenerate", 0.0), np.float64)
+            self.stages.append(checked)
+
+    @property
+    def degenerate(self) -> bool:
+        """True when a stage was fitted on a source with a flat color direction (a black frame,
+        say): such a fit maps the whole frame to the reference's mean and says little."""
+        return any(float(stage["degenerate"]) > 0 for stage in self.stages)
 
     def __repr__(self) -> str:
         return f"ColorTransform(method={self.method!r}, stages={[s['kind'] for s in self.stages]})"
@@ -484,10 +532,10 @@ class ColorTransform:
                     return cls(str(data["method"]), [stages[i] for i in sorted(stages)])
             with open(path) as f:
                 data = json.load(f)
-            if data.get("format") != "framefix.ColorTransform":
+            if not isinstance(data, dict) or data.get("format") != "framefix.ColorTransform":
                 raise ValueError("not a framefix color transform")
             return cls(data["method"], data["stages"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"ColorTransform.load: {path}: {exc}") from None
 
     def to_cube(self, path: str | os.PathLike, *, size: int = 33, title: str | None = None) -> None:
@@ -498,29 +546,38 @@ class ColorTransform:
         blue, green, red = np.meshgrid(steps, steps, steps, indexing="ij")  # red varies fastest
         grid = np.stack([red, green, blue], axis=-1).reshape(-1, 1, 3)
         values = self.apply(grid).reshape(-1, 3)
+        title = " ".join((title or f"framefix {self.method}").replace('"', "'").split())  # one line, no quotes
         with open(os.fspath(path), "w") as f:
-            f.write(f'TITLE "{title or "framefix " + self.method}"\n')
+            f.write(f'TITLE "{title}"\n')
             f.write(f"LUT_3D_SIZE {size}\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1\n")
             np.savetxt(f, values, fmt="%.6f")
 
 
 def read_cube(path: str | os.PathLike) -> np.ndarray:
-    """A ``.cube`` 3D LUT as an array ``[b, g, r, channel]`` of shape (N, N, N, 3)."""
+    """A ``.cube`` 3D LUT as an array ``[b, g, r, channel]`` of shape (N, N, N, 3) (entries in
+    file order, red fastest). Keywords other than LUT_3D_SIZE (TITLE, DOMAIN_*,
+    LUT_3D_INPUT_RANGE ...) are skipped; 1D LUTs are refused."""
     size = None
     rows = []
     with open(os.fspath(path)) as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
             line = line.strip()
-            if not line or line.startswith("#") or line.startswith(("TITLE", "DOMAIN_")):
+            if not line or line.startswith("#"):
                 continue
-            if line.startswith("LUT_3D_SIZE"):
-                size = int(line.split()[1])
+            if line[0].isalpha():
+                keyword = line.split()[0]
+                if keyword == "LUT_3D_SIZE":
+                    size = int(line.split()[1])
+                elif keyword == "LUT_1D_SIZE":
+                    raise ValueError(f"read_cube: {path}: a 1D LUT, not a 3D one")
                 continue
-            rows.append([float(v) for v in line.split()])
+            try:
+                rows.append([float(v) for v in line.split()])
+            except ValueError:
+                raise ValueError(f"read_cube: {path}: line {number} is not three numbers") from None
     if size is None or len(rows) != size**3 or any(len(r) != 3 for r in rows):
         raise ValueError(f"read_cube: {path}: not a 3D LUT of LUT_3D_SIZE^3 rows of 3 numbers")
     return np.array(rows, np.float32).reshape(size, size, size, 3)
-
 
 
 # --- whole clips ----------------------------------------------------------------------------------
@@ -552,11 +609,12 @@ def reference_frames(reference: str, *, fps=None) -> list[np.ndarray]:
     path, at, index = reference.rpartition("@")
     if at and index.isdigit() and not os.path.exists(reference):
         wanted = int(index)
+        seen = 0
         with open_clip(path, fps=fps) as clip:
-            for i, frame in enumerate(clip):
-                if i == wanted:
+            for seen, frame in enumerate(clip, 1):
+                if seen - 1 == wanted:
                     return [frame]
-        raise ClipError(f"{reference}: the clip has only {i + 1} frames (frames count from 0)")
+        raise ClipError(f"{reference}: the clip has only {seen} frames (frames count from 0)")
     return sample_frames(reference, fps=fps)
 
 
@@ -582,7 +640,7 @@ class _SmoothedPerFrame:
 
     def __init__(self, fitter: ColorFitter, smooth: int, workers: int):
         self.fitter, self.workers = fitter, workers
-        self.past = self.future = smooth // 2
+        self.past, self.future = (smooth - 1) // 2, smooth // 2  # `smooth` frames in all
         self._fits: dict[int, tuple[np.ndarray, ColorTransform]] = {}
 
     def process(self, window, current):
@@ -594,7 +652,9 @@ class _SmoothedPerFrame:
             if id(frame) not in self._fits:
                 self._fits[id(frame)] = (frame, self.fitter.fit(frame[::2, ::2]))
             transforms.append(self._fits[id(frame)][1])
-        return ColorTransform.mean(transforms).apply(window[current], workers=self.workers)
+        # a fit on a flat frame (black, say) carries huge gains: it must not leak into neighbours
+        usable = [t for t in transforms if not t.degenerate] or [transforms[current]]
+        return ColorTransform.mean(usable).apply(window[current], workers=self.workers)
 
     def reset(self):
         self._fits.clear()
@@ -618,6 +678,12 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
 
     if not isinstance(smooth, int) or smooth < 1:
         raise ValueError(f"match_clip_colors: smooth must be an int >= 1, got {smooth!r}")
+    side_files = [p for p in (save_transform, cube) if p]
+    if per_frame and side_files:
+        raise ValueError("match_clip_colors: a saved transform or .cube needs one grade; per_frame fits many")
+    for side in side_files:
+        if os.path.exists(side) and not write_options.get("overwrite"):
+            raise ValueError(f"{side}: already exists; pass --overwrite to replace it")
     workers = _backend.resolve_workers(workers, "match_clip_colors")
     fitter = ColorFitter(reference_frames(reference, fps=fps) if isinstance(reference, str) else reference,
                          method=method, workers=workers)
@@ -626,9 +692,11 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
     else:
         transform = fitter.fit(sample_frames(source, fps=fps))
         operation = _Apply(transform, workers)
-        if save_transform:
-            transform.save(save_transform)
-        if cube:
-            transform.to_cube(cube)
     process_clip(source, target, [operation], fps=fps, progress=progress, **write_options)
+    for side, write in ((save_transform, lambda p: transform.save(p)), (cube, lambda p: transform.to_cube(p))):
+        if side:  # written beside, then renamed: never half a file
+            stem, extension = os.path.splitext(os.fspath(side))
+            temporary = f"{stem}.framefix-tmp{extension}"
+            write(temporary)
+            os.replace(temporary, side)
     return transform

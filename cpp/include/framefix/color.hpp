@@ -35,24 +35,24 @@ void channel_histograms(const ImageView<const T>& image, const PlaneView<const s
     std::fill(counts, counts + channels * bins, std::int64_t{0});
     std::mutex merge;
     threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
-        // 32-bit partial counts per chunk: cheaper to increment, merged into the 64-bit total
-        std::vector<std::uint32_t> local(static_cast<std::size_t>(channels * bins), 0);
-        std::uint32_t* h = local.data();
+        // 64-bit partial counts per chunk (a chunk may hold more than 2^32 pixels of one value)
+        std::vector<std::uint64_t> local(static_cast<std::size_t>(channels * bins), 0);
+        std::uint64_t* h = local.data();
         const bool packed = image.stride_c == 1 && image.stride_x == channels;
-        std::vector<std::uint32_t> spare(sizeof(T) == 1 && packed && !mask && channels == 3 ? 3 * bins : 0, 0);
+        std::vector<std::uint64_t> spare(sizeof(T) == 1 && packed && !mask && channels == 3 ? 3 * bins : 0, 0);
         for (std::ptrdiff_t y = y0; y < y1; ++y) {
             const std::uint8_t* mask_row = mask ? mask->row(y) : nullptr;
             const T* row = image.data + y * image.stride_y;
             if (packed && mask_row == nullptr && channels == 3) {  // the common case, kept tight
-                std::uint32_t* h1 = h + bins;
-                std::uint32_t* h2 = h + 2 * bins;
+                std::uint64_t* h1 = h + bins;
+                std::uint64_t* h2 = h + 2 * bins;
                 std::ptrdiff_t x = 0;
                 if (spare.size()) {
                     // neighbours often share a value: alternate pixels count into a second set
                     // of tables so consecutive increments do not wait on one another
-                    std::uint32_t* g0 = spare.data();
-                    std::uint32_t* g1 = g0 + bins;
-                    std::uint32_t* g2 = g0 + 2 * bins;
+                    std::uint64_t* g0 = spare.data();
+                    std::uint64_t* g1 = g0 + bins;
+                    std::uint64_t* g2 = g0 + 2 * bins;
                     for (; x + 6 <= 3 * image.width; x += 6) {
                         ++h[row[x]];
                         ++h1[row[x + 1]];
@@ -76,8 +76,8 @@ void channel_histograms(const ImageView<const T>& image, const PlaneView<const s
             }
         }
         std::lock_guard<std::mutex> lock(merge);
-        for (std::size_t i = 0; i < local.size(); ++i) counts[i] += local[i];
-        for (std::size_t i = 0; i < spare.size(); ++i) counts[i] += spare[i];
+        for (std::size_t i = 0; i < local.size(); ++i) counts[i] += static_cast<std::int64_t>(local[i]);
+        for (std::size_t i = 0; i < spare.size(); ++i) counts[i] += static_cast<std::int64_t>(spare[i]);
     }, 16);
 }
 

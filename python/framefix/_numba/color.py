@@ -356,6 +356,13 @@ def _match_channel(image, channel, mask, has_mask, xp, fp, strength, out, items,
 
 
 def match_float_channels(image, mask, ref_quantiles, ref_values, strength, out):
+    # the C++ kernel's guards
+    if image.shape[0] * image.shape[1] >= 1 << 31:
+        raise ValueError("match_float_channels: image too large")
+    if len(ref_quantiles) != image.shape[2] or any(len(q) < 1 for q in ref_quantiles):
+        raise ValueError("match_float_channels: one non-empty reference curve per channel needed")
+    if mask is not None and not mask.any():
+        raise ValueError("match_float_channels: no pixel selected")
     has_mask = mask is not None
     mask_array = mask if has_mask else np.zeros((1, 1), np.bool_)
     n = image.shape[0] * image.shape[1]
