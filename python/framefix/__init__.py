@@ -9,6 +9,7 @@ from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
+from framefix.flow import flow_consistency, flow_to_color, read_flo, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import Operation, apply_operations, process_clip
 from framefix.warp import remap, warp
@@ -24,16 +25,20 @@ __all__ = [
     "apply_operations",
     "backend_info",
     "fit_color_transform",
+    "flow_consistency",
+    "flow_to_color",
     "get_include",
     "match_histograms",
     "open_clip",
     "process_clip",
     "read_cube",
+    "read_flo",
     "remap",
     "set_workers",
     "transfer_color",
     "use_backend",
     "warp",
+    "write_flo",
 ]
 
 
