@@ -8,6 +8,7 @@ flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[
 from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
+from framefix.analysis import FrameStatistics, frame_statistics
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
 from framefix.flow import flow_consistency, flow_to_color, read_flo, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
@@ -20,6 +21,7 @@ __all__ = [
     "ClipError",
     "ClipInfo",
     "ColorTransform",
+    "FrameStatistics",
     "Operation",
     "__version__",
     "apply_operations",
@@ -27,6 +29,7 @@ __all__ = [
     "fit_color_transform",
     "flow_consistency",
     "flow_to_color",
+    "frame_statistics",
     "get_include",
     "match_histograms",
     "open_clip",

@@ -17,6 +17,7 @@ namespace py = pybind11;
 namespace framefix::bindings {
 void register_warp(py::module_& m);
 void register_color(py::module_& m);
+void register_stats(py::module_& m);
 }
 
 namespace {
@@ -60,4 +61,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("_parallel_probe", &parallel_probe, py::arg("count"), py::arg("workers"), py::arg("throw_at") = -1);
     framefix::bindings::register_warp(m);
     framefix::bindings::register_color(m);
+    framefix::bindings::register_stats(m);
 }

@@ -7,4 +7,5 @@
 #include "parallel.hpp"
 #include "pixel_traits.hpp"
 #include "simd.hpp"
+#include "stats.hpp"
 #include "warp.hpp"

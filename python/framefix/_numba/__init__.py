@@ -10,6 +10,19 @@ from framefix._numba.color import (
     sorted_channel_values,
     srgb_to_lab,
 )
+from framefix._numba.stats import frame_sums
 from framefix._numba.warp import remap, warp
 
-__all__ = ["apply_affine3", "apply_lut", "channel_histograms", "channel_moments", "lab_to_srgb", "match_float_channels", "remap", "sorted_channel_values", "srgb_to_lab", "warp"]
+__all__ = [
+    "apply_affine3",
+    "apply_lut",
+    "channel_histograms",
+    "channel_moments",
+    "frame_sums",
+    "lab_to_srgb",
+    "match_float_channels",
+    "remap",
+    "sorted_channel_values",
+    "srgb_to_lab",
+    "warp",
+]

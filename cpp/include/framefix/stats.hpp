@@ -1,0 +1,107 @@
+#pragma once
+// Per-frame statistics in one pass: per-channel sums and sums of squares, a 256-bin luma
+// histogram and per-channel sums on a coarse tile grid (regional flicker). Rows are split into
+// the tile grid's bands, each summed on its own and the bands added in order, so the result does
+// not depend on the number of workers and matches the Numba twin (python/framefix/_numba/stats.py).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+#include "image_view.hpp"
+#include "parallel.hpp"
+#include "pixel_traits.hpp"
+
+namespace framefix {
+
+constexpr std::ptrdiff_t kLumaBins = 256;
+
+struct FrameSums {
+    // integers add exactly in int64; float pixels in double
+    std::vector<double> sum, sum_squares;   // per channel
+    std::vector<std::int64_t> luma_histogram;  // kLumaBins
+    std::vector<double> tile_sums;           // tiles_y * tiles_x * channels
+    std::vector<std::int64_t> tile_counts;   // tiles_y * tiles_x
+};
+
+// Luma of a pixel as a bin: Rec. 709 weights on the code values (the channel itself for gray),
+// scaled so the nominal range fills the 256 bins; out-of-range values go to the end bins.
+template <class T>
+inline std::ptrdiff_t luma_bin(const T* p, std::ptrdiff_t stride_c, std::ptrdiff_t channels) noexcept {
+    const float luma = channels >= 3 ? (0.2126f * static_cast<float>(p[0]) + 0.7152f * static_cast<float>(p[stride_c])) +
+                                           0.0722f * static_cast<float>(p[2 * stride_c])
+                                     : static_cast<float>(p[0]);
+    const float scaled = luma * (256.0f / (pixel_traits<T>::max_value + (pixel_traits<T>::is_integer ? 1.0f : 0.0f)));
+    if (!(scaled >= 0.0f)) return 0;  // negative (float frames)
+    return scaled >= 255.0f ? 255 : static_cast<std::ptrdiff_t>(scaled);
+}
+
+template <class T>
+FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, std::ptrdiff_t tiles_x,
+                     std::size_t workers = 1) {
+    if (image.height <= 0 || image.width <= 0) throw std::invalid_argument("frame_sums: empty image");
+    if (tiles_y < 1 || tiles_x < 1 || tiles_y > image.height || tiles_x > image.width)
+        throw std::invalid_argument("frame_sums: the tile grid must have 1..height rows and 1..width columns");
+    using Acc = std::conditional_t<pixel_traits<T>::is_integer, std::int64_t, double>;
+    const std::ptrdiff_t channels = image.channels;
+    struct Band {
+        std::vector<Acc> sum, squares, tiles;
+        std::vector<std::int64_t> histogram, counts;
+    };
+    std::vector<Band> bands(static_cast<std::size_t>(tiles_y));
+    threading::parallel_for(0, tiles_y, workers, [&](std::ptrdiff_t b0, std::ptrdiff_t b1) {
+        for (std::ptrdiff_t band = b0; band < b1; ++band) {
+            Band& out = bands[static_cast<std::size_t>(band)];
+            out.sum.assign(channels, 0);
+            out.squares.assign(channels, 0);
+            out.tiles.assign(tiles_x * channels, 0);
+            out.histogram.assign(kLumaBins, 0);
+            out.counts.assign(tiles_x, 0);
+            const std::ptrdiff_t y_end = image.height * (band + 1) / tiles_y;
+            for (std::ptrdiff_t y = image.height * band / tiles_y; y < y_end; ++y) {
+                for (std::ptrdiff_t tile = 0; tile < tiles_x; ++tile) {
+                    const std::ptrdiff_t x_end = image.width * (tile + 1) / tiles_x;
+                    for (std::ptrdiff_t x = image.width * tile / tiles_x; x < x_end; ++x) {
+                        const T* p = image.pixel(y, x);
+                        for (std::ptrdiff_t c = 0; c < channels; ++c) {
+                            const Acc v = static_cast<Acc>(p[c * image.stride_c]);
+                            out.sum[c] += v;
+                            out.squares[c] += v * v;
+                            out.tiles[tile * channels + c] += v;
+                        }
+                        ++out.histogram[luma_bin(p, image.stride_c, channels)];
+                    }
+                    out.counts[tile] += x_end - image.width * tile / tiles_x;
+                }
+            }
+        }
+    });
+    FrameSums result;
+    result.sum.assign(channels, 0.0);
+    result.sum_squares.assign(channels, 0.0);
+    result.luma_histogram.assign(kLumaBins, 0);
+    result.tile_sums.assign(tiles_y * tiles_x * channels, 0.0);
+    result.tile_counts.assign(tiles_y * tiles_x, 0);
+    std::vector<Acc> sum(channels, 0), squares(channels, 0);
+    for (std::ptrdiff_t band = 0; band < tiles_y; ++band) {
+        const Band& b = bands[static_cast<std::size_t>(band)];
+        for (std::ptrdiff_t c = 0; c < channels; ++c) {
+            sum[c] += b.sum[c];
+            squares[c] += b.squares[c];
+        }
+        for (std::ptrdiff_t i = 0; i < kLumaBins; ++i) result.luma_histogram[i] += b.histogram[i];
+        for (std::ptrdiff_t i = 0; i < tiles_x * channels; ++i)
+            result.tile_sums[band * tiles_x * channels + i] = static_cast<double>(b.tiles[i]);
+        for (std::ptrdiff_t i = 0; i < tiles_x; ++i) result.tile_counts[band * tiles_x + i] = b.counts[i];
+    }
+    for (std::ptrdiff_t c = 0; c < channels; ++c) {
+        result.sum[c] = static_cast<double>(sum[c]);
+        result.sum_squares[c] = static_cast<double>(squares[c]);
+    }
+    return result;
+}
+
+}  // namespace framefix

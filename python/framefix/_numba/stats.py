@@ -1,0 +1,71 @@
+"""Numba twin of cpp/include/framefix/stats.hpp: frame_sums with the same bands and order."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from framefix._numba._parallel import for_rows
+
+_F = np.float32
+_LUMA_BINS = 256
+
+
+@njit(cache=True, nogil=True)
+def _luma_bin(image, y, x, channels, scale):
+    if channels >= 3:
+        luma = (_F(0.2126) * _F(image[y, x, 0]) + _F(0.7152) * _F(image[y, x, 1])) + _F(0.0722) * _F(image[y, x, 2])
+    else:
+        luma = _F(image[y, x, 0])
+    scaled = luma * scale
+    if not scaled >= _F(0.0):
+        return 0
+    if scaled >= _F(255.0):
+        return 255
+    return int(scaled)
+
+
+@njit(cache=True, nogil=True)
+def _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, histogram, counts):
+    height, width, channels = image.shape
+    for y in range(height * band // tiles_y, height * (band + 1) // tiles_y):
+        for tile in range(tiles_x):
+            x_start = width * tile // tiles_x
+            x_end = width * (tile + 1) // tiles_x
+            for x in range(x_start, x_end):
+                for c in range(channels):
+                    v = zero + image[y, x, c]
+                    sums[band, c] += v
+                    squares[band, c] += v * v
+                    tiles[band, tile, c] += v
+                histogram[band, _luma_bin(image, y, x, channels, scale)] += 1
+            counts[band, tile] += x_end - x_start
+
+
+def frame_sums(image, tiles_y, tiles_x, workers):
+    height, width, channels = image.shape
+    if height <= 0 or width <= 0:
+        raise ValueError("frame_sums: empty image")
+    if not (1 <= tiles_y <= height and 1 <= tiles_x <= width):
+        raise ValueError("frame_sums: the tile grid must have 1..height rows and 1..width columns")
+    is_integer = image.dtype.kind == "u"
+    accumulator = np.int64 if is_integer else np.float64
+    zero = accumulator(0)
+    scale = _F(256.0 / (np.iinfo(image.dtype).max + 1)) if is_integer else _F(256.0)
+    sums = np.zeros((tiles_y, channels), accumulator)
+    squares = np.zeros((tiles_y, channels), accumulator)
+    tiles = np.zeros((tiles_y, tiles_x, channels), accumulator)
+    histogram = np.zeros((tiles_y, _LUMA_BINS), np.int64)
+    counts = np.zeros((tiles_y, tiles_x), np.int64)
+
+    def run(b0, b1):
+        for band in range(b0, b1):
+            _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, histogram, counts)
+
+    for_rows(tiles_y, workers, run)
+    total_sum, total_squares = sums[0].copy(), squares[0].copy()
+    for band in range(1, tiles_y):  # in band order, as the C++ kernel adds them
+        total_sum += sums[band]
+        total_squares += squares[band]
+    return (total_sum.astype(np.float64), total_squares.astype(np.float64), histogram.sum(axis=0),
+            tiles.astype(np.float64), counts)
