@@ -39,10 +39,46 @@ inline std::ptrdiff_t luma_bin(const T* p, std::ptrdiff_t stride_c, std::ptrdiff
     return scaled >= 255.0f ? 255 : static_cast<std::ptrdiff_t>(scaled);
 }
 
+namespace detail {
+
+// One band of rows: sums per channel, per tile, and the luma histogram. C > 0 fixes the channel
+// count; a row's stretch inside one tile is summed in registers first (the order of additions,
+// and so the float result, is the same for every C).
+template <class T, class Acc, int C>
+void band_sums(const ImageView<const T>& image, std::ptrdiff_t y_begin, std::ptrdiff_t y_end, std::ptrdiff_t tiles_x,
+               Acc* sum, Acc* squares, Acc* tiles, std::int64_t* histogram, std::int64_t* counts) {
+    const std::ptrdiff_t channels = C > 0 ? C : image.channels;
+    constexpr int kMax = 4;
+    for (std::ptrdiff_t y = y_begin; y < y_end; ++y) {
+        for (std::ptrdiff_t tile = 0; tile < tiles_x; ++tile) {
+            const std::ptrdiff_t x_begin = image.width * tile / tiles_x, x_end = image.width * (tile + 1) / tiles_x;
+            Acc s[kMax] = {}, q[kMax] = {};
+            for (std::ptrdiff_t x = x_begin; x < x_end; ++x) {
+                const T* p = image.pixel(y, x);
+                for (std::ptrdiff_t c = 0; c < channels; ++c) {
+                    const Acc v = static_cast<Acc>(p[c * image.stride_c]);
+                    s[c] += v;
+                    q[c] += v * v;
+                }
+                ++histogram[luma_bin(p, image.stride_c, channels)];
+            }
+            for (std::ptrdiff_t c = 0; c < channels; ++c) {
+                sum[c] += s[c];
+                squares[c] += q[c];
+                tiles[tile * channels + c] += s[c];
+            }
+            counts[tile] += x_end - x_begin;
+        }
+    }
+}
+
+}  // namespace detail
+
 template <class T>
 FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, std::ptrdiff_t tiles_x,
                      std::size_t workers = 1) {
     if (image.height <= 0 || image.width <= 0) throw std::invalid_argument("frame_sums: empty image");
+    if (image.channels < 1 || image.channels > 4) throw std::invalid_argument("frame_sums: 1 to 4 channels");
     if (tiles_y < 1 || tiles_x < 1 || tiles_y > image.height || tiles_x > image.width)
         throw std::invalid_argument("frame_sums: the tile grid must have 1..height rows and 1..width columns");
     using Acc = std::conditional_t<pixel_traits<T>::is_integer, std::int64_t, double>;
@@ -60,23 +96,14 @@ FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, st
             out.tiles.assign(tiles_x * channels, 0);
             out.histogram.assign(kLumaBins, 0);
             out.counts.assign(tiles_x, 0);
-            const std::ptrdiff_t y_end = image.height * (band + 1) / tiles_y;
-            for (std::ptrdiff_t y = image.height * band / tiles_y; y < y_end; ++y) {
-                for (std::ptrdiff_t tile = 0; tile < tiles_x; ++tile) {
-                    const std::ptrdiff_t x_end = image.width * (tile + 1) / tiles_x;
-                    for (std::ptrdiff_t x = image.width * tile / tiles_x; x < x_end; ++x) {
-                        const T* p = image.pixel(y, x);
-                        for (std::ptrdiff_t c = 0; c < channels; ++c) {
-                            const Acc v = static_cast<Acc>(p[c * image.stride_c]);
-                            out.sum[c] += v;
-                            out.squares[c] += v * v;
-                            out.tiles[tile * channels + c] += v;
-                        }
-                        ++out.histogram[luma_bin(p, image.stride_c, channels)];
-                    }
-                    out.counts[tile] += x_end - image.width * tile / tiles_x;
-                }
-            }
+            const std::ptrdiff_t y0 = image.height * band / tiles_y, y1 = image.height * (band + 1) / tiles_y;
+            auto run = [&](auto channels_tag) {
+                detail::band_sums<T, Acc, decltype(channels_tag)::value>(image, y0, y1, tiles_x, out.sum.data(),
+                    out.squares.data(), out.tiles.data(), out.histogram.data(), out.counts.data());
+            };
+            if (channels == 3) run(std::integral_constant<int, 3>{});
+            else if (channels == 1) run(std::integral_constant<int, 1>{});
+            else run(std::integral_constant<int, 0>{});
         }
     });
     FrameSums result;

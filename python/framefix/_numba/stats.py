@@ -27,18 +27,26 @@ def _luma_bin(image, y, x, channels, scale):
 
 @njit(cache=True, nogil=True)
 def _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, histogram, counts):
+    # a row's stretch inside one tile is summed first, then added: the C++ kernel's order
     height, width, channels = image.shape
+    s = np.empty(channels, sums.dtype)
+    q = np.empty(channels, sums.dtype)
     for y in range(height * band // tiles_y, height * (band + 1) // tiles_y):
         for tile in range(tiles_x):
             x_start = width * tile // tiles_x
             x_end = width * (tile + 1) // tiles_x
+            s[:] = zero
+            q[:] = zero
             for x in range(x_start, x_end):
                 for c in range(channels):
                     v = zero + image[y, x, c]
-                    sums[band, c] += v
-                    squares[band, c] += v * v
-                    tiles[band, tile, c] += v
+                    s[c] += v
+                    q[c] += v * v
                 histogram[band, _luma_bin(image, y, x, channels, scale)] += 1
+            for c in range(channels):
+                sums[band, c] += s[c]
+                squares[band, c] += q[c]
+                tiles[band, tile, c] += s[c]
             counts[band, tile] += x_end - x_start
 
 
