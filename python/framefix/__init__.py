@@ -8,7 +8,14 @@ flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[
 from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
-from framefix.analysis import FrameStatistics, Transitions, detect_transitions, frame_statistics
+from framefix.analysis import (
+    FlickerReport,
+    FrameStatistics,
+    Transitions,
+    detect_transitions,
+    frame_statistics,
+    measure_flicker,
+)
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
 from framefix.flow import flow_consistency, flow_to_color, read_flo, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
@@ -21,6 +28,7 @@ __all__ = [
     "ClipError",
     "ClipInfo",
     "ColorTransform",
+    "FlickerReport",
     "FrameStatistics",
     "Operation",
     "Transitions",
@@ -34,6 +42,7 @@ __all__ = [
     "frame_statistics",
     "get_include",
     "match_histograms",
+    "measure_flicker",
     "open_clip",
     "process_clip",
     "read_cube",
