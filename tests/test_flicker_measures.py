@@ -60,3 +60,28 @@ def test_measure_flicker_bad_input():
         framefix.measure_flicker(stats, window=1)
     flat = framefix.measure_flicker(stats)
     assert flat.flicker_index == pytest.approx(0, abs=1e-9) and flat.shots[0].kind == "none"
+
+
+def test_the_analyze_command(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from test_transitions import sample_clip
+
+    clip = sample_clip("bikes.mp4")
+    command = [sys.executable, "-m", "framefix", "analyze", clip, "--json", str(tmp_path / "r.json"), "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "6 shot(s)" in result.stdout and "cuts at frames: 30, 76, 137, 187, 242" in result.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["format"] == "framefix.analysis" and report["version"] == 1
+    assert [(s["start"], s["end"]) for s in report["shots"]][:2] == [(0, 30), (30, 76)]
+    assert isinstance(report["flicker_index"], float) and len(report["frames"]["luma"]) == 250
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    pytest.importorskip("matplotlib")
+    plotted = subprocess.run([sys.executable, "-m", "framefix", "analyze", clip, "--plot", str(tmp_path / "r.png"), "-q"],
+                             capture_output=True, text=True, timeout=300)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -4,6 +4,7 @@ and a coarse grid of tile means, all from one pass over the frame."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -17,6 +18,7 @@ __all__ = [
     "detect_transitions",
     "frame_statistics",
     "measure_flicker",
+    "analyze_clip",
 ]
 
 
@@ -244,7 +246,7 @@ def _residual(trace: np.ndarray, window: int) -> np.ndarray:
 
 def _dominant_period(residual: np.ndarray) -> float | None:
     """Period (frames) of the strongest frequency of a residual, or None if too short or flat."""
-    if residual.size < 8 or not np.any(residual):
+    if residual.size < 8 or np.sqrt(np.mean(residual**2)) < 1e-9:
         return None
     power = np.abs(np.fft.rfft(residual - residual.mean())) ** 2
     frequencies = np.fft.rfftfreq(residual.size)
@@ -330,3 +332,117 @@ def measure_flicker(statistics, transitions: Transitions | None = None, *, windo
     counted = ~in_flash
     return FlickerReport(luma=luma, channel_means=means, residual=residual, chroma_residual=chroma_residual,
                          shots=shots, flicker_index=_index(residual[counted]))
+
+
+# --- whole clips ----------------------------------------------------------------------------------
+
+REPORT_FORMAT, REPORT_VERSION = "framefix.analysis", 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipAnalysis:
+    info: object               # framefix.ClipInfo
+    transitions: Transitions
+    flicker: FlickerReport
+
+
+def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None) -> ClipAnalysis:
+    """Statistics of every frame (streamed: memory stays flat), then shots and flicker measures."""
+    from framefix.io import open_clip
+
+    statistics = []
+    with open_clip(path, fps=fps) as clip:
+        for index, frame in enumerate(clip, 1):
+            statistics.append(frame_statistics(frame, tiles=tiles, workers=workers))
+            if progress is not None:
+                progress(index, clip.info.frame_count)
+        info = clip.info
+    transitions = detect_transitions(statistics)
+    return ClipAnalysis(info=info, transitions=transitions, flicker=measure_flicker(statistics, transitions))
+
+
+def report_dict(analysis: ClipAnalysis) -> dict:
+    """The JSON report: versioned; shots are ``[start, end)`` frame ranges; indices in percent."""
+    flicker, transitions = analysis.flicker, analysis.transitions
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "clip": analysis.info.to_dict(),
+        "flicker_index": flicker.flicker_index,
+        "shots": [
+            {"start": s.start, "end": s.end, "flicker_index": s.flicker_index,
+             "white_balance_index": s.white_balance_index, "period_frames": s.period, "kind": s.kind,
+             "worst_frames": s.worst_frames}
+            for s in flicker.shots
+        ],
+        "cuts": transitions.cuts,
+        "flashes": [list(f) for f in transitions.flashes],
+        "fades": [{"start": a, "end": b, "direction": d} for a, b, d in transitions.fades],
+        "frames": {
+            "luma": flicker.luma.tolist(),
+            "luma_residual": flicker.residual.tolist(),
+            "white_balance_residual": flicker.chroma_residual.tolist(),
+            "cut_score": transitions.scores.tolist(),
+        },
+    }
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:05.2f}"
+
+
+def report_text(analysis: ClipAnalysis) -> str:
+    """A terminal summary: one line per shot, then the transitions."""
+    info, flicker, transitions = analysis.info, analysis.flicker, analysis.transitions
+    fps = float(info.fps)
+    lines = [
+        f"{info.path}: {len(flicker.luma)} frames at {fps:g} fps, {len(flicker.shots)} shot(s), "
+        f"flicker index {flicker.flicker_index:.2f} (clean footage ~1 or less; visible flicker > 2)",
+        f"  {'shot':<5}{'frames':<13}{'time':<19}{'flicker':>8}{'white bal.':>11}  {'kind':<23}worst frames",
+    ]
+    for number, shot in enumerate(flicker.shots, 1):
+        worst = ", ".join(f"{t} ({_clock(t / fps)})" for t in shot.worst_frames[:3])
+        period = f", period {shot.period:.1f} frames" if shot.period and shot.kind != "none" else ""
+        lines.append(
+            f"  {number:<5}{f'{shot.start}-{shot.end - 1}':<13}"
+            f"{f'{_clock(shot.start / fps)}-{_clock(shot.end / fps)}':<19}{shot.flicker_index:>8.2f}"
+            f"{shot.white_balance_index:>11.2f}  {shot.kind + period:<23}{worst}"
+        )
+    lines.append("  cuts at frames: " + (", ".join(map(str, transitions.cuts)) or "none"))
+    if transitions.flashes:
+        lines.append("  flashes (not cuts): " + ", ".join(f"{a}-{b - 1}" for a, b in transitions.flashes))
+    if transitions.fades:
+        lines.append("  fades: " + ", ".join(f"{d} {a}-{b - 1}" for a, b, d in transitions.fades))
+    return "\n".join(lines)
+
+
+def plot_report(analysis: ClipAnalysis, path) -> None:
+    """A PNG: luma trace, flicker residual and cut score over time, shot boundaries marked."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'framefix[plot]'") from None
+    flicker, transitions = analysis.flicker, analysis.transitions
+    t = np.arange(len(flicker.luma))
+    figure, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
+    axes[0].plot(t, flicker.luma, color="black")
+    axes[0].set_ylabel("mean luma")
+    axes[1].plot(t, 100 * flicker.residual, color="tab:red", label="luma")
+    axes[1].plot(t, 100 * flicker.chroma_residual[:, 0], color="tab:orange", lw=0.8, label="R/G")
+    axes[1].plot(t, 100 * flicker.chroma_residual[:, 1], color="tab:blue", lw=0.8, label="B/G")
+    axes[1].set_ylabel("flicker residual (%)")
+    axes[1].legend(loc="upper right", fontsize=8)
+    axes[2].plot(t, transitions.scores, color="tab:green")
+    axes[2].set_ylabel("cut score")
+    axes[2].set_xlabel("frame")
+    for axis in axes:
+        for cut in transitions.cuts:
+            axis.axvline(cut, color="gray", ls="--", lw=0.8)
+    figure.suptitle(f"{os.path.basename(analysis.info.path)}: flicker index {flicker.flicker_index:.2f}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -93,6 +93,15 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_output_options(match)
     match.set_defaults(run=_run_match_color)
 
+    analyze = commands.add_parser("analyze", parents=[common],
+                                  help="find shots, flashes, fades and flicker, with a report")
+    analyze.add_argument("clip", help="video file, image folder or pattern like frames/%%05d.png")
+    analyze.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    analyze.add_argument("--plot", metavar="FILE", help="write a PNG plot (needs matplotlib)")
+    analyze.add_argument("--overwrite", action="store_true", help="replace report files that exist")
+    analyze.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
+    analyze.set_defaults(run=_run_analyze)
+
     demo = commands.add_parser("demo", parents=[common], help="make a flickering synthetic clip and show what framefix does")
     demo.add_argument("-o", "--output", default="framefix-demo", help="folder for the files (default ./framefix-demo)")
     demo.add_argument("--overwrite", action="store_true", help="replace files from an earlier demo")
@@ -157,6 +166,37 @@ def _run_match_color(args) -> int:
         smooth=9 if args.smooth is None else args.smooth, workers=args.workers, save_transform=args.save_transform, cube=args.cube, **options))
 
 
+def _run_analyze(args) -> int:
+    from framefix.analysis import analyze_clip, plot_report, report_dict, report_text
+
+    for path in (args.json, args.plot):
+        if path and os.path.exists(path) and not args.overwrite:
+            raise ClipError(f"{path}: already exists; pass --overwrite to replace it")
+    progress = Progress("analyze", enabled=False if args.quiet else None)
+    try:
+        analysis = analyze_clip(args.clip, fps=args.fps, progress=progress)
+    finally:
+        progress.close()
+    print(report_text(analysis))
+    for path, write in ((args.json, lambda p: _write_json(report_dict(analysis), p)),
+                        (args.plot, lambda p: plot_report(analysis, p))):
+        if path:  # beside, then renamed: never half a file
+            stem, extension = os.path.splitext(path)
+            temporary = f"{stem}.framefix-tmp{extension}"
+            try:
+                write(temporary)
+                os.replace(temporary, path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(temporary)
+    return EXIT_OK
+
+
+def _write_json(data: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+
+
 def _run_demo(args) -> int:
     from framefix.demo import run_demo
 
@@ -179,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")
         return EXIT_OK
-    except (ClipError, ValueError, TypeError, OSError, av.FFmpegError) as exc:
+    except (ClipError, ValueError, TypeError, OSError, ImportError, av.FFmpegError) as exc:
         if args.verbose:
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
