@@ -15,9 +15,15 @@ namespace framefix::bindings {
 
 namespace py = pybind11;
 
+// By kind, size and byte order, not object identity: arrays that went through pickle or another
+// process carry equal but distinct dtype objects.
 template <class T>
 bool has_dtype(const py::array& a) {
-    return a.dtype().is(py::dtype::of<T>());
+    const py::dtype expected = py::dtype::of<T>();
+    const py::dtype actual = a.dtype();
+    const char order = actual.byteorder();
+    return actual.kind() == expected.kind() && actual.itemsize() == expected.itemsize() &&
+           (order == '=' || order == '|' || order == expected.byteorder());
 }
 
 inline std::ptrdiff_t element_stride(const py::array& a, int axis, const char* name) {
