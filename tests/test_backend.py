@@ -128,7 +128,6 @@ def test_frames_that_went_through_pickle_are_accepted(backend):
 
     image = pickle.loads(pickle.dumps(np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)))
     flow = pickle.loads(pickle.dumps(np.zeros((16, 16, 2), np.float32)))
-    assert image.dtype is not np.dtype(np.uint8) or flow.dtype is not np.dtype(np.float32)
     np.testing.assert_array_equal(framefix.warp(image, flow), image)
     np.testing.assert_array_equal(framefix.match_histograms(image, image), image)
     assert framefix.frame_statistics(image).luma_histogram.sum() == 256

@@ -85,3 +85,34 @@ def test_the_analyze_command(tmp_path):
                              capture_output=True, text=True, timeout=300)
     assert plotted.returncode == 0, plotted.stderr
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fades_are_not_flicker_but_recurring_exposure_errors_are(bikes):
+    steady = [f.copy() for f in bikes[137:187]]  # a shot with little motion: index ~0.1
+    faded = [(f * min(1.0, abs(t - 25) / 10)).astype(np.uint8) for t, f in enumerate(steady)]  # out and back in
+    measured = report(faded)
+    assert measured.flicker_index < 1.0 and measured.shots[0].kind == "none"
+    shot = [f.copy() for f in bikes[76:137]]
+    base = report(shot)
+    errors = [np.clip(f * (1.4 if t % 10 == 5 else 1.0), 0, 255).astype(np.uint8) for t, f in enumerate(shot)]
+    measured = report(errors)
+    assert measured.flicker_index > base.flicker_index + 2 and measured.shots[0].kind != "none"
+
+
+def test_shot_edges_and_values_below_black(bikes):
+    shot = [f.copy() for f in bikes[137:187]]
+    flashed = [f.copy() for f in shot]
+    flashed[0] = np.clip(flashed[0] * 1.5, 0, 255).astype(np.uint8)
+    measured = report(flashed)
+    assert measured.shots[0].worst_frames[0] == 0  # the first frame's error is its own, not frame 1's
+    dark = [np.full((16, 16, 3), -0.02, np.float32)] * 6
+    flat = framefix.measure_flicker([framefix.frame_statistics(f, tiles=(2, 2)) for f in dark])
+    assert np.isfinite(flat.flicker_index)
+
+
+def test_analyze_takes_tiny_frames(tmp_path):
+    from framefix.analysis import analyze_clip
+    from clips import write_video, moving_frames
+
+    write_video(tmp_path / "tiny.mkv", moving_frames(5, 4, 6), codec="ffv1", pix_fmt="bgr0")
+    assert analyze_clip(tmp_path / "tiny.mkv").transitions.shots == [(0, 5)]

@@ -90,3 +90,30 @@ def test_transitions_bad_input():
     with pytest.raises(ValueError, match="ratio must be > 1"):
         framefix.detect_transitions(stats, ratio=1)
     assert framefix.detect_transitions(stats).shots == [(0, 1)]
+
+
+# --- review findings, kept as regressions ----------------------------------------------------------
+
+
+def test_cuts_across_long_black_gaps_grain_and_alpha(footage):
+    bikes, phone = footage["bikes"], footage["carphone_pristine"]
+    black = [np.zeros_like(bikes[0])] * 24
+    assert transitions(bikes[76:116] + black + bikes[30:76]).cuts == [64]
+    rng = np.random.default_rng(3)
+    grain = [np.clip(128 + 0.6 * rng.standard_normal(bikes[0].shape), 0, 255).astype(np.uint8) for _ in range(12)]
+    found = transitions(bikes[137:177] + grain + [cv2_resize(f, bikes[0]) for f in phone[:40]])
+    assert found.cuts and found.cuts[0] in (40, 52)
+    rgba = [np.concatenate([f, np.full(f.shape[:2] + (1,), 255, np.uint8)], axis=2) for f in bikes]
+    assert transitions(rgba).cuts == BIKES_CUTS
+
+
+def cv2_resize(frame, like):
+    import cv2
+
+    return cv2.resize(frame, (like.shape[1], like.shape[0]))
+
+
+def test_a_drift_before_a_cut_to_black_is_not_a_fade(footage):
+    bikes = footage["bikes"]
+    clip = bikes[30:76] + [np.zeros_like(bikes[0])] * 10 + bikes[30:76]
+    assert transitions(clip).fades == []

@@ -100,21 +100,31 @@ class Transitions:
     scores: np.ndarray
 
 
+_FLAT = 0.01  # centred tile-pattern norm below which a channel has no structure (grain, a flat color)
+
+
 def _layout(stats: FrameStatistics) -> np.ndarray | None:
-    """Each channel's tile means, centred and scaled to unit length: the picture's arrangement,
-    blind to gain and offset changes (exposure and white-balance flicker, fades, quantisation of
-    dark frames). None for a frame without structure (a flat color)."""
-    tiles = stats.tile_means.reshape(-1, stats.tile_means.shape[-1]).T  # (C, tiles)
+    """Each color channel's tile means, centred and scaled to unit length: the picture's
+    arrangement, blind to gain and offset changes (exposure and white-balance flicker, fades,
+    quantisation of dark frames). Channels without structure (flat, clipped, an opaque alpha) are
+    zero and left out of comparisons; None when no channel has structure."""
+    channels = min(stats.tile_means.shape[-1], 3)  # alpha says nothing about cuts
+    tiles = stats.tile_means[..., :channels].reshape(-1, channels).T  # (C, tiles)
     centred = tiles - tiles.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(centred, axis=1, keepdims=True)
-    if np.all(norms < 1e-4):
+    structured = norms[:, 0] >= _FLAT
+    if not structured.any():
         return None
-    return centred / np.maximum(norms, 1e-4)
+    return np.where(structured[:, None], centred / np.maximum(norms, _FLAT), 0.0)
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    """(1 - correlation) / 2 of the tile patterns, averaged over channels: 0 alike, 1 opposite."""
-    return float(np.mean((1.0 - np.sum(a * b, axis=1)) / 2.0))
+    """(1 - correlation) / 2 of the tile patterns, averaged over the channels structured in both
+    frames (1 when they share none): 0 alike, 1 opposite."""
+    both = np.any(a != 0, axis=1) & np.any(b != 0, axis=1)
+    if not both.any():
+        return 1.0
+    return float(np.mean((1.0 - np.sum(a[both] * b[both], axis=1)) / 2.0))
 
 
 def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1, window: int = 5,
@@ -179,8 +189,9 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
         local = float(np.mean(scores[around])) if around.size else 0.0
         step_level = float(np.median(np.concatenate([luma_steps[max(1, t - window):t],
                                                      luma_steps[t + 1:t + 1 + window]]))) if n > 2 else 0.0
-        # across skipped dark frames motion has had gaps[t] frames to add up
-        cut_like = scores[t] >= min_score and scores[t] >= ratio * local * gaps[t]
+        # across skipped dark frames motion has had gaps[t] frames to add up, but never enough
+        # to look like unrelated pictures (0.5)
+        cut_like = scores[t] >= min_score and scores[t] >= min(ratio * local * gaps[t], 0.25)
         jump = luma_steps[t] > 0.3 * luma[t - 1] and luma_steps[t] > 3 * step_level
         if cut_like or jump:
             back = comes_back(t)
@@ -197,6 +208,12 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
 
 
 def _fades(luma: list[float], black: float, min_length: int = 4) -> list:
+    """Runs into (out of) black in which every step darkens (brightens) by at least 3%, or
+    repeats the previous frame (pulled-down footage); a slow drift before a cut to black is not
+    a fade."""
+    def falls(a: float, b: float) -> bool:  # from a to b is a fade step
+        return a > b * 1.03 + 1e-4 or a == b
+
     fades = []
     n = len(luma)
     for t in range(n):
@@ -204,14 +221,18 @@ def _fades(luma: list[float], black: float, min_length: int = 4) -> list:
             continue
         if t > 0 and luma[t - 1] >= black:  # reached black: walk back while it kept falling
             start = t
-            while start > 0 and luma[start - 1] > luma[start]:
+            while start > 0 and falls(luma[start - 1], luma[start]):
                 start -= 1
+            while start < t and luma[start] == luma[start + 1]:
+                start += 1
             if t - start + 1 >= min_length:
                 fades.append((start, t + 1, "out"))
         if t + 1 < n and luma[t + 1] >= black:  # leaves black: walk on while it keeps rising
             end = t + 1
-            while end + 1 < n and luma[end + 1] > luma[end]:
+            while end + 1 < n and falls(luma[end + 1], luma[end]):
                 end += 1
+            while end > t + 1 and luma[end] == luma[end - 1]:
+                end -= 1
             if end - t + 1 >= min_length:
                 fades.append((t, end + 1, "in"))
     return fades
@@ -224,24 +245,29 @@ _LOG_EPSILON = 0.01  # keeps the logarithm of near-black frames from exploding
 
 def _smooth(trace: np.ndarray, window: int) -> np.ndarray:
     """Zero-phase robust trend: a centred running median (blind to flashes and spikes), then a
-    centred 3-frame mean; both windows shrink symmetrically at the ends."""
+    centred 3-frame mean; the trace is mirrored at both ends so the first and last frames get a
+    full window too."""
     n = trace.size
-    half = window // 2
-    median = np.empty(n)
-    for t in range(n):
-        h = min(half, t, n - 1 - t)
-        median[t] = np.median(trace[t - h:t + h + 1])
-    trend = median.copy()
-    trend[1:-1] = (median[:-2] + median[1:-1] + median[2:]) / 3
-    return trend
+    half = min(window // 2, n - 1)
+    padded = np.pad(trace, half + 1, mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    median = np.median(windows, axis=1)  # median[i] is centred on padded[i + half]
+    trend = (median[:-2] + median[1:-1] + median[2:]) / 3
+    return trend[:n]
 
 
-def _residual(trace: np.ndarray, window: int) -> np.ndarray:
+def _residual(trace: np.ndarray, window: int, skip: np.ndarray) -> np.ndarray:
+    """trace - trend, the trend fitted with the ``skip`` frames (flashes, fades, black) bridged
+    by straight lines, so an intended change does not bend it for the frames around."""
     if trace.shape[0] < 3:
         return np.zeros_like(trace)
-    if trace.ndim == 1:
-        return trace - _smooth(trace, window)
-    return np.stack([_residual(trace[:, i], window) for i in range(trace.shape[1])], axis=1)
+    if trace.ndim == 2:
+        return np.stack([_residual(trace[:, i], window, skip) for i in range(trace.shape[1])], axis=1)
+    kept = np.flatnonzero(~skip)
+    if kept.size == 0:
+        return np.zeros_like(trace)
+    bridged = np.interp(np.arange(trace.size), kept, trace[kept])
+    return trace - _smooth(bridged, window)
 
 
 def _dominant_period(residual: np.ndarray) -> float | None:
@@ -266,7 +292,7 @@ class ShotFlicker:
     end: int
     flicker_index: float      # luma
     white_balance_index: float
-    period: float | None      # frames, of the strongest luma flicker component
+    period: float | None      # frames, of the strongest luma flicker component (None without flicker)
     kind: str                 # "none", "exposure", "white balance" or "exposure+white balance"
     worst_frames: list        # frame indices with the largest luma deviation, worst first
 
@@ -284,7 +310,7 @@ class FlickerReport:
 
 
 def measure_flicker(statistics, transitions: Transitions | None = None, *, window: int = 9,
-                    threshold: float = 2.0) -> FlickerReport:
+                    threshold: float = 2.0, black: float = 0.03) -> FlickerReport:
     """Flicker per frame and per shot from per-frame statistics.
 
     Brightness flicker is multiplicative, so traces are taken in log units: ``x_t = ln(L_t +
@@ -303,33 +329,43 @@ def measure_flicker(statistics, transitions: Transitions | None = None, *, windo
         raise ValueError("measure_flicker: no frames")
     if not (isinstance(window, int) and window >= 3):
         raise ValueError(f"measure_flicker: window must be an int >= 3, got {window!r}")
-    transitions = transitions or detect_transitions(stats)
-    luma = np.array([s.luma for s in stats])
-    means = np.array([s.mean for s in stats])
+    transitions = transitions or detect_transitions(stats, black=black)
+    luma = np.maximum([s.luma for s in stats], 0.0)  # float frames may sit below black
+    means = np.maximum([s.mean for s in stats], 0.0)
     if means.shape[1] >= 3:
         chroma = np.log(means[:, [0, 2]] + _LOG_EPSILON) - np.log(means[:, [1]] + _LOG_EPSILON)
     else:
         chroma = np.zeros((len(stats), 2))
     x = np.log(luma + _LOG_EPSILON)
-    in_flash = np.zeros(len(stats), bool)
+    # Left out of the indices: isolated flashes (a camera flash, lightning) and fades and frames
+    # below black (intended changes). Flashes that recur (one every 30 frames or more often, as in
+    # time-lapse exposure errors) are flicker and stay in.
+    excluded = np.zeros(len(stats), bool)
     for start, end in transitions.flashes:
-        in_flash[start:end] = True
+        recurring = sum(1 for a, _ in transitions.flashes if abs(a - start) <= 30) > 1
+        if not recurring:
+            excluded[start:end] = True
+    for start, end, _ in transitions.fades:
+        excluded[start:end] = True
+    excluded |= luma < black
     residual = np.zeros_like(x)
     chroma_residual = np.zeros_like(chroma)
     shots = []
     for start, end in transitions.shots:
         part = slice(start, end)
-        residual[part] = _residual(x[part], window)
-        chroma_residual[part] = _residual(chroma[part], window)
-        counted = ~in_flash[part]
+        residual[part] = _residual(x[part], window, excluded[part])
+        chroma_residual[part] = _residual(chroma[part], window, excluded[part])
+        counted = ~excluded[part]
         luma_index = _index(residual[part][counted])
         wb_index = _index(chroma_residual[part][counted])
         kinds = [name for name, value in (("exposure", luma_index), ("white balance", wb_index)) if value >= threshold]
-        order = np.argsort(-np.abs(residual[part]))[:5]
+        deviation = np.where(counted, np.abs(residual[part]), -1.0)
+        order = np.argsort(-deviation, kind="stable")[:min(5, int(counted.sum()))]
+        period = _dominant_period(np.where(counted, residual[part], 0.0)) if kinds else None  # time base kept
         shots.append(ShotFlicker(start=start, end=end, flicker_index=luma_index, white_balance_index=wb_index,
-                                 period=_dominant_period(residual[part][counted]),
-                                 kind="+".join(kinds) or "none", worst_frames=[int(start + i) for i in order]))
-    counted = ~in_flash
+                                 period=period, kind="+".join(kinds) or "none",
+                                 worst_frames=[int(start + i) for i in order]))
+    counted = ~excluded
     return FlickerReport(luma=luma, channel_means=means, residual=residual, chroma_residual=chroma_residual,
                          shots=shots, flicker_index=_index(residual[counted]))
 
@@ -347,13 +383,17 @@ class ClipAnalysis:
 
 
 def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None) -> ClipAnalysis:
-    """Statistics of every frame (streamed: memory stays flat), then shots and flicker measures."""
+    """Statistics of every frame (frames are streamed; about 1.6 KB of statistics is kept per
+    frame), then shots and flicker measures."""
     from framefix.io import open_clip
 
     statistics = []
     with open_clip(path, fps=fps) as clip:
+        grid = (min(tiles[0], clip.info.height), min(tiles[1], clip.info.width))  # tiny frames: fewer tiles
         for index, frame in enumerate(clip, 1):
-            statistics.append(frame_statistics(frame, tiles=tiles, workers=workers))
+            stats = frame_statistics(frame, tiles=grid, workers=workers)
+            # about 1.6 KB a frame is kept (means and tile means; the histogram is not needed)
+            statistics.append(dataclasses.replace(stats, luma_histogram=np.zeros(0, np.int64)))
             if progress is not None:
                 progress(index, clip.info.frame_count)
         info = clip.info

@@ -172,6 +172,8 @@ def _run_analyze(args) -> int:
     for path in (args.json, args.plot):
         if path and os.path.exists(path) and not args.overwrite:
             raise ClipError(f"{path}: already exists; pass --overwrite to replace it")
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise ClipError(f"{path}: folder {os.path.dirname(os.path.abspath(path))} does not exist")
     progress = Progress("analyze", enabled=False if args.quiet else None)
     try:
         analysis = analyze_clip(args.clip, fps=args.fps, progress=progress)
@@ -194,7 +196,7 @@ def _run_analyze(args) -> int:
 
 def _write_json(data: dict, path: str) -> None:
     with open(path, "w") as f:
-        json.dump(data, f, indent=1)
+        json.dump(data, f, indent=1, allow_nan=False)  # strict JSON: a NaN is a bug, not a value
 
 
 def _run_demo(args) -> int:
