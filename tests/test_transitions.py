@@ -90,6 +90,11 @@ def test_transitions_bad_input():
     with pytest.raises(ValueError, match="ratio must be > 1"):
         framefix.detect_transitions(stats, ratio=1)
     assert framefix.detect_transitions(stats).shots == [(0, 1)]
+    with pytest.raises(TypeError, match="statistics must be FrameStatistics"):
+        framefix.detect_transitions([np.zeros(3)])
+    other_grid = framefix.frame_statistics(np.zeros((8, 8), np.uint8), tiles=(4, 4))
+    with pytest.raises(ValueError, match="same channels and tile grid"):
+        framefix.measure_flicker(stats + [other_grid])
 
 
 # --- review findings, kept as regressions ----------------------------------------------------------

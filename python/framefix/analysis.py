@@ -127,6 +127,19 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((1.0 - np.sum(a[both] * b[both], axis=1)) / 2.0))
 
 
+def _statistics_list(func: str, statistics) -> list:
+    stats = list(statistics)
+    if not stats:
+        raise ValueError(f"{func}: no frames")
+    if not all(isinstance(s, FrameStatistics) for s in stats):
+        raise TypeError(f"{func}: statistics must be FrameStatistics (from frame_statistics), one per frame")
+    channels = {s.mean.shape for s in stats}
+    grids = {s.tile_means.shape for s in stats}
+    if len(channels) > 1 or len(grids) > 1:
+        raise ValueError(f"{func}: every frame's statistics must have the same channels and tile grid")
+    return stats
+
+
 def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1, window: int = 5,
                        black: float = 0.03) -> Transitions:
     """Hard cuts, flashes and fades from per-frame statistics.
@@ -149,9 +162,7 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
     statistics : sequence of FrameStatistics
         One per frame, e.g. ``[frame_statistics(f) for f in clip]``.
     """
-    stats = list(statistics)
-    if not stats:
-        raise ValueError("detect_transitions: no frames")
+    stats = _statistics_list("detect_transitions", statistics)
     if not (ratio > 1 and min_score >= 0 and isinstance(window, int) and window >= 1):
         raise ValueError("detect_transitions: ratio must be > 1, min_score >= 0 and window an int >= 1")
     n = len(stats)
@@ -324,9 +335,7 @@ def measure_flicker(statistics, transitions: Transitions | None = None, *, windo
     names the measures at or above ``threshold``. (Regional flicker cannot be told from motion
     with frame statistics alone: it comes with the flow-compensated measures.)
     """
-    stats = list(statistics)
-    if not stats:
-        raise ValueError("measure_flicker: no frames")
+    stats = _statistics_list("measure_flicker", statistics)
     if not (isinstance(window, int) and window >= 3):
         raise ValueError(f"measure_flicker: window must be an int >= 3, got {window!r}")
     transitions = transitions or detect_transitions(stats, black=black)
