@@ -14,7 +14,7 @@ from conftest import run_on
 
 @pytest.fixture(scope="module")
 def pair_1080p():
-    skimage = pytest.importorskip("skimage")
+    pytest.importorskip("skimage")
     from skimage import data, transform
 
     source = transform.resize(data.astronaut(), (1080, 1920), order=1).astype(np.float32)

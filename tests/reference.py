@@ -82,9 +82,9 @@ def remap_reference(image, map_x, map_y, interpolation="linear", border="edge", 
             raise ValueError(interpolation)
 
     out = np.zeros(sx.shape + (c,), np.float64)
-    for yi, wyi in zip(ys, wy):
+    for yi, wyi in zip(ys, wy, strict=True):
         by = border_index(yi, h, border)
-        for xi, wxi in zip(xs, wx):
+        for xi, wxi in zip(xs, wx, strict=True):
             bx = border_index(xi, w, border)
             outside = (by < 0) | (bx < 0)
             taps = data[np.maximum(by, 0), np.maximum(bx, 0)]

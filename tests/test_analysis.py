@@ -57,7 +57,7 @@ def test_backends_and_worker_counts_agree_exactly(native):
         results = [native.frame_sums(image, 8, 8, workers) for workers in (1, 2, 3)]
         results.append(_numba.frame_sums(image, 8, 8, 2))
         for other in results[1:]:
-            for a, b in zip(results[0], other):
+            for a, b in zip(results[0], other, strict=True):
                 assert_array_equal(a, b)
 
 

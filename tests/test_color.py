@@ -64,7 +64,7 @@ def test_masks_choose_the_statistics_and_the_mapping_covers_every_pixel(backend,
 
 
 def test_agrees_with_scikit_image_up_to_rounding(backend):
-    skimage = pytest.importorskip("skimage")
+    pytest.importorskip("skimage")
     from skimage import data, exposure
 
     image, reference = data.astronaut(), data.chelsea()
@@ -218,7 +218,7 @@ def test_float_matching_agrees_across_backends(native):
     for m in (None, mask):
         curves = framefix.color._reference_quantiles(reference, None, 1, 1.0)
         outs = [np.empty(image.shape, np.float32) for _ in range(2)]
-        for kernels, out in zip((native, _numba), outs):
+        for kernels, out in zip((native, _numba), outs, strict=True):
             kernels.match_float_channels(image, m, [q for q, _ in curves], [v for _, v in curves], 0.75, out)
         assert_array_equal(outs[0].view(np.uint32), outs[1].view(np.uint32))
         assert_array_equal(native.sorted_channel_values(image, 1, m), _numba.sorted_channel_values(image, 1, m))

@@ -30,7 +30,7 @@ def test_white_balance_flicker_is_told_apart(bikes):
     rng = np.random.default_rng(2)
     clip = [np.clip(f * (1 + 0.04 * rng.standard_normal(3)), 0, 255).astype(np.uint8) for f in bikes]
     measured, clean = report(clip), report(bikes)
-    for shot, reference in zip(measured.shots, clean.shots):
+    for shot, reference in zip(measured.shots, clean.shots, strict=True):
         assert shot.white_balance_index > 4 * max(reference.white_balance_index, 0.25)
         assert "white balance" in shot.kind
 

@@ -41,7 +41,7 @@ def test_ffv1_rgb_round_trip_is_bit_exact(tmp_path):
         assert clip.info.pix_fmt == "bgr0" and clip.info.is_rgb
         frames = list(clip)
     assert len(frames) == len(written)
-    for got, expected in zip(frames, written):
+    for got, expected in zip(frames, written, strict=True):
         assert_array_equal(got, expected)
 
 
@@ -81,7 +81,7 @@ def test_png_folders_in_and_out(tmp_path, dtype):
     assert main(["convert", str(folder), "-o", str(tmp_path / "out"), "-q"]) == 0
     names = sorted(os.listdir(tmp_path / "out"))
     assert names == [f"{i:05d}.png" for i in range(5)]
-    for name, expected in zip(names, written):
+    for name, expected in zip(names, written, strict=True):
         got = cv2.imread(str(tmp_path / "out" / name), cv2.IMREAD_UNCHANGED)[..., ::-1]
         assert got.dtype == dtype
         assert_array_equal(got, expected)
@@ -116,7 +116,7 @@ def test_tiff_output_keeps_16_bits(tmp_path):
         expected = list(clip)
     with open_clip(tmp_path / "tif") as clip:
         assert clip.info.dtype == "uint16"
-        for got, want in zip(clip, expected):
+        for got, want in zip(clip, expected, strict=True):
             assert_array_equal(got, want)
 
 
@@ -357,7 +357,7 @@ def test_yuv420_round_trip_has_no_bias(tmp_path):
         current = target
     with open_clip(source) as a, open_clip(current) as b:
         assert b.info.pix_fmt == "yuv420p"
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             assert abs(float(y.astype(float).mean() - x.astype(float).mean())) < 0.1
 
 
@@ -434,7 +434,7 @@ def test_coarse_time_bases_keep_an_exact_frame_rate_and_variable_times(tmp_path)
         stream = container.add_stream("ffv1", rate=Fraction(30000, 1001))
         stream.width, stream.height, stream.pix_fmt = 32, 32, "bgr0"
         stream.codec_context.time_base = Fraction(1, 1000)
-        for ms, array in zip(irregular, moving_frames(len(irregular), 32, 32)):
+        for ms, array in zip(irregular, moving_frames(len(irregular), 32, 32), strict=True):
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
             frame.pts, frame.time_base = ms, Fraction(1, 1000)
             container.mux(stream.encode(frame))

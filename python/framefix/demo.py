@@ -120,8 +120,8 @@ def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> No
         return
     with open_clip(after_path) as clip:
         after = list(clip)
-    errors = np.array([_deviation(b, c) for b, c in zip(before, clean)])
-    fixed = np.array([_deviation(a, c) for a, c in zip(after, clean)])
+    errors = np.array([_deviation(b, c) for b, c in zip(before, clean, strict=True)])
+    fixed = np.array([_deviation(a, c) for a, c in zip(after, clean, strict=True)])
     out = sys.stdout
     out.write(f"framefix demo: {FRAMES} frames {WIDTH}x{HEIGHT} at {float(FPS):g} fps in {folder}/\n")
     out.write("  clean.mp4   the scene as it should look (a pan and a swirl, moved with framefix.remap)\n")

@@ -184,7 +184,7 @@ class Clip:
             self._container = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        for kind, payload, _ in self.items(audio=False):
+        for _, payload, _ in self.items(audio=False):
             yield payload
 
     # --- probing
