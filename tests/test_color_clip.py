@@ -89,3 +89,30 @@ def test_side_files_appear_only_with_a_written_clip(clips, tmp_path):
     code, _, err = run_cli("match-color", clips / "steady.mkv", "-o", tmp_path / "free.mkv", "--reference",
                            clips / "clean.mkv", "--smooth", "5")
     assert code == 2 and "add --per-frame" in err
+
+
+def test_masks_choose_which_pixels_count(clips, tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    # the input's left half gets a strong cast; a mask on the right half must ignore it
+    with open_clip(clips / "clean.mkv") as clip:
+        clean = list(clip)
+    split = []
+    for f in clean:
+        g = f.copy()
+        g[:, :32] = np.clip(g[:, :32] * np.array([1.5, 0.7, 0.7]), 0, 255)
+        split.append(g)
+    write_video(tmp_path / "split.mkv", split, codec="ffv1", pix_fmt="bgr0")
+    right = np.zeros((48, 64), bool)
+    right[:, 32:] = True
+    cv2.imwrite(str(tmp_path / "right.png"), right.astype(np.uint8) * 255)
+    masked = match_clip_colors(tmp_path / "split.mkv", tmp_path / "m.mkv", str(clips / "clean.mkv"),
+                               mask=str(tmp_path / "right.png"), reference_mask=right, codec="ffv1")
+    unmasked = match_clip_colors(tmp_path / "split.mkv", tmp_path / "u.mkv", str(clips / "clean.mkv"), codec="ffv1")
+    probe = clean[0][:, 32:].reshape(-1, 3).astype(np.float32) / 255
+    masked_error = np.abs(masked.apply(probe[None]) - probe[None]).mean()
+    unmasked_error = np.abs(unmasked.apply(probe[None]) - probe[None]).mean()
+    assert masked_error < 0.01 < unmasked_error  # the masked grade leaves the clean half alone
+    (tmp_path / "small.png").write_bytes(cv2.imencode(".png", np.full((8, 8), 255, np.uint8))[1].tobytes())
+    code, _, err = run_cli("match-color", tmp_path / "split.mkv", "-o", tmp_path / "y.mkv", "--reference",
+                           clips / "clean.mkv", "--mask", tmp_path / "small.png")
+    assert code == 2 and "mask must be a 64x48 image" in err

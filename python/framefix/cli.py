@@ -87,6 +87,10 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="fit every frame (for lighting that changes on purpose) instead of one grade")
     match.add_argument("--smooth", type=int, default=None,
                        help="with --per-frame: average the fits over this many frames (default 9)")
+    match.add_argument("--mask", metavar="IMAGE",
+                       help="only the input's pixels that are bright in this image count for the statistics")
+    match.add_argument("--reference-mask", metavar="IMAGE",
+                       help="only the reference's pixels that are bright in this image count")
     match.add_argument("--save-transform", metavar="FILE", help="also write the grade as .json or .npz")
     match.add_argument("--cube", metavar="FILE", help="also write the grade as a 33^3 .cube 3D LUT")
     match.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
@@ -163,7 +167,8 @@ def _run_match_color(args) -> int:
         raise ValueError("--smooth averages per-frame fits; add --per-frame")
     return _write_with_progress(args, "match-color", lambda **options: match_clip_colors(
         args.input, args.output, args.reference, method=args.method, per_frame=args.per_frame,
-        smooth=9 if args.smooth is None else args.smooth, workers=args.workers, save_transform=args.save_transform, cube=args.cube, **options))
+        smooth=9 if args.smooth is None else args.smooth, workers=args.workers, mask=args.mask,
+        reference_mask=args.reference_mask, save_transform=args.save_transform, cube=args.cube, **options))
 
 
 def _run_analyze(args) -> int:

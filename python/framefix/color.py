@@ -17,7 +17,7 @@ import numpy as np
 
 from framefix import _backend, _validate
 
-__all__ = ["ColorFitter", "ColorTransform", "METHODS", "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
+__all__ = ["ColorFitter", "ColorTransform", "METHODS", "load_mask", "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
 
 METHODS = ("mkl", "reinhard", "hm-mkl-hm", "histogram")
 CURVE_KNOTS = 1025  # curves are sampled on this many evenly spaced inputs in 0..1
@@ -601,21 +601,45 @@ def sample_frames(path, *, count: int = 8, fps=None) -> list[np.ndarray]:
     return kept
 
 
-def reference_frames(reference: str, *, fps=None) -> list[np.ndarray]:
-    """The frames a ``--reference`` names: ``CLIP@N`` (frame N of a clip), or an image or clip
-    (frames sampled across it)."""
-    from framefix.io import ClipError, open_clip
-
+def split_reference(reference: str) -> tuple[str, int | None]:
+    """``CLIP@N`` -> (CLIP, N); anything else (an existing path included) -> (reference, None)."""
     path, at, index = reference.rpartition("@")
     if at and index.isdigit() and not os.path.exists(reference):
-        wanted = int(index)
-        seen = 0
-        with open_clip(path, fps=fps) as clip:
-            for seen, frame in enumerate(clip, 1):
-                if seen - 1 == wanted:
-                    return [frame]
-        raise ClipError(f"{reference}: the clip has only {seen} frames (frames count from 0)")
-    return sample_frames(reference, fps=fps)
+        return path, int(index)
+    return reference, None
+
+
+def reference_frames(reference: str, *, fps=None) -> list[np.ndarray]:
+    """The frames a ``--reference`` names: ``CLIP@N`` (frame N of a clip), or an image or clip
+    (frames sampled across it); halved in size like :func:`sample_frames`."""
+    from framefix.io import ClipError, open_clip
+
+    path, wanted = split_reference(reference)
+    if wanted is None:
+        return sample_frames(reference, fps=fps)
+    seen = 0
+    with open_clip(path, fps=fps) as clip:
+        for seen, frame in enumerate(clip, 1):
+            if seen - 1 == wanted:
+                return [np.ascontiguousarray(frame[::2, ::2])]  # halved, as sampled frames are
+    raise ClipError(f"{reference}: the clip has only {seen} frames (frames count from 0)")
+
+
+def load_mask(mask, height: int, width: int, name: str = "mask") -> np.ndarray:
+    """A bool (H, W) selection from an array or an image file (pixels brighter than half white)."""
+    from framefix.io import ClipError, open_clip
+
+    if isinstance(mask, (str, os.PathLike)):
+        with open_clip(mask) as clip:
+            image = next(iter(clip))
+        top = np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1.0
+        mask = image.max(axis=-1) > top / 2
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (height, width):
+        raise ClipError(f"{name} must be a {width}x{height} image or bool array, got {mask.shape} {mask.dtype}")
+    if not mask.any():
+        raise ClipError(f"{name} selects no pixels")
+    return mask
 
 
 class _Apply:
@@ -638,8 +662,8 @@ class _SmoothedPerFrame:
     window of ``smooth`` frames, so lighting that changes on purpose is followed without the
     frame-to-frame jitter of independent fits."""
 
-    def __init__(self, fitter: ColorFitter, smooth: int, workers: int):
-        self.fitter, self.workers = fitter, workers
+    def __init__(self, fitter: ColorFitter, smooth: int, workers: int, mask=None):
+        self.fitter, self.workers, self.mask = fitter, workers, mask  # mask: for the halved frames
         self.past, self.future = (smooth - 1) // 2, smooth // 2  # `smooth` frames in all
         self._fits: dict[int, tuple[np.ndarray, ColorTransform]] = {}
 
@@ -650,7 +674,7 @@ class _SmoothedPerFrame:
         transforms = []
         for frame in window:
             if id(frame) not in self._fits:
-                self._fits[id(frame)] = (frame, self.fitter.fit(frame[::2, ::2]))
+                self._fits[id(frame)] = (frame, self.fitter.fit(frame[::2, ::2], mask=self.mask))
             transforms.append(self._fits[id(frame)][1])
         # a fit on a flat frame (black, say) carries huge gains: it must not leak into neighbours
         usable = [t for t in transforms if not t.degenerate] or [transforms[current]]
@@ -661,13 +685,16 @@ class _SmoothedPerFrame:
 
 
 def match_clip_colors(source, target, reference, *, method="mkl", per_frame=False, smooth=1, workers=None,
-                      fps=None, save_transform=None, cube=None, progress=None, **write_options):
+                      fps=None, mask=None, reference_mask=None, save_transform=None, cube=None, progress=None,
+                      **write_options):
     """Grade a clip to a reference and write it (see :func:`framefix.process_clip` for output
     options).
 
     The transform is fitted on frames sampled across the whole clip (one shot until shot
     detection lands) and applied to every frame, so it adds no flicker. With ``per_frame``,
-    each frame gets its own fit, averaged over ``smooth`` frames centred on it.
+    each frame gets its own fit, averaged over ``smooth`` frames centred on it. ``mask`` and
+    ``reference_mask`` (bool arrays of the full frame size, or image files whose bright pixels
+    select) restrict the statistics to a region (a face, the sky); every pixel is graded.
 
     Returns
     -------
@@ -685,12 +712,27 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
         if os.path.exists(side) and not write_options.get("overwrite"):
             raise ValueError(f"{side}: already exists; pass --overwrite to replace it")
     workers = _backend.resolve_workers(workers, "match_clip_colors")
-    fitter = ColorFitter(reference_frames(reference, fps=fps) if isinstance(reference, str) else reference,
-                         method=method, workers=workers)
-    if per_frame:
-        transform, operation = None, _SmoothedPerFrame(fitter, smooth, workers)
+    from framefix.io import open_clip
+
+    def halved_mask(selection, path, name):
+        # masks are given at full size; the statistics are taken on frames halved in size
+        if selection is None:
+            return None
+        with open_clip(path, fps=fps) as clip:
+            height, width = clip.info.height, clip.info.width
+        return np.ascontiguousarray(load_mask(selection, height, width, name)[::2, ::2])
+
+    if isinstance(reference, str):
+        references = reference_frames(reference, fps=fps)
+        reference_mask = halved_mask(reference_mask, split_reference(reference)[0], "reference mask")
     else:
-        transform = fitter.fit(sample_frames(source, fps=fps))
+        references = reference
+    fitter = ColorFitter(references, method=method, reference_mask=reference_mask, workers=workers)
+    mask = halved_mask(mask, source, "mask")
+    if per_frame:
+        transform, operation = None, _SmoothedPerFrame(fitter, smooth, workers, mask)
+    else:
+        transform = fitter.fit(sample_frames(source, fps=fps), mask=mask)
         operation = _Apply(transform, workers)
     process_clip(source, target, [operation], fps=fps, progress=progress, **write_options)
     for side, write in ((save_transform, lambda p: transform.save(p)), (cube, lambda p: transform.to_cube(p))):
