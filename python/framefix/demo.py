@@ -17,6 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 import framefix
+from framefix.analysis import frame_statistics, measure_flicker
 from framefix.color import match_clip_colors
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import write_clip
@@ -132,6 +133,11 @@ def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> No
               "(framefix match-color --per-frame --smooth 1)\n")
     out.write(f"  after:  brightness off by {np.abs(fixed[:, 0]).mean():.1f}% on average "
               f"(worst {np.abs(fixed[:, 0]).max():.1f}%), color cast {fixed[:, 1].mean():.1f}% on average\n")
+    indices = {name: measure_flicker([frame_statistics(f) for f in frames])
+               for name, frames in (("clean", clean), ("before", before), ("after", after))}
+    out.write("  flicker index (framefix analyze): " + ", ".join(
+        f"{name} {report.flicker_index:.2f}" for name, report in indices.items()) + "; white balance: " + ", ".join(
+        f"{name} {np.mean([s.white_balance_index for s in report.shots]):.2f}" for name, report in indices.items()) + "\n")
     out.write("  (the regional shimmer is left for deflicker, which writes its after-*.mp4 here when it lands)\n")
 
 
