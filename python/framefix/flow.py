@@ -14,7 +14,7 @@ import numpy as np
 from framefix import _validate
 from framefix.warp import warp
 
-__all__ = ["flow_consistency", "flow_to_color", "read_flo", "write_flo"]
+__all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "write_flo"]
 
 _FLO_MAGIC = np.float32(202021.25)  # the bytes "PIEH" read as a little-endian float32
 _FLO_MAX_SIDE = 1 << 20
@@ -171,3 +171,126 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
             confidence = np.exp(-error / np.maximum(tolerance, 1e-12))
         return np.where(valid, confidence, 0).astype(np.float32)
     return valid & (error < tolerance)
+
+
+# --- estimation -----------------------------------------------------------------------------------
+
+# Patch side, patch spacing, Gauss-Newton steps per patch, and the finest pyramid level solved
+# (0: full resolution; 1: half, then upsampled ...). Every setting can be overridden by keyword.
+PRESETS = {
+    "ultrafast": {"patch": 8, "stride": 6, "iterations": 8, "finest_level": 2},
+    "fast": {"patch": 8, "stride": 5, "iterations": 12, "finest_level": 1},
+    "medium": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 0},
+    "accurate": {"patch": 12, "stride": 3, "iterations": 32, "finest_level": 0},
+}
+MIN_SIDE = 16  # smallest frame side the estimator takes
+
+
+def _gray(func: str, name: str, frame) -> np.ndarray:
+    """Luma (Rec. 709 weights) in 0..1 as a contiguous float32 plane."""
+    view = _validate.frame(func, name, _validate.as_array(func, name, frame))
+    if view.dtype.kind == "f" and not np.isfinite(view).all():
+        raise ValueError(f"{func}: {name} contains NaN or infinite values")
+    data = view.astype(np.float32)
+    if view.dtype.kind == "u":
+        data /= np.float32(np.iinfo(view.dtype).max)
+    if view.shape[2] >= 3:
+        gray = np.float32(0.2126) * data[..., 0] + np.float32(0.7152) * data[..., 1] + np.float32(0.0722) * data[..., 2]
+    else:
+        gray = data[..., 0]
+    return np.ascontiguousarray(gray, np.float32)
+
+
+def _halve(plane: np.ndarray) -> np.ndarray:
+    h, w = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
+    p = plane[:h, :w]
+    return np.ascontiguousarray((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) * np.float32(0.25))
+
+
+def _resize_flow(flow: np.ndarray, height: int, width: int, workers: int) -> np.ndarray:
+    """Bilinear resize of a flow field to (height, width), vectors scaled with the size."""
+    from framefix.warp import remap
+
+    sy, sx = flow.shape[0] / height, flow.shape[1] / width
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    map_x = ((xs + np.float32(0.5)) * np.float32(sx) - np.float32(0.5)).astype(np.float32)
+    map_y = ((ys + np.float32(0.5)) * np.float32(sy) - np.float32(0.5)).astype(np.float32)
+    out = np.empty((height, width, 2), np.float32)
+    for c, scale in ((0, 1 / sx), (1, 1 / sy)):
+        out[..., c] = remap(np.ascontiguousarray(flow[..., c]), map_x, map_y, border="edge", workers=workers)
+        out[..., c] *= np.float32(scale)
+    return out
+
+
+def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None, **overrides) -> np.ndarray:
+    """Dense optical flow from ``prev`` to ``next``: ``prev[y, x] ~ next[y + dy, x + dx]``.
+
+    A Dense Inverse Search-class estimator (Kroeger et al., ECCV 2016): on an image pyramid,
+    coarse to fine, square patches on a grid are aligned by inverse-compositional Gauss-Newton,
+    starting from the coarser level's flow, then blended into a dense field. Patches are compared
+    after zero-mean, unit-variance normalisation, so exposure flicker between the frames (gain and
+    offset changes) barely moves the result. Color frames are converted to Rec. 709 luma.
+
+    Parameters
+    ----------
+    prev, next : ndarray
+        Frames of the same shape, uint8, uint16 or float32 (finite), gray or color; each side at
+        least 16 pixels and at least the patch size.
+    preset : {'ultrafast', 'fast', 'medium', 'accurate'}
+        Speed against accuracy; see ``framefix.flow.PRESETS`` for the settings.
+    init : ndarray, optional
+        ``(H, W, 2)`` float32 flow to start from (e.g. the previous pair's flow in a clip).
+    workers : int, optional
+        Threads; the result does not depend on them.
+    **overrides
+        ``patch``, ``stride``, ``iterations``, ``finest_level``: replace the preset's values.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W, 2)`` float32.
+    """
+    func = "estimate_flow"
+    if preset not in PRESETS:
+        raise ValueError(f"{func}: preset must be one of {', '.join(map(repr, PRESETS))}, got {preset!r}")
+    settings = dict(PRESETS[preset])
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise TypeError(f"{func}: unknown settings {sorted(unknown)}; known: {sorted(settings)}")
+    settings.update(overrides)
+    for key, low in (("patch", 2), ("stride", 1), ("iterations", 0), ("finest_level", 0)):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{func}: {key} must be an int >= {low}, got {value!r}")
+    i0, i1 = _gray(func, "prev", prev), _gray(func, "next", next)
+    if i0.shape != i1.shape:
+        raise ValueError(f"{func}: prev and next must have the same height and width, got {i0.shape} and {i1.shape}")
+    h, w = i0.shape
+    patch = settings["patch"]
+    if min(h, w) < max(MIN_SIDE, patch):
+        raise ValueError(f"{func}: frames must be at least {max(MIN_SIDE, patch)} pixels on each side, got {w}x{h}")
+    if init is not None:
+        init = _check_flow(func, "init", init)
+        if init.shape[:2] != (h, w):
+            raise ValueError(f"{func}: init must be ({h}, {w}, 2) float32, got {init.shape} {init.dtype}")
+    from framefix import _backend
+
+    workers = _backend.resolve_workers(workers, func)
+    kernels = _backend.implementation()
+    # levels: halve while the coarser image still holds a few patches across
+    pyramid = [(i0, i1)]
+    while min(pyramid[-1][0].shape) // 2 >= 4 * patch:
+        a, b = pyramid[-1]
+        pyramid.append((_halve(a), _halve(b)))
+    finest = min(settings["finest_level"], len(pyramid) - 1)
+    top = len(pyramid) - 1
+    ch, cw = pyramid[top][0].shape
+    flow = np.zeros((ch, cw, 2), np.float32) if init is None else _resize_flow(init, ch, cw, workers)
+    for level in range(top, finest - 1, -1):
+        a, b = pyramid[level]
+        if flow.shape[:2] != a.shape:
+            flow = _resize_flow(flow, a.shape[0], a.shape[1], workers)
+        kernels.patch_flow_level(a, b, flow, patch, settings["stride"], settings["iterations"], workers)
+    if flow.shape[:2] != (h, w):
+        flow = _resize_flow(flow, h, w, workers)
+    return flow

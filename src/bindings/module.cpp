@@ -18,6 +18,7 @@ namespace framefix::bindings {
 void register_warp(py::module_& m);
 void register_color(py::module_& m);
 void register_stats(py::module_& m);
+void register_flow(py::module_& m);
 }
 
 namespace {
@@ -62,4 +63,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     framefix::bindings::register_warp(m);
     framefix::bindings::register_color(m);
     framefix::bindings::register_stats(m);
+    framefix::bindings::register_flow(m);
 }

@@ -10,6 +10,7 @@ from framefix._numba.color import (
     sorted_channel_values,
     srgb_to_lab,
 )
+from framefix._numba.flow import patch_flow_level
 from framefix._numba.stats import frame_sums
 from framefix._numba.warp import remap, warp
 
@@ -21,6 +22,7 @@ __all__ = [
     "frame_sums",
     "lab_to_srgb",
     "match_float_channels",
+    "patch_flow_level",
     "remap",
     "sorted_channel_values",
     "srgb_to_lab",

@@ -1,0 +1,31 @@
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "framefix/flow.hpp"
+#include "numpy_views.hpp"
+
+namespace py = pybind11;
+
+namespace framefix::bindings {
+
+namespace {
+
+void bind_patch_flow_level(const py::array& i0, const py::array& i1, const py::array& flow, std::ptrdiff_t patch,
+                           std::ptrdiff_t stride, std::ptrdiff_t iterations, std::size_t workers) {
+    const auto a = plane_view<const float>(i0, "i0");
+    const auto b = plane_view<const float>(i1, "i1");
+    const auto f = image_view<float>(flow, "flow");
+    const PatchSearch search{patch, stride, iterations};
+    py::gil_scoped_release release;
+    patch_flow_level(a, b, f, search, workers);
+}
+
+}  // namespace
+
+void register_flow(py::module_& m) {
+    m.def("patch_flow_level", &bind_patch_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("patch"),
+          py::arg("stride"), py::arg("iterations"), py::arg("workers"),
+          "Refine one pyramid level's flow in place by patch inverse search (private: use framefix.estimate_flow).");
+}
+
+}  // namespace framefix::bindings

@@ -1,0 +1,99 @@
+"""The optical-flow estimator: motion recovered, robust to gain changes, both backends alike."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import framefix
+
+
+@pytest.fixture(scope="module")
+def scene():
+    pytest.importorskip("skimage")
+    from skimage import data, transform
+
+    return (transform.resize(data.astronaut(), (180, 320)) * 255).astype(np.uint8)
+
+
+def moved(image, flow):
+    """next with prev[y, x] = next[y + dy, x + dx]."""
+    return framefix.warp(image, -flow, interpolation="cubic", border="reflect")
+
+
+def endpoint_errors(estimate, truth, margin=12):
+    return np.hypot(*(estimate - truth)[margin:-margin, margin:-margin].transpose(2, 0, 1))
+
+
+def constant(shape, dx, dy):
+    flow = np.empty(shape[:2] + (2,), np.float32)
+    flow[..., 0], flow[..., 1] = dx, dy
+    return flow
+
+
+def test_zero_motion_gives_zero_flow(backend, scene):
+    assert np.abs(framefix.estimate_flow(scene, scene)).max() < 1e-3
+
+
+@pytest.mark.parametrize("preset, median_limit", [("medium", 0.12), ("accurate", 0.08)])
+def test_a_translation_is_recovered(backend, scene, preset, median_limit):
+    truth = constant(scene.shape, 2.4, -1.3)
+    errors = endpoint_errors(framefix.estimate_flow(scene, moved(scene, truth), preset=preset), truth)
+    assert np.median(errors) < median_limit
+
+
+def test_a_gain_change_barely_moves_the_result(backend, scene):
+    y, x = np.mgrid[0:180, 0:320].astype(np.float32)
+    truth = np.stack([4 * np.sin(y / 40), 3 * np.cos(x / 50)], axis=-1).astype(np.float32)
+    target = moved(scene, truth)
+    brighter = np.clip(target.astype(np.float32) * 1.15 + 5, 0, 255).astype(np.uint8)
+    plain = endpoint_errors(framefix.estimate_flow(scene, target), truth).mean()
+    flickered = endpoint_errors(framefix.estimate_flow(scene, brighter), truth).mean()
+    assert flickered <= 1.2 * plain + 0.02
+
+
+def test_init_warm_starts(backend, scene):
+    truth = constant(scene.shape, 6.5, 3.2)
+    target = moved(scene, truth)
+    cold = endpoint_errors(framefix.estimate_flow(scene, target, preset="ultrafast"), truth).mean()
+    warm = endpoint_errors(framefix.estimate_flow(scene, target, preset="ultrafast", init=truth), truth).mean()
+    assert warm <= cold
+
+
+def test_deterministic_across_workers_and_backends(native, scene):
+    truth = constant(scene.shape, 1.5, 0.5)
+    target = moved(scene, truth)
+    results = []
+    for name in ("native", "numba"):
+        with framefix.use_backend(name):
+            for workers in (1, 2, 3):
+                results.append(framefix.estimate_flow(scene, target, preset="fast", workers=workers))
+    for other in results[1:]:
+        assert_array_equal(other.view(np.uint32), results[0].view(np.uint32))
+
+
+def test_gray_uint16_and_float_inputs_agree(backend, scene):
+    gray = (0.2126 * scene[..., 0] + 0.7152 * scene[..., 1] + 0.0722 * scene[..., 2]).astype(np.float32) / 255
+    truth = constant(scene.shape, 1.0, -2.0)
+    a = framefix.estimate_flow(gray, moved(gray, truth))
+    b = framefix.estimate_flow((gray * 65535).astype(np.uint16), (moved(gray, truth) * 65535).astype(np.uint16))
+    assert np.abs(a - b)[12:-12, 12:-12].mean() < 0.05
+
+
+BAD = np.zeros((40, 50, 3), np.uint8)
+BAD_CALLS = [
+    (lambda: framefix.estimate_flow(BAD, BAD[:30]), ValueError, "prev and next must have the same height and width"),
+    (lambda: framefix.estimate_flow(BAD.astype(np.float64), BAD), TypeError, "prev must be uint8, uint16 or float32"),
+    (lambda: framefix.estimate_flow(BAD[:10, :10], BAD[:10, :10]), ValueError, "at least 16 pixels on each side"),
+    (lambda: framefix.estimate_flow(np.full((40, 50), np.nan, np.float32), BAD[..., 0]), ValueError, "prev contains NaN"),
+    (lambda: framefix.estimate_flow(BAD, BAD, init=np.zeros((40, 50, 2), np.float64)), TypeError, "init must be"),
+    (lambda: framefix.estimate_flow(BAD, BAD, init=np.zeros((4, 5, 2), np.float32)), ValueError, r"init must be \(40, 50, 2\)"),
+    (lambda: framefix.estimate_flow(BAD, BAD, preset="turbo"), ValueError, "preset must be one of"),
+    (lambda: framefix.estimate_flow(BAD, BAD, patches=4), TypeError, "unknown settings"),
+    (lambda: framefix.estimate_flow(BAD, BAD, stride=0), ValueError, "stride must be an int >= 1"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_CALLS)
+def test_bad_flow_input(backend, call, error, message):
+    with pytest.raises(error, match=message):
+        call()
