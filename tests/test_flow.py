@@ -97,3 +97,25 @@ BAD_CALLS = [
 def test_bad_flow_input(backend, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_the_flow_command(tmp_path, scene):
+    import subprocess
+    import sys
+
+    cv2 = pytest.importorskip("cv2")
+    truth = constant(scene.shape, 2.0, 1.0)
+    cv2.imwrite(str(tmp_path / "a.png"), scene[..., ::-1])
+    cv2.imwrite(str(tmp_path / "b.png"), moved(scene, truth)[..., ::-1])
+    command = [sys.executable, "-m", "framefix", "flow", str(tmp_path / "a.png"), str(tmp_path / "b.png"),
+               "-o", str(tmp_path / "f.flo"), "--viz", str(tmp_path / "f.png"), "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    flow = framefix.read_flo(tmp_path / "f.flo")
+    assert np.median(endpoint_errors(flow, truth)) < 0.2
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    missing = subprocess.run(command[:5] + [str(tmp_path / "nope.png")] + command[6:8] + ["--overwrite"],
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1

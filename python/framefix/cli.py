@@ -106,6 +106,15 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
     analyze.set_defaults(run=_run_analyze)
 
+    flow = commands.add_parser("flow", parents=[common], help="estimate the optical flow from A to B")
+    flow.add_argument("a", help="an image, or CLIP@N (frame N of a clip, from 0)")
+    flow.add_argument("b", help="an image, or CLIP@N")
+    flow.add_argument("-o", "--output", required=True, help="the flow as a Middlebury .flo file")
+    flow.add_argument("--viz", metavar="PNG", help="also write the flow's color coding")
+    flow.add_argument("--preset", default="medium", choices=["ultrafast", "fast", "medium", "accurate"])
+    flow.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    flow.set_defaults(run=_run_flow)
+
     demo = commands.add_parser("demo", parents=[common], help="make a flickering synthetic clip and show what framefix does")
     demo.add_argument("-o", "--output", default="framefix-demo", help="folder for the files (default ./framefix-demo)")
     demo.add_argument("--overwrite", action="store_true", help="replace files from an earlier demo")
@@ -202,6 +211,58 @@ def _run_analyze(args) -> int:
 def _write_json(data: dict, path: str) -> None:
     with open(path, "w") as f:
         json.dump(data, f, indent=1, allow_nan=False)  # strict JSON: a NaN is a bug, not a value
+
+
+def _read_frame(spec: str):
+    """An image file, or frame N of a clip given as CLIP@N."""
+    from framefix.color import split_reference
+    from framefix.io import open_clip
+
+    path, index = split_reference(spec)
+    seen = 0
+    with open_clip(path) as clip:
+        for seen, frame in enumerate(clip, 1):
+            if seen - 1 == (index or 0):
+                return frame
+    raise ClipError(f"{spec}: the clip has only {seen} frames (frames count from 0)")
+
+
+def _run_flow(args) -> int:
+    from framefix.flow import estimate_flow, flow_to_color, write_flo
+
+    outputs = [args.output] + ([args.viz] if args.viz else [])
+    for path in outputs:
+        if os.path.exists(path) and not args.overwrite:
+            raise ClipError(f"{path}: already exists; pass --overwrite to replace it")
+    flow = estimate_flow(_read_frame(args.a), _read_frame(args.b), preset=args.preset)
+    temporary = f"{args.output}.framefix-tmp"
+    try:
+        write_flo(temporary, flow)
+        os.replace(temporary, args.output)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+    if args.viz:
+        _write_png(flow_to_color(flow), args.viz)
+    if not args.quiet:
+        magnitude = (flow**2).sum(axis=-1) ** 0.5
+        print(f"wrote {args.output}: {flow.shape[1]}x{flow.shape[0]}, mean motion {magnitude.mean():.2f} px, "
+              f"max {magnitude.max():.2f} px", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_png(rgb, path: str) -> None:
+    import av
+
+    context = av.CodecContext.create("png", "w")
+    context.width, context.height, context.pix_fmt = rgb.shape[1], rgb.shape[0], "rgb24"
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame.pts = 0
+    data = b"".join(bytes(p) for p in context.encode(frame)) + b"".join(bytes(p) for p in context.encode(None))
+    temporary = f"{path}.framefix-tmp"
+    with open(temporary, "wb") as f:
+        f.write(data)
+    os.replace(temporary, path)
 
 
 def _run_demo(args) -> int:
