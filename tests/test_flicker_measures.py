@@ -116,3 +116,27 @@ def test_analyze_takes_tiny_frames(tmp_path):
 
     write_video(tmp_path / "tiny.mkv", moving_frames(5, 4, 6), codec="ffv1", pix_fmt="bgr0")
     assert analyze_clip(tmp_path / "tiny.mkv").transitions.shots == [(0, 5)]
+
+
+def test_warping_error_is_lower_for_clean_footage(bikes):
+    shot = bikes[137:157]
+    rng = np.random.default_rng(4)
+    flickered = [np.clip(f * (1 + 0.08 * rng.standard_normal()), 0, 255).astype(np.uint8) for f in shot]
+    clean = np.mean([framefix.warping_error(a, b)[0] for a, b in zip(shot[:-1], shot[1:], strict=True)])
+    noisy = np.mean([framefix.warping_error(a, b)[0] for a, b in zip(flickered[:-1], flickered[1:], strict=True)])
+    assert noisy > 2 * clean
+    error, valid = framefix.warping_error(shot[0], shot[0])
+    assert error < 1e-6 and valid[20:-20, 20:-20].all()
+
+
+def test_analyze_with_flow_reports_warping_errors(tmp_path):
+    from clips import write_video
+    from framefix.analysis import analyze_clip, report_dict
+
+    clip = frames("bikes.mp4")[70:90]  # a cut at 76 (bikes' own)
+    write_video(tmp_path / "c.mkv", clip, codec="ffv1", pix_fmt="bgr0")
+    analysis = analyze_clip(tmp_path / "c.mkv", flow=True)
+    errors = analysis.warping_error
+    assert np.isnan(errors[0]) and np.isnan(errors[6]) and np.isfinite(errors[1:6]).all()
+    report = report_dict(analysis)
+    assert report["frames"]["warping_error"][6] is None and all(s["warping_error"] > 0 for s in report["shots"])

@@ -17,7 +17,7 @@ from framefix.analysis import (
     measure_flicker,
 )
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
-from framefix.flow import estimate_flow, flow_consistency, flow_to_color, read_flo, write_flo
+from framefix.flow import estimate_flow, flow_consistency, flow_to_color, read_flo, warping_error, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import Operation, apply_operations, process_clip
 from framefix.warp import remap, warp
@@ -53,6 +53,7 @@ __all__ = [
     "transfer_color",
     "use_backend",
     "warp",
+    "warping_error",
     "write_flo",
 ]
 

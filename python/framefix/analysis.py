@@ -389,25 +389,50 @@ class ClipAnalysis:
     info: object               # framefix.ClipInfo
     transitions: Transitions
     flicker: FlickerReport
+    warping_error: np.ndarray | None = None  # (T,): frame t against t - 1; NaN at cuts and frame 0
+
+    def shot_warping_errors(self) -> list:
+        """Mean warping error of each shot (None without flow or without a pair)."""
+        if self.warping_error is None:
+            return [None] * len(self.flicker.shots)
+        values = []
+        for shot in self.flicker.shots:
+            part = self.warping_error[shot.start:shot.end]
+            part = part[np.isfinite(part)]
+            values.append(float(part.mean()) if part.size else None)
+        return values
 
 
-def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None) -> ClipAnalysis:
+def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, flow: bool = False,
+                 flow_preset: str = "fast") -> ClipAnalysis:
     """Statistics of every frame (frames are streamed; about 1.6 KB of statistics is kept per
-    frame), then shots and flicker measures."""
+    frame), then shots and flicker measures; with ``flow``, also the warping error of every
+    consecutive pair (:func:`framefix.warping_error`, ``flow_preset``), NaN across cuts."""
+    from framefix.flow import warping_error
     from framefix.io import open_clip
 
-    statistics = []
+    statistics, errors = [], []
+    previous = None
     with open_clip(path, fps=fps) as clip:
         grid = (min(tiles[0], clip.info.height), min(tiles[1], clip.info.width))  # tiny frames: fewer tiles
         for index, frame in enumerate(clip, 1):
             stats = frame_statistics(frame, tiles=grid, workers=workers)
-            # about 1.6 KB a frame is kept (means and tile means; the histogram is not needed)
+            # the histogram is not needed later: keep means and tile means only
             statistics.append(dataclasses.replace(stats, luma_histogram=np.zeros(0, np.int64)))
+            if flow:
+                errors.append(np.nan if previous is None else warping_error(previous, frame, preset=flow_preset,
+                                                                            workers=workers)[0])
+                previous = frame
             if progress is not None:
                 progress(index, clip.info.frame_count)
         info = clip.info
     transitions = detect_transitions(statistics)
-    return ClipAnalysis(info=info, transitions=transitions, flicker=measure_flicker(statistics, transitions))
+    warping = None
+    if flow:
+        warping = np.array(errors, np.float64)
+        warping[transitions.cuts] = np.nan  # a pair across a cut is not a temporal inconsistency
+    return ClipAnalysis(info=info, transitions=transitions, flicker=measure_flicker(statistics, transitions),
+                        warping_error=warping)
 
 
 def report_dict(analysis: ClipAnalysis) -> dict:
@@ -421,8 +446,8 @@ def report_dict(analysis: ClipAnalysis) -> dict:
         "shots": [
             {"start": s.start, "end": s.end, "flicker_index": s.flicker_index,
              "white_balance_index": s.white_balance_index, "period_frames": s.period, "kind": s.kind,
-             "worst_frames": s.worst_frames}
-            for s in flicker.shots
+             "worst_frames": s.worst_frames, "warping_error": e}
+            for s, e in zip(flicker.shots, analysis.shot_warping_errors(), strict=True)
         ],
         "cuts": transitions.cuts,
         "flashes": [list(f) for f in transitions.flashes],
@@ -432,6 +457,8 @@ def report_dict(analysis: ClipAnalysis) -> dict:
             "luma_residual": flicker.residual.tolist(),
             "white_balance_residual": flicker.chroma_residual.tolist(),
             "cut_score": transitions.scores.tolist(),
+            "warping_error": None if analysis.warping_error is None else
+            [None if not np.isfinite(e) else float(e) for e in analysis.warping_error],
         },
     }
 
@@ -445,18 +472,23 @@ def report_text(analysis: ClipAnalysis) -> str:
     """A terminal summary: one line per shot, then the transitions."""
     info, flicker, transitions = analysis.info, analysis.flicker, analysis.transitions
     fps = float(info.fps)
+    shot_errors = analysis.shot_warping_errors()
+    with_flow = analysis.warping_error is not None
     lines = [
         f"{info.path}: {len(flicker.luma)} frames at {fps:g} fps, {len(flicker.shots)} shot(s), "
         f"flicker index {flicker.flicker_index:.2f} (clean footage ~1 or less; visible flicker > 2)",
-        f"  {'shot':<5}{'frames':<13}{'time':<19}{'flicker':>8}{'white bal.':>11}  {'kind':<23}worst frames",
+        f"  {'shot':<5}{'frames':<13}{'time':<19}{'flicker':>8}{'white bal.':>11}"
+        + (f"{'E_warp x1000':>13}" if with_flow else "") + f"  {'kind':<42}worst frames",
     ]
-    for number, shot in enumerate(flicker.shots, 1):
+    for number, (shot, error) in enumerate(zip(flicker.shots, shot_errors, strict=True), 1):
         worst = ", ".join(f"{t} ({_clock(t / fps)})" for t in shot.worst_frames[:3])
         period = f", period {shot.period:.1f} frames" if shot.period and shot.kind != "none" else ""
         lines.append(
             f"  {number:<5}{f'{shot.start}-{shot.end - 1}':<13}"
             f"{f'{_clock(shot.start / fps)}-{_clock(shot.end / fps)}':<19}{shot.flicker_index:>8.2f}"
-            f"{shot.white_balance_index:>11.2f}  {shot.kind + period:<23}{worst}"
+            f"{shot.white_balance_index:>11.2f}"
+            + ((f"{1000 * error:>13.3f}" if error is not None else f"{'-':>13}") if with_flow else "")
+            + f"  {shot.kind + period:<42}{worst}"
         )
     lines.append("  cuts at frames: " + (", ".join(map(str, transitions.cuts)) or "none"))
     if transitions.flashes:

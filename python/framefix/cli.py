@@ -102,6 +102,8 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("clip", help="video file, image folder or pattern like frames/%%05d.png")
     analyze.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     analyze.add_argument("--plot", metavar="FILE", help="write a PNG plot (needs matplotlib)")
+    analyze.add_argument("--flow", action="store_true",
+                         help="also measure the warping error of every frame pair (slower: two flows a frame)")
     analyze.add_argument("--overwrite", action="store_true", help="replace report files that exist")
     analyze.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
     analyze.set_defaults(run=_run_analyze)
@@ -190,7 +192,7 @@ def _run_analyze(args) -> int:
             raise ClipError(f"{path}: folder {os.path.dirname(os.path.abspath(path))} does not exist")
     progress = Progress("analyze", enabled=False if args.quiet else None)
     try:
-        analysis = analyze_clip(args.clip, fps=args.fps, progress=progress)
+        analysis = analyze_clip(args.clip, fps=args.fps, progress=progress, flow=args.flow)
     finally:
         progress.close()
     print(report_text(analysis))

@@ -14,7 +14,7 @@ import numpy as np
 from framefix import _validate
 from framefix.warp import warp
 
-__all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "write_flo"]
+__all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "warping_error", "write_flo"]
 
 _FLO_MAGIC = np.float32(202021.25)  # the bytes "PIEH" read as a little-endian float32
 _FLO_MAX_SIDE = 1 << 20
@@ -294,3 +294,33 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     if flow.shape[:2] != (h, w):
         flow = _resize_flow(flow, h, w, workers)
     return flow
+
+
+def warping_error(prev, next, *, preset: str = "fast", workers=None) -> tuple[float, np.ndarray]:
+    """Temporal warping error (Lai et al., ECCV 2018) of a frame pair, and where it was measured.
+
+    ``prev`` is warped onto ``next`` with the flow from ``next`` back to ``prev``; pixels that the
+    forward-backward check marks as occluded or leaving the frame are masked out; the error is the
+    mean squared difference over the remaining pixels and channels, in 0..1 units (so comparable
+    across bit depths). Flows come from :func:`estimate_flow` with ``preset``.
+
+    Returns
+    -------
+    (float, ndarray)
+        The error (NaN when no pixel survives the check) and the bool ``(H, W)`` mask used.
+    """
+    func = "warping_error"
+    a = _validate.frame(func, "prev", _validate.as_array(func, "prev", prev))
+    b = _validate.frame(func, "next", _validate.as_array(func, "next", next))
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(f"{func}: prev and next must have the same shape and dtype, got {a.shape} {a.dtype} and "
+                         f"{b.shape} {b.dtype}")
+    backward = estimate_flow(b, a, preset=preset, workers=workers)  # next[y, x] ~ prev[y + dy, x + dx]
+    forward = estimate_flow(a, b, preset=preset, workers=workers)
+    valid = flow_consistency(backward, forward, workers=workers)
+    warped = warp(a, backward, border="edge", workers=workers)
+    top = float(np.iinfo(a.dtype).max) if a.dtype.kind == "u" else 1.0
+    difference = (warped.astype(np.float64) - b.astype(np.float64)) / top
+    if not valid.any():
+        return float("nan"), valid
+    return float(np.mean(difference[valid] ** 2)), valid
