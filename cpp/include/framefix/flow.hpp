@@ -41,6 +41,40 @@ inline float sample_clamped(const PlaneView<const float>& image, float x, float 
     return top + fy * (bottom - top);
 }
 
+// The p x p patch of `image` at (ox + u, oy + v): every pixel shares the same fractional offset,
+// so inside the image one set of bilinear weights serves the whole patch; near the border each
+// pixel is sampled with clamping. Returns the patch mean.
+inline float sample_patch(const PlaneView<const float>& image, std::ptrdiff_t ox, std::ptrdiff_t oy, float u, float v,
+                          std::ptrdiff_t p, float* out) noexcept {
+    const float bx = static_cast<float>(ox) + u, by = static_cast<float>(oy) + v;
+    float sum = 0.0f;
+    if (bx >= 0.0f && by >= 0.0f && bx + static_cast<float>(p) < static_cast<float>(image.width - 1) &&
+        by + static_cast<float>(p) < static_cast<float>(image.height - 1)) {
+        const auto x0 = static_cast<std::ptrdiff_t>(bx), y0 = static_cast<std::ptrdiff_t>(by);
+        const float fx = bx - static_cast<float>(x0), fy = by - static_cast<float>(y0);
+        for (std::ptrdiff_t j = 0; j < p; ++j) {
+            const float* r0 = image.row(y0 + j) + x0 * image.stride_x;
+            const float* r1 = image.row(y0 + j + 1) + x0 * image.stride_x;
+            for (std::ptrdiff_t i = 0; i < p; ++i) {
+                const float a = r0[i * image.stride_x], b = r0[(i + 1) * image.stride_x];
+                const float c = r1[i * image.stride_x], d = r1[(i + 1) * image.stride_x];
+                const float top = a + fx * (b - a), bottom = c + fx * (d - c);
+                const float value = top + fy * (bottom - top);
+                out[j * p + i] = value;
+                sum += value;
+            }
+        }
+    } else {
+        for (std::ptrdiff_t j = 0; j < p; ++j)
+            for (std::ptrdiff_t i = 0; i < p; ++i) {
+                const float value = sample_clamped(image, bx + static_cast<float>(i), by + static_cast<float>(j));
+                out[j * p + i] = value;
+                sum += value;
+            }
+    }
+    return sum / static_cast<float>(p * p);
+}
+
 inline std::vector<std::ptrdiff_t> patch_origins(std::ptrdiff_t size, std::ptrdiff_t patch, std::ptrdiff_t stride) {
     std::vector<std::ptrdiff_t> origins;
     for (std::ptrdiff_t o = 0; o + patch <= size; o += stride) origins.push_back(o);
@@ -108,14 +142,7 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
                 const float u0 = f[0], v0 = f[flow.stride_c];
                 float u = u0, v = v0, wm = 0.0f, ws = 1.0f;
                 for (std::ptrdiff_t it = 0; it <= search.iterations; ++it) {
-                    wm = 0.0f;
-                    for (std::ptrdiff_t j = 0; j < p; ++j)
-                        for (std::ptrdiff_t i = 0; i < p; ++i) {
-                            const float s = detail::sample_clamped(i1, static_cast<float>(ox + i) + u, static_cast<float>(oy + j) + v);
-                            warped[j * p + i] = s;
-                            wm += s;
-                        }
-                    wm /= static_cast<float>(n);
+                    wm = detail::sample_patch(i1, ox, oy, u, v, p, warped.data());
                     float wv = 0.0f;
                     for (std::ptrdiff_t q = 0; q < n; ++q) wv += (warped[q] - wm) * (warped[q] - wm);
                     ws = std::sqrt(wv / static_cast<float>(n)) + 1e-4f;
@@ -148,14 +175,15 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
 
     // blend: every pixel averages the patches covering it, weighted by how well each patch's
     // flow explains that pixel (normalised difference), patches added in grid order
-    std::vector<float> su(h * w, 0.0f), sv(h * w, 0.0f), sw(h * w, 0.0f);
+    std::vector<float> su(h * w, 0.0f), sv(h * w, 0.0f), sw(h * w, 0.0f), warped(n);
     for (std::ptrdiff_t r = 0; r < ny; ++r)
         for (std::ptrdiff_t c = 0; c < nx; ++c) {
             const std::ptrdiff_t k = r * nx + c, ox = xs[c], oy = ys[r];
+            detail::sample_patch(i1, ox, oy, pu[k], pv[k], p, warped.data());
             for (std::ptrdiff_t j = 0; j < p; ++j)
                 for (std::ptrdiff_t i = 0; i < p; ++i) {
                     const std::ptrdiff_t x = ox + i, y = oy + j;
-                    const float a = (detail::sample_clamped(i1, static_cast<float>(x) + pu[k], static_cast<float>(y) + pv[k]) - m1[k]) / s1[k];
+                    const float a = (warped[j * p + i] - m1[k]) / s1[k];
                     const float b = (i0.row(y)[x * i0.stride_x] - m0[k]) / s0[k];
                     const float weight = 1.0f / std::max(std::fabs(a - b), 0.05f);
                     su[y * w + x] += weight * pu[k];

@@ -34,6 +34,38 @@ def _sample_clamped(image, x, y):
     return top + fy * (bottom - top)
 
 
+@njit(cache=True, nogil=True)
+def _sample_patch(image, ox, oy, u, v, p, out):
+    # the C++ sample_patch: one set of bilinear weights inside the image, clamped samples near it
+    h, w = image.shape
+    bx = _F(ox) + u
+    by = _F(oy) + v
+    total = _F(0.0)
+    if bx >= _F(0.0) and by >= _F(0.0) and bx + _F(p) < _F(w - 1) and by + _F(p) < _F(h - 1):
+        x0 = int(bx)
+        y0 = int(by)
+        fx = bx - _F(x0)
+        fy = by - _F(y0)
+        for j in range(p):
+            for i in range(p):
+                a = image[y0 + j, x0 + i]
+                b = image[y0 + j, x0 + i + 1]
+                c = image[y0 + j + 1, x0 + i]
+                d = image[y0 + j + 1, x0 + i + 1]
+                top = a + fx * (b - a)
+                bottom = c + fx * (d - c)
+                value = top + fy * (bottom - top)
+                out[j * p + i] = value
+                total += value
+    else:
+        for j in range(p):
+            for i in range(p):
+                value = _sample_clamped(image, bx + _F(i), by + _F(j))
+                out[j * p + i] = value
+                total += value
+    return total / _F(p * p)
+
+
 def _origins(size, patch, stride):
     origins = list(range(0, size - patch + 1, stride))
     if not origins or origins[-1] + patch < size:
@@ -98,13 +130,7 @@ def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, m0, s0, m1,
             wm = _F(0.0)
             ws = _F(1.0)
             for it in range(iterations + 1):
-                wm = _F(0.0)
-                for j in range(p):
-                    for i in range(p):
-                        s = _sample_clamped(i1, _F(ox + i) + u, _F(oy + j) + v)
-                        warped[j * p + i] = s
-                        wm += s
-                wm /= _F(n)
+                wm = _sample_patch(i1, ox, oy, u, v, p, warped)
                 wv = _F(0.0)
                 for q in range(n):
                     wv += (warped[q] - wm) * (warped[q] - wm)
@@ -140,15 +166,17 @@ def _blend(i0, i1, flow, xs, ys, p, pu, pv, m0, s0, m1, s1):
     su = np.zeros((h, w), np.float32)
     sv = np.zeros((h, w), np.float32)
     sw = np.zeros((h, w), np.float32)
+    warped = np.empty(p * p, np.float32)
     nx = xs.shape[0]
     for r in range(ys.shape[0]):
         for c in range(nx):
             k = r * nx + c
+            _sample_patch(i1, xs[c], ys[r], pu[k], pv[k], p, warped)
             for j in range(p):
                 for i in range(p):
                     x = xs[c] + i
                     y = ys[r] + j
-                    a = (_sample_clamped(i1, _F(x) + pu[k], _F(y) + pv[k]) - m1[k]) / s1[k]
+                    a = (warped[j * p + i] - m1[k]) / s1[k]
                     b = (i0[y, x] - m0[k]) / s0[k]
                     weight = _F(1.0) / max(abs(a - b), _F(0.05))
                     su[y, x] += weight * pu[k]
