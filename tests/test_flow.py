@@ -52,11 +52,12 @@ def test_a_gain_change_barely_moves_the_result(backend, scene):
 
 
 def test_init_warm_starts(backend, scene):
-    truth = constant(scene.shape, 6.5, 3.2)
+    # 40 px is beyond what the pyramid of a 180x320 frame finds alone; started from it, it holds
+    truth = constant(scene.shape, 40.0, 25.0)
     target = moved(scene, truth)
-    cold = endpoint_errors(framefix.estimate_flow(scene, target, preset="ultrafast"), truth).mean()
-    warm = endpoint_errors(framefix.estimate_flow(scene, target, preset="ultrafast", init=truth), truth).mean()
-    assert warm <= cold
+    cold = np.median(endpoint_errors(framefix.estimate_flow(scene, target), truth))
+    warm = np.median(endpoint_errors(framefix.estimate_flow(scene, target, init=truth), truth))
+    assert warm < 0.05 < 10 < cold
 
 
 def test_deterministic_across_workers_and_backends(native, scene):

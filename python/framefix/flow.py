@@ -277,9 +277,9 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
 
     workers = _backend.resolve_workers(workers, func)
     kernels = _backend.implementation()
-    # levels: halve while the coarser image still holds a few patches across
+    # levels: halve while the coarser image is still two patches across (large motions need depth)
     pyramid = [(i0, i1)]
-    while min(pyramid[-1][0].shape) // 2 >= 4 * patch:
+    while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
         a, b = pyramid[-1]
         pyramid.append((_halve(a), _halve(b)))
     finest = min(settings["finest_level"], len(pyramid) - 1)

@@ -173,6 +173,35 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
         }
     });
 
+    // Outlier patches (flat regions, false matches) take the median of their 3x3 grid
+    // neighbourhood when they stray from it by more than a pixel.
+    {
+        const std::vector<float> u_in = pu, v_in = pv;
+        auto median9 = [](float* values, int count) {
+            std::sort(values, values + count);
+            return count % 2 ? values[count / 2] : 0.5f * (values[count / 2 - 1] + values[count / 2]);
+        };
+        for (std::ptrdiff_t r = 0; r < ny; ++r)
+            for (std::ptrdiff_t c = 0; c < nx; ++c) {
+                float us[9], vs[9];
+                int count = 0;
+                for (std::ptrdiff_t dr = -1; dr <= 1; ++dr)
+                    for (std::ptrdiff_t dc = -1; dc <= 1; ++dc) {
+                        const std::ptrdiff_t rr = r + dr, cc = c + dc;
+                        if (rr < 0 || rr >= ny || cc < 0 || cc >= nx) continue;
+                        us[count] = u_in[rr * nx + cc];
+                        vs[count] = v_in[rr * nx + cc];
+                        ++count;
+                    }
+                const float mu = median9(us, count), mv = median9(vs, count);
+                const std::ptrdiff_t k = r * nx + c;
+                if ((u_in[k] - mu) * (u_in[k] - mu) + (v_in[k] - mv) * (v_in[k] - mv) > 1.0f) {
+                    pu[k] = mu;
+                    pv[k] = mv;
+                }
+            }
+    }
+
     // blend: every pixel averages the patches covering it, weighted by how well each patch's
     // flow explains that pixel (normalised difference), patches added in grid order
     std::vector<float> su(h * w, 0.0f), sv(h * w, 0.0f), sw(h * w, 0.0f), warped(n);

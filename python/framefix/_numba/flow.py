@@ -161,6 +161,41 @@ def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, m0, s0, m1,
 
 
 @njit(cache=True, nogil=True)
+def _median(values, count):
+    ordered = np.sort(values[:count])
+    if count % 2:
+        return ordered[count // 2]
+    return _F(0.5) * (ordered[count // 2 - 1] + ordered[count // 2])
+
+
+@njit(cache=True, nogil=True)
+def _reject_outliers(pu, pv, nx, ny):
+    # the C++ kernel's step: a patch straying more than a pixel from its 3x3 median takes it
+    u_in = pu.copy()
+    v_in = pv.copy()
+    us = np.empty(9, np.float32)
+    vs = np.empty(9, np.float32)
+    for r in range(ny):
+        for c in range(nx):
+            count = 0
+            for dr in range(-1, 2):
+                for dc in range(-1, 2):
+                    rr = r + dr
+                    cc = c + dc
+                    if rr < 0 or rr >= ny or cc < 0 or cc >= nx:
+                        continue
+                    us[count] = u_in[rr * nx + cc]
+                    vs[count] = v_in[rr * nx + cc]
+                    count += 1
+            mu = _median(us, count)
+            mv = _median(vs, count)
+            k = r * nx + c
+            if (u_in[k] - mu) * (u_in[k] - mu) + (v_in[k] - mv) * (v_in[k] - mv) > _F(1.0):
+                pu[k] = mu
+                pv[k] = mv
+
+
+@njit(cache=True, nogil=True)
 def _blend(i0, i1, flow, xs, ys, p, pu, pv, m0, s0, m1, s1):
     h, w = i0.shape
     su = np.zeros((h, w), np.float32)
@@ -199,4 +234,5 @@ def patch_flow_level(i0, i1, flow, patch, stride, iterations, workers):
     pu, pv, m0, s0, m1, s1 = (np.empty(count, np.float32) for _ in range(6))
     for_rows(ys.size, workers, lambda r0, r1: _solve_rows(i0, i1, flow, xs, ys, patch, iterations, r0, r1,
                                                           pu, pv, m0, s0, m1, s1))
+    _reject_outliers(pu, pv, xs.size, ys.size)
     _blend(i0, i1, flow, xs, ys, patch, pu, pv, m0, s0, m1, s1)
