@@ -73,7 +73,7 @@ def test_framefix_vs_dis(benchmark, cases, size, preset):
     cv2.setNumThreads(1)
     dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{PAIRS[preset].upper()}"))
     mine, theirs, mine_time, their_time = [], [], [], []
-    for (size_name, image_name, flow_name, variant), (frame, first, b) in cases.items():
+    for (size_name, _image, flow_name, variant), (frame, first, b) in cases.items():
         if size_name != size:
             continue
         start = time.perf_counter()

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import pathlib
 import signal
 import sys
 import traceback
@@ -19,7 +20,7 @@ import av
 
 from framefix import __version__
 from framefix._progress import Progress
-from framefix.io import ClipError
+from framefix.io import ClipError, write_beside
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -196,17 +197,10 @@ def _run_analyze(args) -> int:
     finally:
         progress.close()
     print(report_text(analysis))
-    for path, write in ((args.json, lambda p: _write_json(report_dict(analysis), p)),
-                        (args.plot, lambda p: plot_report(analysis, p))):
-        if path:  # beside, then renamed: never half a file
-            stem, extension = os.path.splitext(path)
-            temporary = f"{stem}.framefix-tmp{extension}"
-            try:
-                write(temporary)
-                os.replace(temporary, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(temporary)
+    if args.json:
+        write_beside(args.json, lambda p: _write_json(report_dict(analysis), p))
+    if args.plot:
+        write_beside(args.plot, lambda p: plot_report(analysis, p))
     return EXIT_OK
 
 
@@ -215,56 +209,24 @@ def _write_json(data: dict, path: str) -> None:
         json.dump(data, f, indent=1, allow_nan=False)  # strict JSON: a NaN is a bug, not a value
 
 
-def _read_frame(spec: str):
-    """An image file, or frame N of a clip given as CLIP@N."""
-    from framefix.color import split_reference
-    from framefix.io import open_clip
-
-    path, index = split_reference(spec)
-    seen = 0
-    with open_clip(path) as clip:
-        for seen, frame in enumerate(clip, 1):
-            if seen - 1 == (index or 0):
-                return frame
-    raise ClipError(f"{spec}: the clip has only {seen} frames (frames count from 0)")
-
-
 def _run_flow(args) -> int:
     from framefix.flow import estimate_flow, flow_to_color, write_flo
+    from framefix.io import encode_image, read_frame
 
     outputs = [args.output] + ([args.viz] if args.viz else [])
     for path in outputs:
         if os.path.exists(path) and not args.overwrite:
             raise ClipError(f"{path}: already exists; pass --overwrite to replace it")
-    flow = estimate_flow(_read_frame(args.a), _read_frame(args.b), preset=args.preset)
-    temporary = f"{args.output}.framefix-tmp"
-    try:
-        write_flo(temporary, flow)
-        os.replace(temporary, args.output)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
+    flow = estimate_flow(read_frame(args.a), read_frame(args.b), preset=args.preset)
+    write_beside(args.output, lambda p: write_flo(p, flow))
     if args.viz:
-        _write_png(flow_to_color(flow), args.viz)
+        image = encode_image(flow_to_color(flow))
+        write_beside(args.viz, lambda p: pathlib.Path(p).write_bytes(image))
     if not args.quiet:
         magnitude = (flow**2).sum(axis=-1) ** 0.5
         print(f"wrote {args.output}: {flow.shape[1]}x{flow.shape[0]}, mean motion {magnitude.mean():.2f} px, "
               f"max {magnitude.max():.2f} px", file=sys.stderr)
     return EXIT_OK
-
-
-def _write_png(rgb, path: str) -> None:
-    import av
-
-    context = av.CodecContext.create("png", "w")
-    context.width, context.height, context.pix_fmt = rgb.shape[1], rgb.shape[0], "rgb24"
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    frame.pts = 0
-    data = b"".join(bytes(p) for p in context.encode(frame)) + b"".join(bytes(p) for p in context.encode(None))
-    temporary = f"{path}.framefix-tmp"
-    with open(temporary, "wb") as f:
-        f.write(data)
-    os.replace(temporary, path)
 
 
 def _run_demo(args) -> int:

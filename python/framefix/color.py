@@ -601,37 +601,22 @@ def sample_frames(path, *, count: int = 8, fps=None) -> list[np.ndarray]:
     return kept
 
 
-def split_reference(reference: str) -> tuple[str, int | None]:
-    """``CLIP@N`` -> (CLIP, N); anything else (an existing path included) -> (reference, None)."""
-    path, at, index = reference.rpartition("@")
-    if at and index.isdigit() and not os.path.exists(reference):
-        return path, int(index)
-    return reference, None
-
-
 def reference_frames(reference: str, *, fps=None) -> list[np.ndarray]:
     """The frames a ``--reference`` names: ``CLIP@N`` (frame N of a clip), or an image or clip
     (frames sampled across it); halved in size like :func:`sample_frames`."""
-    from framefix.io import ClipError, open_clip
+    from framefix.io import read_frame, split_reference
 
-    path, wanted = split_reference(reference)
-    if wanted is None:
+    if split_reference(reference)[1] is None:
         return sample_frames(reference, fps=fps)
-    seen = 0
-    with open_clip(path, fps=fps) as clip:
-        for seen, frame in enumerate(clip, 1):
-            if seen - 1 == wanted:
-                return [np.ascontiguousarray(frame[::2, ::2])]  # halved, as sampled frames are
-    raise ClipError(f"{reference}: the clip has only {seen} frames (frames count from 0)")
+    return [np.ascontiguousarray(read_frame(reference, fps=fps)[::2, ::2])]  # halved, as sampled frames are
 
 
 def load_mask(mask, height: int, width: int, name: str = "mask") -> np.ndarray:
     """A bool (H, W) selection from an array or an image file (pixels brighter than half white)."""
-    from framefix.io import ClipError, open_clip
+    from framefix.io import ClipError, read_frame
 
     if isinstance(mask, (str, os.PathLike)):
-        with open_clip(mask) as clip:
-            image = next(iter(clip))
+        image = read_frame(mask)
         top = np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1.0
         mask = image.max(axis=-1) > top / 2
     mask = np.asarray(mask)
@@ -712,7 +697,7 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
         if os.path.exists(side) and not write_options.get("overwrite"):
             raise ValueError(f"{side}: already exists; pass --overwrite to replace it")
     workers = _backend.resolve_workers(workers, "match_clip_colors")
-    from framefix.io import open_clip
+    from framefix.io import open_clip, split_reference, write_beside
 
     def halved_mask(selection, path, name):
         # masks are given at full size; the statistics are taken on frames halved in size
@@ -735,10 +720,8 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
         transform = fitter.fit(sample_frames(source, fps=fps), mask=mask)
         operation = _Apply(transform, workers)
     process_clip(source, target, [operation], fps=fps, progress=progress, **write_options)
-    for side, write in ((save_transform, lambda p: transform.save(p)), (cube, lambda p: transform.to_cube(p))):
-        if side:  # written beside, then renamed: never half a file
-            stem, extension = os.path.splitext(os.fspath(side))
-            temporary = f"{stem}.framefix-tmp{extension}"
-            write(temporary)
-            os.replace(temporary, side)
+    if save_transform:
+        write_beside(save_transform, transform.save)
+    if cube:
+        write_beside(cube, transform.to_cube)
     return transform

@@ -562,29 +562,65 @@ class VideoWriter:
             raise ClipError(f"{self.name}: finishing the file failed ({_reason(exc)})") from None
 
 
+def encode_image(frame: np.ndarray, codec: str = "png") -> bytes:
+    """One RGB frame (uint8, or uint16 kept 16-bit) as the bytes of a PNG or TIFF file."""
+    deep = frame.dtype == np.uint16
+    pix_fmt = ("rgb48be" if codec == "png" else "rgb48le") if deep else "rgb24"
+    context = av.CodecContext.create(codec, "w")
+    context.width, context.height = frame.shape[1], frame.shape[0]
+    context.pix_fmt = pix_fmt
+    context.time_base = Fraction(1, 1)
+    image = av.VideoFrame.from_ndarray(frame, format="rgb48le" if deep else "rgb24").reformat(format=pix_fmt)
+    image.pts = 0
+    return b"".join(bytes(p) for p in context.encode(image)) + b"".join(bytes(p) for p in context.encode(None))
+
+
+def write_beside(path: str | os.PathLike, write) -> None:
+    """``write(temporary)`` a file beside ``path``, then rename it there: never half a file, and
+    the temporary is removed if writing fails. The temporary keeps the extension (for writers
+    that choose their format by it)."""
+    stem, extension = os.path.splitext(os.fspath(path))
+    temporary = f"{stem}.framefix-tmp{extension}"
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+
+
+def split_reference(spec: str) -> tuple[str, int | None]:
+    """``CLIP@N`` -> (CLIP, N); anything else (an existing path included) -> (spec, None)."""
+    path, at, index = spec.rpartition("@")
+    if at and index.isdigit() and not os.path.exists(spec):
+        return path, int(index)
+    return spec, None
+
+
+def read_frame(spec: str | os.PathLike, *, fps=None) -> np.ndarray:
+    """One frame: the first of an image or clip, or frame N (from 0) of a clip given as ``CLIP@N``."""
+    path, index = split_reference(os.fspath(spec))
+    seen = 0
+    with open_clip(path, fps=fps) as clip:
+        for seen, frame in enumerate(clip, 1):
+            if seen - 1 == (index or 0):
+                return frame
+    raise ClipError(f"{spec}: the clip has only {seen} frames (frames count from 0)")
+
+
 class SequenceWriter:
     """Writes frames as numbered images (00000.png, ...) into a folder; 16-bit sources stay 16-bit."""
 
     def __init__(self, folder: str, info: ClipInfo, *, image_format: str = "png"):
         self.folder = folder
-        self.info = info
         self.codec = {"png": "png", "tif": "tiff", "tiff": "tiff"}[image_format]
         self.extension = "." + image_format
-        self.pix_fmt = ("rgb48be" if self.codec == "png" else "rgb48le") if info.dtype == "uint16" else "rgb24"
         self.count = 0
         os.makedirs(folder, exist_ok=True)
 
     def write(self, frame: np.ndarray, pts: int | None) -> None:
-        context = av.CodecContext.create(self.codec, "w")
-        context.width, context.height = self.info.width, self.info.height
-        context.pix_fmt = self.pix_fmt
-        context.time_base = Fraction(1, 1)
-        image = av.VideoFrame.from_ndarray(frame, format="rgb48le" if frame.dtype == np.uint16 else "rgb24")
-        image = image.reformat(format=self.pix_fmt)
-        image.pts = 0
-        data = b"".join(bytes(p) for p in context.encode(image)) + b"".join(bytes(p) for p in context.encode(None))
         with open(os.path.join(self.folder, f"{self.count:05d}{self.extension}"), "wb") as f:
-            f.write(data)
+            f.write(encode_image(frame, self.codec))
         self.count += 1
 
     def write_audio(self, packet) -> None:
