@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -74,6 +75,43 @@ inline float sample_patch(const PlaneView<const float>& image, std::ptrdiff_t ox
     }
     return sum / static_cast<float>(p * p);
 }
+
+// Scratch planes that later calls on the same thread reuse. Large blocks freed after every call
+// go back to the operating system, and faulting their pages in again cost as much as the
+// arithmetic; blocks over 128 MiB are not kept. One workspace per thread at a time.
+class Workspace {
+public:
+    Workspace(std::size_t planes, std::size_t plane_size) : plane_size_(plane_size) {
+        constexpr std::size_t kept = std::size_t{1} << 25;  // floats
+        thread_local std::unique_ptr<float[]> cached;
+        thread_local std::size_t cached_count = 0;
+        thread_local bool in_use = false;
+        if (in_use) throw std::logic_error("framefix: nested flow workspaces on one thread");
+        const std::size_t count = planes * plane_size;
+        if (count <= cached_count) {
+            data_ = cached.get();
+        } else {
+            owned_.reset(new float[count]);
+            data_ = owned_.get();
+            if (count <= kept) {
+                cached = std::move(owned_);
+                cached_count = count;
+            }
+        }
+        in_use_ = &in_use;
+        in_use = true;
+    }
+    ~Workspace() { *in_use_ = false; }
+    Workspace(const Workspace&) = delete;
+    Workspace& operator=(const Workspace&) = delete;
+    float* plane(std::size_t index) const noexcept { return data_ + index * plane_size_; }
+
+private:
+    std::size_t plane_size_;
+    float* data_ = nullptr;
+    std::unique_ptr<float[]> owned_;
+    bool* in_use_ = nullptr;
+};
 
 inline std::vector<std::ptrdiff_t> patch_origins(std::ptrdiff_t size, std::ptrdiff_t patch, std::ptrdiff_t stride) {
     std::vector<std::ptrdiff_t> origins;
@@ -204,7 +242,14 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
 
     // blend: every pixel averages the patches covering it, weighted by how well each patch's
     // flow explains that pixel (normalised difference), patches added in grid order
-    std::vector<float> su(h * w, 0.0f), sv(h * w, 0.0f), sw(h * w, 0.0f), warped(n);
+    const detail::Workspace workspace(3, static_cast<std::size_t>(h * w));
+    float* su = workspace.plane(0);
+    float* sv = workspace.plane(1);
+    float* sw = workspace.plane(2);
+    std::fill(su, su + h * w, 0.0f);
+    std::fill(sv, sv + h * w, 0.0f);
+    std::fill(sw, sw + h * w, 0.0f);
+    std::vector<float> warped(n);
     for (std::ptrdiff_t r = 0; r < ny; ++r)
         for (std::ptrdiff_t c = 0; c < nx; ++c) {
             const std::ptrdiff_t k = r * nx + c, ox = xs[c], oy = ys[r];
@@ -226,6 +271,228 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
             f[0] = su[y * w + x] / sw[y * w + x];
             f[flow.stride_c] = sv[y * w + x] / sw[y * w + x];
         }
+}
+
+
+// ---- variational refinement ----------------------------------------------------------------------
+// After the patch stage, a few iterations of the variational energy of Brox et al. (2004), as DIS
+// uses it: robust (Charbonnier) brightness and gradient constancy, linearised once around the
+// current flow, plus a robust smoothness term, minimised by lagged fixed-point iterations of
+// red-black SOR. It removes the patch stage's blockiness, reaches sub-pixel accuracy and fills
+// in flat and out-of-frame areas from their neighbours. Red-black ordering updates every pixel
+// of one colour from the other colour only, so the result does not depend on the worker count.
+
+struct Refinement {
+    float alpha = 1.0f;             // smoothness weight
+    float gamma = 1.0f;             // gradient constancy weight
+    float delta = 1.0f;             // brightness constancy weight
+    std::ptrdiff_t fixed_point = 5; // lagged relinearisations of the robust weights
+    std::ptrdiff_t sor = 5;         // SOR sweeps per fixed-point iteration
+    float omega = 1.6f;             // over-relaxation
+};
+
+namespace detail {
+
+// Central difference along x (or y) with the index clamped at the border (a one-sided
+// difference there); the halving is a multiplication, exact like the division it replaces.
+inline float diff_x(const float* plane, std::ptrdiff_t w, std::ptrdiff_t y, std::ptrdiff_t x) noexcept {
+    const std::ptrdiff_t a = x > 0 ? x - 1 : 0, b = x + 1 < w ? x + 1 : w - 1;
+    return (plane[y * w + b] - plane[y * w + a]) * (b - a == 2 ? 0.5f : 1.0f);
+}
+inline float diff_y(const float* plane, std::ptrdiff_t w, std::ptrdiff_t h, std::ptrdiff_t y, std::ptrdiff_t x) noexcept {
+    const std::ptrdiff_t a = y > 0 ? y - 1 : 0, b = y + 1 < h ? y + 1 : h - 1;
+    return (plane[b * w + x] - plane[a * w + x]) * (b - a == 2 ? 0.5f : 1.0f);
+}
+
+// The linearised, robustly weighted data terms of `count` pixels: the symmetric 2x2 system
+// A (du, dv) + b around the base flow, returned as A and c = b - A base (the system for the full
+// flow). Weights come from the residuals at the current flow (lagged nonlinearity); pixels whose
+// match left the frame get none. A flat loop over plain arrays, so that it vectorises.
+inline void data_terms(std::ptrdiff_t count, float delta, float gamma, const float* __restrict inside,
+                       const float* __restrict u, const float* __restrict v, const float* __restrict base_u,
+                       const float* __restrict base_v, const float* __restrict ix, const float* __restrict iy,
+                       const float* __restrict it, const float* __restrict ixx, const float* __restrict ixy,
+                       const float* __restrict iyy, const float* __restrict ixt, const float* __restrict iyt,
+                       float* __restrict a11, float* __restrict a12, float* __restrict a22, float* __restrict c1,
+                       float* __restrict c2) noexcept {
+    constexpr float eps2 = 1e-6f;
+    for (std::ptrdiff_t k = 0; k < count; ++k) {
+        const float du = u[k] - base_u[k], dv = v[k] - base_v[k];
+        const float d = ix[k] * du + iy[k] * dv + it[k];
+        const float psi_i = inside[k] * delta / std::sqrt(d * d + eps2);
+        const float ex = ixx[k] * du + ixy[k] * dv + ixt[k];
+        const float ey = ixy[k] * du + iyy[k] * dv + iyt[k];
+        const float psi_g = inside[k] * gamma / std::sqrt(ex * ex + ey * ey + eps2);
+        const float p11 = psi_i * ix[k] * ix[k] + psi_g * (ixx[k] * ixx[k] + ixy[k] * ixy[k]);
+        const float p12 = psi_i * ix[k] * iy[k] + psi_g * (ixx[k] * ixy[k] + ixy[k] * iyy[k]);
+        const float p22 = psi_i * iy[k] * iy[k] + psi_g * (ixy[k] * ixy[k] + iyy[k] * iyy[k]);
+        const float b1 = psi_i * ix[k] * it[k] + psi_g * (ixx[k] * ixt[k] + ixy[k] * iyt[k]);
+        const float b2 = psi_i * iy[k] * it[k] + psi_g * (ixy[k] * ixt[k] + iyy[k] * iyt[k]);
+        a11[k] = p11;
+        a12[k] = p12;
+        a22[k] = p22;
+        c1[k] = b1 - p11 * base_u[k] - p12 * base_v[k];
+        c2[k] = b2 - p12 * base_u[k] - p22 * base_v[k];
+    }
+}
+
+}  // namespace detail
+
+// Refines `flow` (H, W, 2, in place) between planes i0 and i1 (float32, same size, at least 2x2).
+inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<const float>& i1,
+                              const ImageView<float>& flow, const Refinement& settings, std::size_t workers = 1) {
+    const std::ptrdiff_t h = i0.height, w = i0.width, n = h * w;
+    if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
+        throw std::invalid_argument("refine_flow_level: i0, i1 and flow must have the same height and width");
+    if (h < 2 || w < 2 || !(settings.alpha > 0.0f) || !(settings.gamma >= 0.0f) || !(settings.delta >= 0.0f) ||
+        settings.fixed_point < 0 || settings.sor < 0 || !(settings.omega > 0.0f && settings.omega < 2.0f))
+        throw std::invalid_argument("refine_flow_level: bad refinement settings for this image size");
+    constexpr float eps2 = 1e-6f;  // Charbonnier epsilon squared, as in detail::data_terms
+    const detail::Workspace workspace(21, static_cast<std::size_t>(n));
+    float* const base_u = workspace.plane(0);
+    float* const base_v = workspace.plane(1);
+    float* const f0 = workspace.plane(2);
+    float* const f1 = workspace.plane(3);
+    float* const inside = workspace.plane(4);  // 1 where the match stays in the frame, else 0
+    float* const ix = workspace.plane(5);
+    float* const iy = workspace.plane(6);
+    float* const it = workspace.plane(7);
+    float* const ixx = workspace.plane(8);
+    float* const ixy = workspace.plane(9);
+    float* const iyy = workspace.plane(10);
+    float* const ixt = workspace.plane(11);
+    float* const iyt = workspace.plane(12);
+    auto rows = [&](auto&& body) {
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            for (std::ptrdiff_t y = r0; y < r1; ++y) body(y);
+        });
+    };
+    // i1 warped by the current flow; pixels whose match leaves the frame get no data term
+    rows([&](std::ptrdiff_t y) {
+        const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            const float* f = flow.pixel(y, x);
+            const float u = f[0], v = f[flow.stride_c];
+            const float sx = static_cast<float>(x) + u, sy = static_cast<float>(y) + v;
+            const std::ptrdiff_t k = y * w + x;
+            base_u[k] = u;
+            base_v[k] = v;
+            f0[k] = i0.row(y)[x * i0.stride_x];
+            f1[k] = detail::sample_clamped(i1, sx, sy);
+            inside[k] = sx >= 0.0f && sx <= max_x && sy >= 0.0f && sy <= max_y ? 1.0f : 0.0f;
+        }
+    });
+    // derivatives: spatial ones averaged over both frames, temporal ones as differences
+    rows([&](std::ptrdiff_t y) {
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            const std::ptrdiff_t k = y * w + x;
+            const float ax = detail::diff_x(f0, w, y, x), ay = detail::diff_y(f0, w, h, y, x);
+            const float bx = detail::diff_x(f1, w, y, x), by = detail::diff_y(f1, w, h, y, x);
+            ix[k] = 0.5f * (ax + bx);
+            iy[k] = 0.5f * (ay + by);
+            it[k] = f1[k] - f0[k];
+            ixt[k] = bx - ax;
+            iyt[k] = by - ay;
+        }
+    });
+    rows([&](std::ptrdiff_t y) {
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            const std::ptrdiff_t k = y * w + x;
+            ixx[k] = detail::diff_x(ix, w, y, x);
+            ixy[k] = detail::diff_y(ix, w, h, y, x);
+            iyy[k] = detail::diff_y(iy, w, h, y, x);
+        }
+    });
+
+    // The unknowns are the full flow (u, v) = base + increment. Per fixed-point iteration the
+    // linearised data term of a pixel is  A (du, dv) + b  with A symmetric 2x2; written for the
+    // full flow its constant part is  c = b - A base.
+    float* const u = f0;  // the image copies are no longer needed: reuse them
+    float* const v = f1;
+    std::copy(base_u, base_u + n, u);
+    std::copy(base_v, base_v + n, v);
+    float* const smooth = workspace.plane(13);
+    float* const a12 = workspace.plane(14);
+    float* const c1 = workspace.plane(15);
+    float* const c2 = workspace.plane(16);
+    float* const inv11 = workspace.plane(17);
+    float* const inv22 = workspace.plane(18);
+    float* const wh = workspace.plane(19);
+    float* const wv = workspace.plane(20);
+    const float alpha = settings.alpha, gamma = settings.gamma, delta = settings.delta, omega = settings.omega;
+
+    for (std::ptrdiff_t fp = 0; fp < settings.fixed_point; ++fp) {
+        // per-pixel smoothness weight from the forward differences of the current flow (zero
+        // past the last row and column)
+        rows([=](std::ptrdiff_t y) {
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                const std::ptrdiff_t k = y * w + x;
+                float ux = 0.0f, vx = 0.0f, uy = 0.0f, vy = 0.0f;
+                if (x + 1 < w) {
+                    ux = u[k + 1] - u[k];
+                    vx = v[k + 1] - v[k];
+                }
+                if (y + 1 < h) {
+                    uy = u[k + w] - u[k];
+                    vy = v[k + w] - v[k];
+                }
+                smooth[k] = alpha / std::sqrt(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
+            }
+        });
+        // robust data weights at the current flow, the links to the right and lower neighbours,
+        // and each pixel's system with its diagonal inverted once for all sweeps (A's diagonal
+        // waits in inv11 and inv22)
+        rows([=](std::ptrdiff_t y) {
+            const std::ptrdiff_t k = y * w;
+            detail::data_terms(w, delta, gamma, inside + k, u + k, v + k, base_u + k, base_v + k, ix + k, iy + k, it + k,
+                               ixx + k, ixy + k, iyy + k, ixt + k, iyt + k, inv11 + k, a12 + k, inv22 + k, c1 + k, c2 + k);
+        });
+        rows([=](std::ptrdiff_t y) {
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                const std::ptrdiff_t k = y * w + x;
+                wh[k] = x + 1 < w ? 0.5f * (smooth[k] + smooth[k + 1]) : 0.0f;
+                wv[k] = y + 1 < h ? 0.5f * (smooth[k] + smooth[k + w]) : 0.0f;
+                float sw = wh[k] + wv[k];
+                if (x > 0) sw += 0.5f * (smooth[k - 1] + smooth[k]);
+                if (y > 0) sw += 0.5f * (smooth[k - w] + smooth[k]);
+                inv11[k] = 1.0f / (inv11[k] + sw);
+                inv22[k] = 1.0f / (inv22[k] + sw);
+            }
+        });
+        for (std::ptrdiff_t sweep = 0; sweep < settings.sor; ++sweep)
+            for (std::ptrdiff_t colour = 0; colour < 2; ++colour)
+                rows([=](std::ptrdiff_t y) {
+                    for (std::ptrdiff_t x = (y + colour) & 1; x < w; x += 2) {
+                        const std::ptrdiff_t k = y * w + x;
+                        float su = 0.0f, sv = 0.0f;
+                        if (x > 0) {
+                            su += wh[k - 1] * u[k - 1];
+                            sv += wh[k - 1] * v[k - 1];
+                        }
+                        if (x + 1 < w) {
+                            su += wh[k] * u[k + 1];
+                            sv += wh[k] * v[k + 1];
+                        }
+                        if (y > 0) {
+                            su += wv[k - w] * u[k - w];
+                            sv += wv[k - w] * v[k - w];
+                        }
+                        if (y + 1 < h) {
+                            su += wv[k] * u[k + w];
+                            sv += wv[k] * v[k + w];
+                        }
+                        u[k] += omega * ((su - c1[k] - a12[k] * v[k]) * inv11[k] - u[k]);
+                        v[k] += omega * ((sv - c2[k] - a12[k] * u[k]) * inv22[k] - v[k]);
+                    }
+                });
+    }
+    rows([=](std::ptrdiff_t y) {
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            float* f = flow.pixel(y, x);
+            f[0] = u[y * w + x];
+            f[flow.stride_c] = v[y * w + x];
+        }
+    });
 }
 
 }  // namespace framefix
