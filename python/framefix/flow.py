@@ -175,14 +175,25 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 
 # --- estimation -----------------------------------------------------------------------------------
 
-# Patch side, patch spacing, Gauss-Newton steps per patch, and the finest pyramid level solved
-# (0: full resolution; 1: half, then upsampled ...). Every setting can be overridden by keyword.
+# Patch stage: patch side, patch spacing, Gauss-Newton steps per patch, and the finest pyramid
+# level solved (0: full resolution; 1: half, then upsampled ...). Variational refinement after the
+# patch stage on every level down to the finest: fixed-point iterations (0: none), SOR sweeps per
+# iteration, and the weights of smoothness, gradient constancy and brightness constancy. Every
+# setting can be overridden by keyword.
 PRESETS = {
-    "ultrafast": {"patch": 8, "stride": 6, "iterations": 8, "finest_level": 2},
-    "fast": {"patch": 8, "stride": 5, "iterations": 12, "finest_level": 1},
-    "medium": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 0},
-    "accurate": {"patch": 12, "stride": 3, "iterations": 32, "finest_level": 0},
+    "ultrafast": {"patch": 8, "stride": 6, "iterations": 8, "finest_level": 2, "refine_iterations": 1,
+                  "refine_sweeps": 3, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+    "fast": {"patch": 8, "stride": 5, "iterations": 12, "finest_level": 2, "refine_iterations": 3,
+             "refine_sweeps": 5, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+    "medium": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 1, "refine_iterations": 5,
+               "refine_sweeps": 5, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+    "accurate": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 0, "refine_iterations": 10,
+                 "refine_sweeps": 10, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
 }
+_INTEGER_SETTINGS = {"patch": 2, "stride": 1, "iterations": 0, "finest_level": 0, "refine_iterations": 0,
+                     "refine_sweeps": 0}  # and their smallest values
+_OVER_RELAXATION = 1.8  # SOR's omega
+_NORMALISATION = (4, 0.02)  # local normalisation before refinement: window radius, epsilon (0..1 units)
 MIN_SIDE = 16  # smallest frame side the estimator takes
 
 
@@ -227,9 +238,13 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
 
     A Dense Inverse Search-class estimator (Kroeger et al., ECCV 2016): on an image pyramid,
     coarse to fine, square patches on a grid are aligned by inverse-compositional Gauss-Newton,
-    starting from the coarser level's flow, then blended into a dense field. Patches are compared
-    after zero-mean, unit-variance normalisation, so exposure flicker between the frames (gain and
-    offset changes) barely moves the result. Color frames are converted to Rec. 709 luma.
+    starting from the coarser level's flow, then blended into a dense field; then a variational
+    refinement (Brox et al. 2004, as in DIS: robust brightness and gradient constancy plus robust
+    smoothness, a few lagged fixed-point iterations of red-black SOR) makes it smooth, sub-pixel
+    accurate, and fills flat and out-of-frame areas from their neighbours. Patches are compared
+    after zero-mean, unit-variance normalisation and the refinement runs on locally normalised
+    images (9x9 windows), so exposure flicker between the frames, even uneven across the frame,
+    barely moves the result. Color frames are converted to Rec. 709 luma.
 
     Parameters
     ----------
@@ -243,7 +258,12 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     workers : int, optional
         Threads; the result does not depend on them.
     **overrides
-        ``patch``, ``stride``, ``iterations``, ``finest_level``: replace the preset's values.
+        Replace the preset's values: ``patch`` (side), ``stride`` (spacing of patch origins),
+        ``iterations`` (Gauss-Newton steps per patch), ``finest_level`` (0: solve at full
+        resolution, 1: at half and upsample, ...), ``refine_iterations`` (fixed-point iterations
+        of the refinement, 0: none), ``refine_sweeps`` (SOR sweeps per iteration),
+        ``smoothness``, ``gradient_constancy``, ``brightness_constancy`` (the refinement's
+        weights, for images in 0..1).
 
     Returns
     -------
@@ -258,10 +278,17 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     if unknown:
         raise TypeError(f"{func}: unknown settings {sorted(unknown)}; known: {sorted(settings)}")
     settings.update(overrides)
-    for key, low in (("patch", 2), ("stride", 1), ("iterations", 0), ("finest_level", 0)):
+    for key, low in _INTEGER_SETTINGS.items():
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{func}: {key} must be an int >= {low}, got {value!r}")
+    for key in ("smoothness", "gradient_constancy", "brightness_constancy"):
+        value = settings[key]
+        low_ok = value > 0 if key == "smoothness" else value >= 0
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+                np.isfinite(value) and low_ok):
+            bound = "> 0" if key == "smoothness" else ">= 0"
+            raise ValueError(f"{func}: {key} must be a finite number {bound}, got {value!r}")
     i0, i1 = _gray(func, "prev", prev), _gray(func, "next", next)
     if i0.shape != i1.shape:
         raise ValueError(f"{func}: prev and next must have the same height and width, got {i0.shape} and {i1.shape}")
@@ -291,6 +318,10 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
         if flow.shape[:2] != a.shape:
             flow = _resize_flow(flow, a.shape[0], a.shape[1], workers)
         kernels.patch_flow_level(a, b, flow, patch, settings["stride"], settings["iterations"], workers)
+        if settings["refine_iterations"]:
+            kernels.refine_flow_level(a, b, flow, float(settings["smoothness"]), float(settings["gradient_constancy"]),
+                                      float(settings["brightness_constancy"]), settings["refine_iterations"],
+                                      settings["refine_sweeps"], _OVER_RELAXATION, *_NORMALISATION, workers)
     if flow.shape[:2] != (h, w):
         flow = _resize_flow(flow, h, w, workers)
     return flow

@@ -135,6 +135,7 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
     const auto xs = detail::patch_origins(w, p, search.stride), ys = detail::patch_origins(h, p, search.stride);
     const std::ptrdiff_t nx = static_cast<std::ptrdiff_t>(xs.size()), ny = static_cast<std::ptrdiff_t>(ys.size());
     const std::ptrdiff_t n = p * p;
+    const float half = static_cast<float>(p / 2);
     // per patch: flow, and the normalisation of both patches at the end (for the blend weights)
     std::vector<float> pu(nx * ny), pv(nx * ny), m0(nx * ny), s0(nx * ny), m1(nx * ny), s1(nx * ny);
 
@@ -196,8 +197,11 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
                     v -= dv;
                     if (du * du + dv * dv < 1e-6f) break;
                 }
-                // a patch that wandered more than its own size found something else: keep its start
-                if ((u - u0) * (u - u0) + (v - v0) * (v - v0) > static_cast<float>(p * p)) {
+                // a patch that wandered more than its own size found something else, and one whose
+                // centre left the frame matched clamped border pixels: keep its start
+                const float cx = static_cast<float>(ox) + half + u, cy = static_cast<float>(oy) + half + v;
+                if ((u - u0) * (u - u0) + (v - v0) * (v - v0) > static_cast<float>(p * p) || cx < 0.0f ||
+                    cy < 0.0f || cx > static_cast<float>(w - 1) || cy > static_cast<float>(h - 1)) {
                     u = u0;
                     v = v0;
                 }
@@ -289,9 +293,50 @@ struct Refinement {
     std::ptrdiff_t fixed_point = 5; // lagged relinearisations of the robust weights
     std::ptrdiff_t sor = 5;         // SOR sweeps per fixed-point iteration
     float omega = 1.6f;             // over-relaxation
+    std::ptrdiff_t radius = 4;      // window of the local normalisation: (2 radius + 1)^2 pixels
+    float epsilon = 0.02f;          // added to the local standard deviation: flat areas stay flat
 };
 
 namespace detail {
+
+// (p - local mean) / sqrt(local variance + epsilon^2) over a (2r+1)^2 window clamped at the
+// border: the same for any gain and offset of the image, so the refinement's data terms do not
+// see exposure flicker, even when it varies across the frame. Sums run in a fixed order
+// (separable, left to right, top to bottom). row_sum and row_squares are scratch planes.
+template <class Rows>
+void normalise_locally(const PlaneView<const float>& image, std::ptrdiff_t radius, float epsilon, float* out,
+                       float* row_sum, float* row_squares, Rows&& rows) {
+    const std::ptrdiff_t h = image.height, w = image.width;
+    rows([&](std::ptrdiff_t y) {
+        const float* r = image.row(y);
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            float sum = 0.0f, squares = 0.0f;
+            for (std::ptrdiff_t d = -radius; d <= radius; ++d) {
+                const std::ptrdiff_t xx = std::min(std::max<std::ptrdiff_t>(x + d, 0), w - 1);
+                const float value = r[xx * image.stride_x];
+                sum += value;
+                squares += value * value;
+            }
+            row_sum[y * w + x] = sum;
+            row_squares[y * w + x] = squares;
+        }
+    });
+    const float count = static_cast<float>((2 * radius + 1) * (2 * radius + 1));
+    const float epsilon2 = epsilon * epsilon;
+    rows([&](std::ptrdiff_t y) {
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            float sum = 0.0f, squares = 0.0f;
+            for (std::ptrdiff_t d = -radius; d <= radius; ++d) {
+                const std::ptrdiff_t yy = std::min(std::max<std::ptrdiff_t>(y + d, 0), h - 1);
+                sum += row_sum[yy * w + x];
+                squares += row_squares[yy * w + x];
+            }
+            const float mean = sum / count;
+            const float variance = std::max(squares / count - mean * mean, 0.0f);
+            out[y * w + x] = (image.row(y)[x * image.stride_x] - mean) / std::sqrt(variance + epsilon2);
+        }
+    });
+}
 
 // Central difference along x (or y) with the index clamped at the border (a one-sided
 // difference there); the halving is a multiplication, exact like the division it replaces.
@@ -345,10 +390,11 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
     if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
         throw std::invalid_argument("refine_flow_level: i0, i1 and flow must have the same height and width");
     if (h < 2 || w < 2 || !(settings.alpha > 0.0f) || !(settings.gamma >= 0.0f) || !(settings.delta >= 0.0f) ||
-        settings.fixed_point < 0 || settings.sor < 0 || !(settings.omega > 0.0f && settings.omega < 2.0f))
+        settings.fixed_point < 0 || settings.sor < 0 || !(settings.omega > 0.0f && settings.omega < 2.0f) ||
+        settings.radius < 0 || !(settings.epsilon > 0.0f))
         throw std::invalid_argument("refine_flow_level: bad refinement settings for this image size");
     constexpr float eps2 = 1e-6f;  // Charbonnier epsilon squared, as in detail::data_terms
-    const detail::Workspace workspace(21, static_cast<std::size_t>(n));
+    const detail::Workspace workspace(22, static_cast<std::size_t>(n));
     float* const base_u = workspace.plane(0);
     float* const base_v = workspace.plane(1);
     float* const f0 = workspace.plane(2);
@@ -367,7 +413,11 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
             for (std::ptrdiff_t y = r0; y < r1; ++y) body(y);
         });
     };
-    // i1 warped by the current flow; pixels whose match leaves the frame get no data term
+    // both frames normalised, then the second warped by the current flow; pixels whose match
+    // leaves the frame get no data term
+    PlaneView<const float> n1{workspace.plane(21), h, w, w, 1};
+    detail::normalise_locally(i0, settings.radius, settings.epsilon, f0, ix, iy, rows);
+    detail::normalise_locally(i1, settings.radius, settings.epsilon, workspace.plane(21), ix, iy, rows);
     rows([&](std::ptrdiff_t y) {
         const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
         for (std::ptrdiff_t x = 0; x < w; ++x) {
@@ -377,8 +427,7 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
             const std::ptrdiff_t k = y * w + x;
             base_u[k] = u;
             base_v[k] = v;
-            f0[k] = i0.row(y)[x * i0.stride_x];
-            f1[k] = detail::sample_clamped(i1, sx, sy);
+            f1[k] = detail::sample_clamped(n1, sx, sy);
             inside[k] = sx >= 0.0f && sx <= max_x && sy >= 0.0f && sy <= max_y ? 1.0f : 0.0f;
         }
     });
