@@ -197,40 +197,11 @@ _NORMALISATION = (4, 0.02)  # local normalisation before refinement: window radi
 MIN_SIDE = 16  # smallest frame side the estimator takes
 
 
-def _gray(func: str, name: str, frame) -> np.ndarray:
-    """Luma (Rec. 709 weights) in 0..1 as a contiguous float32 plane."""
+def _checked_frame(func: str, name: str, frame) -> np.ndarray:
     view = _validate.frame(func, name, _validate.as_array(func, name, frame))
     if view.dtype.kind == "f" and not np.isfinite(view).all():
         raise ValueError(f"{func}: {name} contains NaN or infinite values")
-    data = view.astype(np.float32)
-    if view.dtype.kind == "u":
-        data /= np.float32(np.iinfo(view.dtype).max)
-    if view.shape[2] >= 3:
-        gray = np.float32(0.2126) * data[..., 0] + np.float32(0.7152) * data[..., 1] + np.float32(0.0722) * data[..., 2]
-    else:
-        gray = data[..., 0]
-    return np.ascontiguousarray(gray, np.float32)
-
-
-def _halve(plane: np.ndarray) -> np.ndarray:
-    h, w = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
-    p = plane[:h, :w]
-    return np.ascontiguousarray((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) * np.float32(0.25))
-
-
-def _resize_flow(flow: np.ndarray, height: int, width: int, workers: int) -> np.ndarray:
-    """Bilinear resize of a flow field to (height, width), vectors scaled with the size."""
-    from framefix.warp import remap
-
-    sy, sx = flow.shape[0] / height, flow.shape[1] / width
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    map_x = ((xs + np.float32(0.5)) * np.float32(sx) - np.float32(0.5)).astype(np.float32)
-    map_y = ((ys + np.float32(0.5)) * np.float32(sy) - np.float32(0.5)).astype(np.float32)
-    out = np.empty((height, width, 2), np.float32)
-    for c, scale in ((0, 1 / sx), (1, 1 / sy)):
-        out[..., c] = remap(np.ascontiguousarray(flow[..., c]), map_x, map_y, border="edge", workers=workers)
-        out[..., c] *= np.float32(scale)
-    return out
+    return view
 
 
 def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None, **overrides) -> np.ndarray:
@@ -289,10 +260,11 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
                 np.isfinite(value) and low_ok):
             bound = "> 0" if key == "smoothness" else ">= 0"
             raise ValueError(f"{func}: {key} must be a finite number {bound}, got {value!r}")
-    i0, i1 = _gray(func, "prev", prev), _gray(func, "next", next)
-    if i0.shape != i1.shape:
-        raise ValueError(f"{func}: prev and next must have the same height and width, got {i0.shape} and {i1.shape}")
-    h, w = i0.shape
+    first, second = _checked_frame(func, "prev", prev), _checked_frame(func, "next", next)
+    if first.shape[:2] != second.shape[:2]:
+        raise ValueError(f"{func}: prev and next must have the same height and width, got {first.shape[:2]} and "
+                         f"{second.shape[:2]}")
+    h, w = first.shape[:2]
     patch = settings["patch"]
     if min(h, w) < max(MIN_SIDE, patch):
         raise ValueError(f"{func}: frames must be at least {max(MIN_SIDE, patch)} pixels on each side, got {w}x{h}")
@@ -304,26 +276,27 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
 
     workers = _backend.resolve_workers(workers, func)
     kernels = _backend.implementation()
+    i0, i1 = kernels.flow_luma(first, workers), kernels.flow_luma(second, workers)
     # levels: halve while the coarser image is still two patches across (large motions need depth)
     pyramid = [(i0, i1)]
     while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
         a, b = pyramid[-1]
-        pyramid.append((_halve(a), _halve(b)))
+        pyramid.append((kernels.halve_plane(a, workers), kernels.halve_plane(b, workers)))
     finest = min(settings["finest_level"], len(pyramid) - 1)
     top = len(pyramid) - 1
     ch, cw = pyramid[top][0].shape
-    flow = np.zeros((ch, cw, 2), np.float32) if init is None else _resize_flow(init, ch, cw, workers)
+    flow = np.zeros((ch, cw, 2), np.float32) if init is None else kernels.resize_flow(init, ch, cw, workers)
     for level in range(top, finest - 1, -1):
         a, b = pyramid[level]
         if flow.shape[:2] != a.shape:
-            flow = _resize_flow(flow, a.shape[0], a.shape[1], workers)
+            flow = kernels.resize_flow(flow, a.shape[0], a.shape[1], workers)
         kernels.patch_flow_level(a, b, flow, patch, settings["stride"], settings["iterations"], workers)
         if settings["refine_iterations"]:
             kernels.refine_flow_level(a, b, flow, float(settings["smoothness"]), float(settings["gradient_constancy"]),
                                       float(settings["brightness_constancy"]), settings["refine_iterations"],
                                       settings["refine_sweeps"], _OVER_RELAXATION, *_NORMALISATION, workers)
     if flow.shape[:2] != (h, w):
-        flow = _resize_flow(flow, h, w, workers)
+        flow = kernels.resize_flow(flow, h, w, workers)
     return flow
 
 

@@ -31,12 +31,49 @@ void bind_refine_flow_level(const py::array& i0, const py::array& i1, const py::
     refine_flow_level(a, b, f, settings, workers);
 }
 
+py::array_t<float> bind_flow_luma(const py::array& image, std::size_t workers) {
+    py::array_t<float> out({image.shape(0), image.shape(1)});
+    const auto dst = plane_view<float>(out, "out");
+    dispatch_pixel_type(image, [&](auto tag) {
+        using T = decltype(tag);
+        const auto src = image_view<const T>(image, "image");
+        py::gil_scoped_release release;
+        flow_luma<T>(src, dst, workers);
+    });
+    return out;
+}
+
+py::array_t<float> bind_halve_plane(const py::array& plane, std::size_t workers) {
+    const auto src = plane_view<const float>(plane, "plane");
+    py::array_t<float> out({src.height / 2, src.width / 2});
+    const auto dst = plane_view<float>(out, "out");
+    py::gil_scoped_release release;
+    halve_plane(src, dst, workers);
+    return out;
+}
+
+py::array_t<float> bind_resize_flow(const py::array& flow, std::ptrdiff_t height, std::ptrdiff_t width,
+                                    std::size_t workers) {
+    const auto src = image_view<const float>(flow, "flow");
+    py::array_t<float> out({height, width, std::ptrdiff_t{2}});
+    const auto dst = image_view<float>(out, "out");
+    py::gil_scoped_release release;
+    resize_flow(src, dst, workers);
+    return out;
+}
+
 }  // namespace
 
 void register_flow(py::module_& m) {
     m.def("patch_flow_level", &bind_patch_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("patch"),
           py::arg("stride"), py::arg("iterations"), py::arg("workers"),
           "Refine one pyramid level's flow in place by patch inverse search (private: use framefix.estimate_flow).");
+    m.def("flow_luma", &bind_flow_luma, py::arg("image"), py::arg("workers"),
+          "The estimator's float32 luma plane of an (H, W, C) frame (private).");
+    m.def("halve_plane", &bind_halve_plane, py::arg("plane"), py::arg("workers"),
+          "2x2 box average of a float32 plane (private).");
+    m.def("resize_flow", &bind_resize_flow, py::arg("flow"), py::arg("height"), py::arg("width"), py::arg("workers"),
+          "Bilinear resize of a flow field, vectors scaled (private).");
     m.def("refine_flow_level", &bind_refine_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("alpha"),
           py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("omega"), py::arg("radius"),
           py::arg("epsilon"), py::arg("workers"),

@@ -15,6 +15,7 @@
 
 #include "image_view.hpp"
 #include "parallel.hpp"
+#include "pixel_traits.hpp"
 
 namespace framefix {
 
@@ -540,6 +541,92 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
             float* f = flow.pixel(y, x);
             f[0] = u[y * w + x];
             f[flow.stride_c] = v[y * w + x];
+        }
+    });
+}
+
+// ---- pyramid helpers -----------------------------------------------------------------------------
+
+// The estimator's input plane: Rec. 709 luma of the first three channels (or the only channel),
+// in 0..1 for integer pixels.
+template <class T>
+void flow_luma(const ImageView<const T>& image, const PlaneView<float>& out, std::size_t workers = 1) {
+    if (!out.same_size(image.height, image.width) || (image.channels != 1 && image.channels < 3))
+        throw std::invalid_argument("flow_luma: out must match the image, which must have 1, 3 or 4 channels");
+    const float scale = 1.0f / pixel_traits<T>::max_value;
+    threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            float* o = out.row(y);
+            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
+                const T* p = image.pixel(y, x);
+                float value;
+                if (image.channels == 1) {
+                    value = static_cast<float>(p[0]);
+                } else {
+                    value = 0.2126f * static_cast<float>(p[0]) + 0.7152f * static_cast<float>(p[image.stride_c]) +
+                            0.0722f * static_cast<float>(p[2 * image.stride_c]);
+                }
+                o[x * out.stride_x] = value * scale;
+            }
+        }
+    });
+}
+
+// 2x2 box average into a plane of half the size (an odd last row or column is dropped).
+inline void halve_plane(const PlaneView<const float>& src, const PlaneView<float>& dst, std::size_t workers = 1) {
+    if (!dst.same_size(src.height / 2, src.width / 2) || dst.height < 1 || dst.width < 1)
+        throw std::invalid_argument("halve_plane: dst must be half the size of src");
+    threading::parallel_for(0, dst.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            const float* a = src.row(2 * y);
+            const float* b = src.row(2 * y + 1);
+            float* o = dst.row(y);
+            for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
+                const std::ptrdiff_t left = 2 * x * src.stride_x, right = (2 * x + 1) * src.stride_x;
+                o[x * dst.stride_x] = (a[left] + b[left] + a[right] + b[right]) * 0.25f;
+            }
+        }
+    });
+}
+
+// Bilinear resize of a flow field (pixel centres aligned, edge border), vectors scaled with the
+// size.
+inline void resize_flow(const ImageView<const float>& src, const ImageView<float>& dst, std::size_t workers = 1) {
+    if (src.channels != 2 || dst.channels != 2 || src.height < 1 || src.width < 1)
+        throw std::invalid_argument("resize_flow: flows must be (H, W, 2)");
+    const float ratio_x = static_cast<float>(src.width) / static_cast<float>(dst.width);
+    const float ratio_y = static_cast<float>(src.height) / static_cast<float>(dst.height);
+    const float scale_u = static_cast<float>(dst.width) / static_cast<float>(src.width);
+    const float scale_v = static_cast<float>(dst.height) / static_cast<float>(src.height);
+    auto locate = [](std::ptrdiff_t i, float ratio, std::ptrdiff_t size, std::ptrdiff_t& i0, std::ptrdiff_t& i1,
+                     float& t) {
+        float c = (static_cast<float>(i) + 0.5f) * ratio - 0.5f;
+        const float top = static_cast<float>(size - 1);
+        c = c < 0.0f ? 0.0f : (c > top ? top : c);
+        i0 = static_cast<std::ptrdiff_t>(c);
+        i1 = std::min(i0 + 1, size - 1);
+        t = c - static_cast<float>(i0);
+    };
+    std::vector<std::ptrdiff_t> x0(dst.width), x1(dst.width);
+    std::vector<float> fx(dst.width);
+    for (std::ptrdiff_t x = 0; x < dst.width; ++x) locate(x, ratio_x, src.width, x0[x], x1[x], fx[x]);
+    threading::parallel_for(0, dst.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            std::ptrdiff_t y0, y1;
+            float fy;
+            locate(y, ratio_y, src.height, y0, y1, fy);
+            for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
+                const float* a = src.pixel(y0, x0[x]);
+                const float* b = src.pixel(y0, x1[x]);
+                const float* c = src.pixel(y1, x0[x]);
+                const float* d = src.pixel(y1, x1[x]);
+                float* o = dst.pixel(y, x);
+                for (std::ptrdiff_t ch = 0; ch < 2; ++ch) {
+                    const std::ptrdiff_t k = ch * src.stride_c;
+                    const float top = a[k] + fx[x] * (b[k] - a[k]), bottom = c[k] + fx[x] * (d[k] - c[k]);
+                    o[ch * dst.stride_c] = (top + fy * (bottom - top)) * (ch == 0 ? scale_u : scale_v);
+                }
+            }
         }
     });
 }

@@ -10,7 +10,7 @@ from framefix._numba.color import (
     sorted_channel_values,
     srgb_to_lab,
 )
-from framefix._numba.flow import patch_flow_level
+from framefix._numba.flow import flow_luma, halve_plane, patch_flow_level, refine_flow_level, resize_flow
 from framefix._numba.stats import frame_sums
 from framefix._numba.warp import remap, warp
 
@@ -19,11 +19,15 @@ __all__ = [
     "apply_lut",
     "channel_histograms",
     "channel_moments",
+    "flow_luma",
     "frame_sums",
+    "halve_plane",
     "lab_to_srgb",
     "match_float_channels",
     "patch_flow_level",
+    "refine_flow_level",
     "remap",
+    "resize_flow",
     "sorted_channel_values",
     "srgb_to_lab",
     "warp",

@@ -236,3 +236,261 @@ def patch_flow_level(i0, i1, flow, patch, stride, iterations, workers):
                                                           pu, pv, m0, s0, m1, s1))
     _reject_outliers(pu, pv, xs.size, ys.size)
     _blend(i0, i1, flow, xs, ys, patch, pu, pv, m0, s0, m1, s1)
+
+
+# --- variational refinement (the C++ refine_flow_level) ------------------------------------------
+
+_EPS2 = _F(1e-6)  # Charbonnier epsilon squared
+
+
+@njit(cache=True, nogil=True)
+def _normalise_locally(image, radius, epsilon, out, row_sum, row_squares):
+    h, w = image.shape
+    for y in range(h):
+        for x in range(w):
+            total = _F(0.0)
+            squares = _F(0.0)
+            for d in range(-radius, radius + 1):
+                value = image[y, min(max(x + d, 0), w - 1)]
+                total += value
+                squares += value * value
+            row_sum[y, x] = total
+            row_squares[y, x] = squares
+    count = _F((2 * radius + 1) * (2 * radius + 1))
+    epsilon2 = epsilon * epsilon
+    for y in range(h):
+        for x in range(w):
+            total = _F(0.0)
+            squares = _F(0.0)
+            for d in range(-radius, radius + 1):
+                yy = min(max(y + d, 0), h - 1)
+                total += row_sum[yy, x]
+                squares += row_squares[yy, x]
+            mean = total / count
+            variance = max(squares / count - mean * mean, _F(0.0))
+            out[y, x] = (image[y, x] - mean) / _F(math.sqrt(variance + epsilon2))
+
+
+@njit(cache=True, nogil=True)
+def _diff_x(plane, y, x):
+    w = plane.shape[1]
+    a = x - 1 if x > 0 else 0
+    b = x + 1 if x + 1 < w else w - 1
+    return (plane[y, b] - plane[y, a]) * (_F(0.5) if b - a == 2 else _F(1.0))
+
+
+@njit(cache=True, nogil=True)
+def _diff_y(plane, y, x):
+    h = plane.shape[0]
+    a = y - 1 if y > 0 else 0
+    b = y + 1 if y + 1 < h else h - 1
+    return (plane[b, x] - plane[a, x]) * (_F(0.5) if b - a == 2 else _F(1.0))
+
+
+@njit(cache=True, nogil=True)
+def _linearise(flow, n0, n1, base_u, base_v, f1, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt):
+    h, w = n0.shape
+    max_x = _F(w - 1)
+    max_y = _F(h - 1)
+    for y in range(h):
+        for x in range(w):
+            u = flow[y, x, 0]
+            v = flow[y, x, 1]
+            sx = _F(x) + u
+            sy = _F(y) + v
+            base_u[y, x] = u
+            base_v[y, x] = v
+            f1[y, x] = _sample_clamped(n1, sx, sy)
+            inside[y, x] = _F(1.0) if sx >= _F(0.0) and sx <= max_x and sy >= _F(0.0) and sy <= max_y else _F(0.0)
+    for y in range(h):
+        for x in range(w):
+            ax = _diff_x(n0, y, x)
+            ay = _diff_y(n0, y, x)
+            bx = _diff_x(f1, y, x)
+            by = _diff_y(f1, y, x)
+            ix[y, x] = _F(0.5) * (ax + bx)
+            iy[y, x] = _F(0.5) * (ay + by)
+            it[y, x] = f1[y, x] - n0[y, x]
+            ixt[y, x] = bx - ax
+            iyt[y, x] = by - ay
+    for y in range(h):
+        for x in range(w):
+            ixx[y, x] = _diff_x(ix, y, x)
+            ixy[y, x] = _diff_y(ix, y, x)
+            iyy[y, x] = _diff_y(iy, y, x)
+
+
+@njit(cache=True, nogil=True)
+def _systems(y0, y1, u, v, base_u, base_v, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt, alpha, gamma, delta,
+             smooth, a12, c1, c2, inv11, inv22, wh, wv, stage):
+    # stage 0: smoothness weights; stage 1: data terms, links and the inverted diagonals
+    h, w = u.shape
+    for y in range(y0, y1):
+        for x in range(w):
+            if stage == 0:
+                ux = _F(0.0)
+                vx = _F(0.0)
+                uy = _F(0.0)
+                vy = _F(0.0)
+                if x + 1 < w:
+                    ux = u[y, x + 1] - u[y, x]
+                    vx = v[y, x + 1] - v[y, x]
+                if y + 1 < h:
+                    uy = u[y + 1, x] - u[y, x]
+                    vy = v[y + 1, x] - v[y, x]
+                smooth[y, x] = alpha / _F(math.sqrt(ux * ux + uy * uy + vx * vx + vy * vy + _EPS2))
+                continue
+            du = u[y, x] - base_u[y, x]
+            dv = v[y, x] - base_v[y, x]
+            d = ix[y, x] * du + iy[y, x] * dv + it[y, x]
+            psi_i = inside[y, x] * delta / _F(math.sqrt(d * d + _EPS2))
+            ex = ixx[y, x] * du + ixy[y, x] * dv + ixt[y, x]
+            ey = ixy[y, x] * du + iyy[y, x] * dv + iyt[y, x]
+            psi_g = inside[y, x] * gamma / _F(math.sqrt(ex * ex + ey * ey + _EPS2))
+            p11 = psi_i * ix[y, x] * ix[y, x] + psi_g * (ixx[y, x] * ixx[y, x] + ixy[y, x] * ixy[y, x])
+            p12 = psi_i * ix[y, x] * iy[y, x] + psi_g * (ixx[y, x] * ixy[y, x] + ixy[y, x] * iyy[y, x])
+            p22 = psi_i * iy[y, x] * iy[y, x] + psi_g * (ixy[y, x] * ixy[y, x] + iyy[y, x] * iyy[y, x])
+            b1 = psi_i * ix[y, x] * it[y, x] + psi_g * (ixx[y, x] * ixt[y, x] + ixy[y, x] * iyt[y, x])
+            b2 = psi_i * iy[y, x] * it[y, x] + psi_g * (ixy[y, x] * ixt[y, x] + iyy[y, x] * iyt[y, x])
+            a12[y, x] = p12
+            c1[y, x] = b1 - p11 * base_u[y, x] - p12 * base_v[y, x]
+            c2[y, x] = b2 - p12 * base_u[y, x] - p22 * base_v[y, x]
+            right = _F(0.5) * (smooth[y, x] + smooth[y, x + 1]) if x + 1 < w else _F(0.0)
+            down = _F(0.5) * (smooth[y, x] + smooth[y + 1, x]) if y + 1 < h else _F(0.0)
+            wh[y, x] = right
+            wv[y, x] = down
+            sw = right + down
+            if x > 0:
+                sw += _F(0.5) * (smooth[y, x - 1] + smooth[y, x])
+            if y > 0:
+                sw += _F(0.5) * (smooth[y - 1, x] + smooth[y, x])
+            inv11[y, x] = _F(1.0) / (p11 + sw)
+            inv22[y, x] = _F(1.0) / (p22 + sw)
+
+
+@njit(cache=True, nogil=True)
+def _sor_rows(y0, y1, colour, omega, u, v, a12, c1, c2, inv11, inv22, wh, wv):
+    h, w = u.shape
+    for y in range(y0, y1):
+        for x in range((y + colour) & 1, w, 2):
+            su = _F(0.0)
+            sv = _F(0.0)
+            if x > 0:
+                su += wh[y, x - 1] * u[y, x - 1]
+                sv += wh[y, x - 1] * v[y, x - 1]
+            if x + 1 < w:
+                su += wh[y, x] * u[y, x + 1]
+                sv += wh[y, x] * v[y, x + 1]
+            if y > 0:
+                su += wv[y - 1, x] * u[y - 1, x]
+                sv += wv[y - 1, x] * v[y - 1, x]
+            if y + 1 < h:
+                su += wv[y, x] * u[y + 1, x]
+                sv += wv[y, x] * v[y + 1, x]
+            u[y, x] += omega * ((su - c1[y, x] - a12[y, x] * v[y, x]) * inv11[y, x] - u[y, x])
+            v[y, x] += omega * ((sv - c2[y, x] - a12[y, x] * u[y, x]) * inv22[y, x] - v[y, x])
+
+
+def refine_flow_level(i0, i1, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, workers):
+    h, w = i0.shape
+    if i1.shape != (h, w) or flow.shape != (h, w, 2):
+        raise ValueError("refine_flow_level: i0, i1 and flow must have the same height and width")
+    if (h < 2 or w < 2 or not alpha > 0 or not gamma >= 0 or not delta >= 0 or fixed_point < 0 or sor < 0
+            or not 0 < omega < 2 or radius < 0 or not epsilon > 0):
+        raise ValueError("refine_flow_level: bad refinement settings for this image size")
+    alpha, gamma, delta, omega, epsilon = (_F(value) for value in (alpha, gamma, delta, omega, epsilon))
+    (n0, n1, f1, base_u, base_v, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt, smooth, a12, c1, c2, inv11, inv22,
+     wh, wv) = np.empty((22, h, w), np.float32)
+    _normalise_locally(i0, radius, epsilon, n0, smooth, a12)
+    _normalise_locally(i1, radius, epsilon, n1, smooth, a12)
+    _linearise(flow, n0, n1, base_u, base_v, f1, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt)
+    u, v = base_u.copy(), base_v.copy()
+    for _ in range(fixed_point):
+        for stage in (0, 1):
+            for_rows(h, workers, lambda y0, y1, stage=stage: _systems(
+                y0, y1, u, v, base_u, base_v, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt, alpha, gamma, delta,
+                smooth, a12, c1, c2, inv11, inv22, wh, wv, stage))
+        for _ in range(sor):
+            for colour in (0, 1):
+                for_rows(h, workers, lambda y0, y1, colour=colour: _sor_rows(
+                    y0, y1, colour, omega, u, v, a12, c1, c2, inv11, inv22, wh, wv))
+    flow[..., 0] = u
+    flow[..., 1] = v
+
+
+# --- pyramid helpers (the C++ flow_luma, halve_plane, resize_flow) --------------------------------
+
+@njit(cache=True, nogil=True)
+def _luma(image, scale, out):
+    h, w, channels = image.shape
+    for y in range(h):
+        for x in range(w):
+            if channels == 1:
+                value = _F(image[y, x, 0])
+            else:
+                value = (_F(0.2126) * _F(image[y, x, 0]) + _F(0.7152) * _F(image[y, x, 1])
+                         + _F(0.0722) * _F(image[y, x, 2]))
+            out[y, x] = value * scale
+
+
+def flow_luma(image, workers):
+    if image.shape[2] != 1 and image.shape[2] < 3:
+        raise ValueError("flow_luma: the image must have 1, 3 or 4 channels")
+    top = np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1.0
+    out = np.empty(image.shape[:2], np.float32)
+    _luma(image, _F(1.0) / _F(top), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _halve(src, out):
+    for y in range(out.shape[0]):
+        for x in range(out.shape[1]):
+            out[y, x] = (src[2 * y, 2 * x] + src[2 * y + 1, 2 * x] + src[2 * y, 2 * x + 1]
+                         + src[2 * y + 1, 2 * x + 1]) * _F(0.25)
+
+
+def halve_plane(plane, workers):
+    if plane.shape[0] < 2 or plane.shape[1] < 2:
+        raise ValueError("halve_plane: dst must be half the size of src")
+    out = np.empty((plane.shape[0] // 2, plane.shape[1] // 2), np.float32)
+    _halve(plane, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _locate(i, ratio, size):
+    c = (_F(i) + _F(0.5)) * ratio - _F(0.5)
+    top = _F(size - 1)
+    c = _F(0.0) if c < _F(0.0) else (top if c > top else c)
+    i0 = int(c)
+    return i0, min(i0 + 1, size - 1), c - _F(i0)
+
+
+@njit(cache=True, nogil=True)
+def _resize(src, out):
+    sh, sw = src.shape[:2]
+    h, w = out.shape[:2]
+    ratio_x = _F(sw) / _F(w)
+    ratio_y = _F(sh) / _F(h)
+    scales = (_F(w) / _F(sw), _F(h) / _F(sh))
+    for y in range(h):
+        y0, y1, fy = _locate(y, ratio_y, sh)
+        for x in range(w):
+            x0, x1, fx = _locate(x, ratio_x, sw)
+            for ch in range(2):
+                a = src[y0, x0, ch]
+                b = src[y0, x1, ch]
+                c = src[y1, x0, ch]
+                d = src[y1, x1, ch]
+                top = a + fx * (b - a)
+                bottom = c + fx * (d - c)
+                out[y, x, ch] = (top + fy * (bottom - top)) * scales[ch]
+
+
+def resize_flow(flow, height, width, workers):
+    if flow.ndim != 3 or flow.shape[2] != 2 or flow.shape[0] < 1 or flow.shape[1] < 1:
+        raise ValueError("resize_flow: flows must be (H, W, 2)")
+    out = np.empty((height, width, 2), np.float32)
+    _resize(flow, out)
+    return out
