@@ -43,38 +43,93 @@ inline float sample_clamped(const PlaneView<const float>& image, float x, float 
     return top + fy * (bottom - top);
 }
 
+// Sum of term(0) ... term(n - 1) in a fixed order that vectorises: term q goes to lane q % 8, in
+// increasing q, and the eight lanes are added in order at the end (the Numba twin does the same).
+template <class Term>
+float lane_sum(std::ptrdiff_t n, Term&& term) noexcept {
+    constexpr std::ptrdiff_t lanes = 8;
+    float lane[lanes] = {};
+    std::ptrdiff_t q = 0;
+    for (; q + lanes <= n; q += lanes)
+        for (std::ptrdiff_t l = 0; l < lanes; ++l) lane[l] += term(q + l);
+    for (; q < n; ++q) lane[q % lanes] += term(q);
+    float total = lane[0];
+    for (std::ptrdiff_t l = 1; l < lanes; ++l) total += lane[l];
+    return total;
+}
+
 // The p x p patch of `image` at (ox + u, oy + v): every pixel shares the same fractional offset,
 // so inside the image one set of bilinear weights serves the whole patch; near the border each
 // pixel is sampled with clamping. Returns the patch mean.
 inline float sample_patch(const PlaneView<const float>& image, std::ptrdiff_t ox, std::ptrdiff_t oy, float u, float v,
-                          std::ptrdiff_t p, float* out) noexcept {
+                          std::ptrdiff_t p, float* __restrict out) noexcept {
     const float bx = static_cast<float>(ox) + u, by = static_cast<float>(oy) + v;
-    float sum = 0.0f;
     if (bx >= 0.0f && by >= 0.0f && bx + static_cast<float>(p) < static_cast<float>(image.width - 1) &&
         by + static_cast<float>(p) < static_cast<float>(image.height - 1)) {
         const auto x0 = static_cast<std::ptrdiff_t>(bx), y0 = static_cast<std::ptrdiff_t>(by);
         const float fx = bx - static_cast<float>(x0), fy = by - static_cast<float>(y0);
+        const std::ptrdiff_t sx = image.stride_x;
         for (std::ptrdiff_t j = 0; j < p; ++j) {
-            const float* r0 = image.row(y0 + j) + x0 * image.stride_x;
-            const float* r1 = image.row(y0 + j + 1) + x0 * image.stride_x;
-            for (std::ptrdiff_t i = 0; i < p; ++i) {
-                const float a = r0[i * image.stride_x], b = r0[(i + 1) * image.stride_x];
-                const float c = r1[i * image.stride_x], d = r1[(i + 1) * image.stride_x];
+            const float* __restrict r0 = image.row(y0 + j) + x0 * sx;
+            const float* __restrict r1 = image.row(y0 + j + 1) + x0 * sx;
+            float* __restrict o = out + j * p;
+            auto pixel = [&](std::ptrdiff_t i, std::ptrdiff_t step) {
+                const float a = r0[i * step], b = r0[(i + 1) * step];
+                const float c = r1[i * step], d = r1[(i + 1) * step];
                 const float top = a + fx * (b - a), bottom = c + fx * (d - c);
-                const float value = top + fy * (bottom - top);
-                out[j * p + i] = value;
-                sum += value;
+                o[i] = top + fy * (bottom - top);
+            };
+            if (sx == 1) {  // the usual contiguous plane: a loop that vectorises
+                for (std::ptrdiff_t i = 0; i < p; ++i) pixel(i, 1);
+            } else {
+                for (std::ptrdiff_t i = 0; i < p; ++i) pixel(i, sx);
             }
         }
     } else {
         for (std::ptrdiff_t j = 0; j < p; ++j)
-            for (std::ptrdiff_t i = 0; i < p; ++i) {
-                const float value = sample_clamped(image, bx + static_cast<float>(i), by + static_cast<float>(j));
-                out[j * p + i] = value;
-                sum += value;
-            }
+            for (std::ptrdiff_t i = 0; i < p; ++i)
+                out[j * p + i] = sample_clamped(image, bx + static_cast<float>(i), by + static_cast<float>(j));
     }
-    return sum / static_cast<float>(p * p);
+    return lane_sum(p * p, [&](std::ptrdiff_t q) { return out[q]; }) / static_cast<float>(p * p);
+}
+
+// Row j of the patch sample_patch takes, alone (the same values).
+inline void sample_patch_row(const PlaneView<const float>& image, std::ptrdiff_t ox, std::ptrdiff_t oy, float u,
+                             float v, std::ptrdiff_t p, std::ptrdiff_t j, float* __restrict out) noexcept {
+    const float bx = static_cast<float>(ox) + u, by = static_cast<float>(oy) + v;
+    if (bx >= 0.0f && by >= 0.0f && bx + static_cast<float>(p) < static_cast<float>(image.width - 1) &&
+        by + static_cast<float>(p) < static_cast<float>(image.height - 1)) {
+        const auto x0 = static_cast<std::ptrdiff_t>(bx), y0 = static_cast<std::ptrdiff_t>(by);
+        const float fx = bx - static_cast<float>(x0), fy = by - static_cast<float>(y0);
+        const std::ptrdiff_t sx = image.stride_x;
+        const float* __restrict r0 = image.row(y0 + j) + x0 * sx;
+        const float* __restrict r1 = image.row(y0 + j + 1) + x0 * sx;
+        for (std::ptrdiff_t i = 0; i < p; ++i) {
+            const float a = r0[i * sx], b = r0[(i + 1) * sx];
+            const float c = r1[i * sx], d = r1[(i + 1) * sx];
+            const float top = a + fx * (b - a), bottom = c + fx * (d - c);
+            out[i] = top + fy * (bottom - top);
+        }
+    } else {
+        for (std::ptrdiff_t i = 0; i < p; ++i)
+            out[i] = sample_clamped(image, bx + static_cast<float>(i), by + static_cast<float>(j));
+    }
+}
+
+// One patch row's votes: each pixel adds the patch flow weighted by 1 / |normalised difference|
+// (at most 20) between the warped patch and the first frame.
+inline void blend_row(std::ptrdiff_t p, const float* __restrict warped, const float* __restrict first,
+                      std::ptrdiff_t step, float mean1, float scale1, float mean0, float scale0, float patch_u,
+                      float patch_v, float* __restrict sum_u, float* __restrict sum_v, float* __restrict sum_w) noexcept {
+    for (std::ptrdiff_t i = 0; i < p; ++i) {
+        const float a = (warped[i] - mean1) * scale1;
+        const float b = (first[i * step] - mean0) * scale0;
+        const float difference = std::fabs(a - b);
+        const float weight = 1.0f / std::max(difference, 0.05f);
+        sum_u[i] += weight * patch_u;
+        sum_v[i] += weight * patch_v;
+        sum_w[i] += weight;
+    }
 }
 
 // Scratch planes that later calls on the same thread reuse. Large blocks freed after every call
@@ -141,58 +196,60 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
     std::vector<float> pu(nx * ny), pv(nx * ny), m0(nx * ny), s0(nx * ny), m1(nx * ny), s1(nx * ny);
 
     threading::parallel_for(0, ny, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
-        std::vector<float> t(n), gx(n), gy(n), warped(n);
+        std::vector<float> t(n), gx(n), gy(n), warped(n), residual(n);
         for (std::ptrdiff_t r = r0; r < r1; ++r) {
             for (std::ptrdiff_t c = 0; c < nx; ++c) {
                 const std::ptrdiff_t ox = xs[c], oy = ys[r], k = r * nx + c;
                 // template, its gradients (central differences inside the image) and statistics
-                float mean = 0.0f;
+                const bool interior = ox >= 1 && ox + p < w && i0.stride_x == 1;
                 for (std::ptrdiff_t j = 0; j < p; ++j) {
                     const std::ptrdiff_t y = oy + j, ya = std::max<std::ptrdiff_t>(y - 1, 0), yb = std::min(y + 1, h - 1);
+                    const float sy = yb - ya == 2 ? 0.5f : 1.0f;
+                    if (interior) {  // no clamping across the row: a loop that vectorises
+                        const float* __restrict above = i0.row(ya) + ox;
+                        const float* __restrict here = i0.row(y) + ox;
+                        const float* __restrict below = i0.row(yb) + ox;
+                        for (std::ptrdiff_t i = 0; i < p; ++i) {
+                            t[j * p + i] = here[i];
+                            gx[j * p + i] = (here[i + 1] - here[i - 1]) * 0.5f;
+                            gy[j * p + i] = (below[i] - above[i]) * sy;
+                        }
+                        continue;
+                    }
                     for (std::ptrdiff_t i = 0; i < p; ++i) {
                         const std::ptrdiff_t x = ox + i, xa = std::max<std::ptrdiff_t>(x - 1, 0), xb = std::min(x + 1, w - 1);
-                        const float v = i0.row(y)[x * i0.stride_x];
-                        t[j * p + i] = v;
-                        gx[j * p + i] = (i0.row(y)[xb * i0.stride_x] - i0.row(y)[xa * i0.stride_x]) / static_cast<float>(xb - xa);
-                        gy[j * p + i] = (i0.row(yb)[x * i0.stride_x] - i0.row(ya)[x * i0.stride_x]) / static_cast<float>(yb - ya);
-                        mean += v;
+                        t[j * p + i] = i0.row(y)[x * i0.stride_x];
+                        gx[j * p + i] = (i0.row(y)[xb * i0.stride_x] - i0.row(y)[xa * i0.stride_x]) * (xb - xa == 2 ? 0.5f : 1.0f);
+                        gy[j * p + i] = (i0.row(yb)[x * i0.stride_x] - i0.row(ya)[x * i0.stride_x]) * sy;
                     }
                 }
-                mean /= static_cast<float>(n);
-                float var = 0.0f, mgx = 0.0f, mgy = 0.0f;
-                for (std::ptrdiff_t q = 0; q < n; ++q) {
-                    var += (t[q] - mean) * (t[q] - mean);
-                    mgx += gx[q];
-                    mgy += gy[q];
-                }
-                const float sd = std::sqrt(var / static_cast<float>(n)) + 1e-4f;
-                mgx /= static_cast<float>(n);
-                mgy /= static_cast<float>(n);
-                float hxx = 1e-6f, hxy = 0.0f, hyy = 1e-6f;
+                const float count = static_cast<float>(n);
+                const float mean = detail::lane_sum(n, [&](std::ptrdiff_t q) { return t[q]; }) / count;
+                const float var = detail::lane_sum(n, [&](std::ptrdiff_t q) { return (t[q] - mean) * (t[q] - mean); });
+                const float mgx = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q]; }) / count;
+                const float mgy = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gy[q]; }) / count;
+                const float sd = std::sqrt(var / count) + 1e-4f;
                 for (std::ptrdiff_t q = 0; q < n; ++q) {
                     t[q] = (t[q] - mean) / sd;
                     gx[q] = (gx[q] - mgx) / sd;
                     gy[q] = (gy[q] - mgy) / sd;
-                    hxx += gx[q] * gx[q];
-                    hxy += gx[q] * gy[q];
-                    hyy += gy[q] * gy[q];
                 }
+                const float hxx = 1e-6f + detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * gx[q]; });
+                const float hxy = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * gy[q]; });
+                const float hyy = 1e-6f + detail::lane_sum(n, [&](std::ptrdiff_t q) { return gy[q] * gy[q]; });
                 const float det = hxx * hyy - hxy * hxy;
                 const float* f = flow.pixel(oy + p / 2, ox + p / 2);
                 const float u0 = f[0], v0 = f[flow.stride_c];
                 float u = u0, v = v0, wm = 0.0f, ws = 1.0f;
                 for (std::ptrdiff_t it = 0; it <= search.iterations; ++it) {
                     wm = detail::sample_patch(i1, ox, oy, u, v, p, warped.data());
-                    float wv = 0.0f;
-                    for (std::ptrdiff_t q = 0; q < n; ++q) wv += (warped[q] - wm) * (warped[q] - wm);
-                    ws = std::sqrt(wv / static_cast<float>(n)) + 1e-4f;
+                    const float wv = detail::lane_sum(n, [&](std::ptrdiff_t q) { return (warped[q] - wm) * (warped[q] - wm); });
+                    ws = std::sqrt(wv / count) + 1e-4f;
                     if (it == search.iterations || det <= 1e-6f) break;
-                    float bx = 0.0f, by = 0.0f;
-                    for (std::ptrdiff_t q = 0; q < n; ++q) {
-                        const float d = (warped[q] - wm) / ws - t[q];
-                        bx += gx[q] * d;
-                        by += gy[q] * d;
-                    }
+                    const float inv_ws = 1.0f / ws;
+                    for (std::ptrdiff_t q = 0; q < n; ++q) residual[q] = (warped[q] - wm) * inv_ws - t[q];
+                    const float bx = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * residual[q]; });
+                    const float by = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gy[q] * residual[q]; });
                     const float du = (hyy * bx - hxy * by) / det, dv = (hxx * by - hxy * bx) / det;
                     u -= du;
                     v -= dv;
@@ -246,36 +303,42 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
     }
 
     // blend: every pixel averages the patches covering it, weighted by how well each patch's
-    // flow explains that pixel (normalised difference), patches added in grid order
-    const detail::Workspace workspace(3, static_cast<std::size_t>(h * w));
-    float* su = workspace.plane(0);
-    float* sv = workspace.plane(1);
-    float* sw = workspace.plane(2);
-    std::fill(su, su + h * w, 0.0f);
-    std::fill(sv, sv + h * w, 0.0f);
-    std::fill(sw, sw + h * w, 0.0f);
-    std::vector<float> warped(n);
-    for (std::ptrdiff_t r = 0; r < ny; ++r)
-        for (std::ptrdiff_t c = 0; c < nx; ++c) {
-            const std::ptrdiff_t k = r * nx + c, ox = xs[c], oy = ys[r];
-            detail::sample_patch(i1, ox, oy, pu[k], pv[k], p, warped.data());
-            for (std::ptrdiff_t j = 0; j < p; ++j)
-                for (std::ptrdiff_t i = 0; i < p; ++i) {
-                    const std::ptrdiff_t x = ox + i, y = oy + j;
-                    const float a = (warped[j * p + i] - m1[k]) / s1[k];
-                    const float b = (i0.row(y)[x * i0.stride_x] - m0[k]) / s0[k];
-                    const float weight = 1.0f / std::max(std::fabs(a - b), 0.05f);
-                    su[y * w + x] += weight * pu[k];
-                    sv[y * w + x] += weight * pv[k];
-                    sw[y * w + x] += weight;
+    // flow explains that pixel (normalised difference). Each pixel row gathers from its patches
+    // in grid order, so rows run in parallel and every sum has a fixed order.
+    std::vector<float> inv_s0(nx * ny), inv_s1(nx * ny);
+    for (std::ptrdiff_t k = 0; k < nx * ny; ++k) {
+        inv_s0[k] = 1.0f / s0[k];
+        inv_s1[k] = 1.0f / s1[k];
+    }
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+        std::vector<float> su(w), sv(w), sw(w), row(p);
+        for (std::ptrdiff_t y = y0; y < y1; ++y) {
+            std::fill(su.begin(), su.end(), 0.0f);
+            std::fill(sv.begin(), sv.end(), 0.0f);
+            std::fill(sw.begin(), sw.end(), 0.0f);
+            const float* image_row = i0.row(y);
+            for (std::ptrdiff_t r = 0; r < ny; ++r) {
+                const std::ptrdiff_t j = y - ys[r];
+                if (j < 0 || j >= p) continue;
+                for (std::ptrdiff_t c = 0; c < nx; ++c) {
+                    const std::ptrdiff_t k = r * nx + c, ox = xs[c];
+                    detail::sample_patch_row(i1, ox, ys[r], pu[k], pv[k], p, j, row.data());
+                    const float mean0 = m0[k], mean1 = m1[k], scale0 = inv_s0[k], scale1 = inv_s1[k];
+                    if (i0.stride_x == 1)  // the usual contiguous plane: a loop that vectorises
+                        detail::blend_row(p, row.data(), image_row + ox, 1, mean1, scale1, mean0, scale0, pu[k], pv[k],
+                                          su.data() + ox, sv.data() + ox, sw.data() + ox);
+                    else
+                        detail::blend_row(p, row.data(), image_row + ox * i0.stride_x, i0.stride_x, mean1, scale1, mean0,
+                                          scale0, pu[k], pv[k], su.data() + ox, sv.data() + ox, sw.data() + ox);
                 }
+            }
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                float* f = flow.pixel(y, x);
+                f[0] = su[x] / sw[x];
+                f[flow.stride_c] = sv[x] / sw[x];
+            }
         }
-    for (std::ptrdiff_t y = 0; y < h; ++y)
-        for (std::ptrdiff_t x = 0; x < w; ++x) {
-            float* f = flow.pixel(y, x);
-            f[0] = su[y * w + x] / sw[y * w + x];
-            f[flow.stride_c] = sv[y * w + x] / sw[y * w + x];
-        }
+    });
 }
 
 
@@ -294,7 +357,7 @@ struct Refinement {
     std::ptrdiff_t fixed_point = 5; // lagged relinearisations of the robust weights
     std::ptrdiff_t sor = 5;         // SOR sweeps per fixed-point iteration
     float omega = 1.6f;             // over-relaxation
-    std::ptrdiff_t radius = 4;      // window of the local normalisation: (2 radius + 1)^2 pixels
+    std::ptrdiff_t radius = 4;      // window of the local normalisation: (2 radius + 1)^2 pixels, >= 1
     float epsilon = 0.02f;          // added to the local standard deviation: flat areas stay flat
 };
 
@@ -303,38 +366,66 @@ namespace detail {
 // (p - local mean) / sqrt(local variance + epsilon^2) over a (2r+1)^2 window clamped at the
 // border: the same for any gain and offset of the image, so the refinement's data terms do not
 // see exposure flicker, even when it varies across the frame. Sums run in a fixed order
-// (separable, left to right, top to bottom). row_sum and row_squares are scratch planes.
-template <class Rows>
-void normalise_locally(const PlaneView<const float>& image, std::ptrdiff_t radius, float epsilon, float* out,
-                       float* row_sum, float* row_squares, Rows&& rows) {
-    const std::ptrdiff_t h = image.height, w = image.width;
-    rows([&](std::ptrdiff_t y) {
-        const float* r = image.row(y);
-        for (std::ptrdiff_t x = 0; x < w; ++x) {
-            float sum = 0.0f, squares = 0.0f;
-            for (std::ptrdiff_t d = -radius; d <= radius; ++d) {
-                const std::ptrdiff_t xx = std::min(std::max<std::ptrdiff_t>(x + d, 0), w - 1);
-                const float value = r[xx * image.stride_x];
-                sum += value;
-                squares += value * value;
+// (separable, left to right, then top to bottom); the interior takes loops without clamping, so
+// that they vectorise. `image` is contiguous (w floats a row); row_sum and row_squares are
+// scratch planes.
+inline void normalise_locally(const float* image, std::ptrdiff_t h, std::ptrdiff_t w, std::ptrdiff_t radius,
+                              float epsilon, float* out, float* row_sum, float* row_squares, std::size_t workers) {
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            const float* __restrict r = image + y * w;
+            float* __restrict sum = row_sum + y * w;
+            float* __restrict squares = row_squares + y * w;
+            auto clamped = [&](std::ptrdiff_t x) {
+                float s = 0.0f, q = 0.0f;
+                for (std::ptrdiff_t d = -radius; d <= radius; ++d) {
+                    const float value = r[std::min(std::max<std::ptrdiff_t>(x + d, 0), w - 1)];
+                    s += value;
+                    q += value * value;
+                }
+                sum[x] = s;
+                squares[x] = q;
+            };
+            const std::ptrdiff_t inner_begin = std::min(radius, w), inner_end = std::max(w - radius, inner_begin);
+            for (std::ptrdiff_t x = 0; x < inner_begin; ++x) clamped(x);
+            for (std::ptrdiff_t x = inner_begin; x < inner_end; ++x) {
+                sum[x] = 0.0f;
+                squares[x] = 0.0f;
             }
-            row_sum[y * w + x] = sum;
-            row_squares[y * w + x] = squares;
+            for (std::ptrdiff_t d = -radius; d <= radius; ++d)
+                for (std::ptrdiff_t x = inner_begin; x < inner_end; ++x) {
+                    const float value = r[x + d];
+                    sum[x] += value;
+                    squares[x] += value * value;
+                }
+            for (std::ptrdiff_t x = inner_end; x < w; ++x) clamped(x);
         }
     });
     const float count = static_cast<float>((2 * radius + 1) * (2 * radius + 1));
     const float epsilon2 = epsilon * epsilon;
-    rows([&](std::ptrdiff_t y) {
-        for (std::ptrdiff_t x = 0; x < w; ++x) {
-            float sum = 0.0f, squares = 0.0f;
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        std::vector<float> sums(w), squares(w);
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            float* __restrict s = sums.data();
+            float* __restrict q = squares.data();
+            std::fill(s, s + w, 0.0f);
+            std::fill(q, q + w, 0.0f);
             for (std::ptrdiff_t d = -radius; d <= radius; ++d) {
                 const std::ptrdiff_t yy = std::min(std::max<std::ptrdiff_t>(y + d, 0), h - 1);
-                sum += row_sum[yy * w + x];
-                squares += row_squares[yy * w + x];
+                const float* __restrict rs = row_sum + yy * w;
+                const float* __restrict rq = row_squares + yy * w;
+                for (std::ptrdiff_t x = 0; x < w; ++x) {
+                    s[x] += rs[x];
+                    q[x] += rq[x];
+                }
             }
-            const float mean = sum / count;
-            const float variance = std::max(squares / count - mean * mean, 0.0f);
-            out[y * w + x] = (image.row(y)[x * image.stride_x] - mean) / std::sqrt(variance + epsilon2);
+            const float* __restrict r = image + y * w;
+            float* __restrict o = out + y * w;
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                const float mean = s[x] / count;
+                const float variance = std::max(q[x] / count - mean * mean, 0.0f);
+                o[x] = (r[x] - mean) / std::sqrt(variance + epsilon2);
+            }
         }
     });
 }
@@ -382,6 +473,69 @@ inline void data_terms(std::ptrdiff_t count, float delta, float gamma, const flo
     }
 }
 
+// Smoothness weights of one row: alpha / sqrt(|grad u|^2 + |grad v|^2 + eps^2) from forward
+// differences. `u_next`, `v_next` are the next row, or this row on the last one, which makes the
+// vertical differences exactly zero; the last column has no horizontal ones.
+inline void smoothness_row(std::ptrdiff_t w, float alpha, const float* __restrict u, const float* __restrict v,
+                           const float* __restrict u_next, const float* __restrict v_next,
+                           float* __restrict out) noexcept {
+    constexpr float eps2 = 1e-6f;
+    for (std::ptrdiff_t x = 0; x + 1 < w; ++x) {
+        const float ux = u[x + 1] - u[x], vx = v[x + 1] - v[x], uy = u_next[x] - u[x], vy = v_next[x] - v[x];
+        out[x] = alpha / std::sqrt(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
+    }
+    const std::ptrdiff_t x = w - 1;
+    const float ux = 0.0f, vx = 0.0f, uy = u_next[x] - u[x], vy = v_next[x] - v[x];
+    out[x] = alpha / std::sqrt(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
+}
+
+// One row's links to the right and lower neighbours (wh, wv: the mean of the two smoothness
+// weights, 0 past the border) and the inverted diagonals 1 / (A_ii + sum of the four links);
+// inv11 and inv22 hold A's diagonal on entry. Missing links add an exact zero.
+template <bool HasUp, bool HasDown>
+void links_row(std::ptrdiff_t w, const float* __restrict s, const float* __restrict s_up,
+               const float* __restrict s_down, float* __restrict wh, float* __restrict wv, float* __restrict inv11,
+               float* __restrict inv22) noexcept {
+    auto pixel = [&](std::ptrdiff_t x, bool has_left, bool has_right) {
+        const float right = has_right ? 0.5f * (s[x] + s[x + 1]) : 0.0f;
+        const float down = HasDown ? 0.5f * (s[x] + s_down[x]) : 0.0f;
+        wh[x] = right;
+        wv[x] = down;
+        float sw = right + down;
+        sw += has_left ? 0.5f * (s[x - 1] + s[x]) : 0.0f;
+        sw += HasUp ? 0.5f * (s_up[x] + s[x]) : 0.0f;
+        inv11[x] = 1.0f / (inv11[x] + sw);
+        inv22[x] = 1.0f / (inv22[x] + sw);
+    };
+    pixel(0, false, w > 1);
+    for (std::ptrdiff_t x = 1; x + 1 < w; ++x) pixel(x, true, true);
+    if (w > 1) pixel(w - 1, true, false);
+}
+
+// Red-black SOR over the pixels x0, x0 + 2, ... < x1 of an interior row (all four neighbours
+// exist): the new (u, v) of a pixel solves its 2x2 system with the neighbours' current values,
+// over-relaxed by omega. Pixels of one colour read only the other colour, so the loop has no
+// dependences and vectorises.
+inline void sor_row(std::ptrdiff_t x0, std::ptrdiff_t x1, float omega, float* __restrict u, float* __restrict v,
+                    const float* __restrict u_up, const float* __restrict v_up, const float* __restrict u_down,
+                    const float* __restrict v_down, const float* __restrict wh, const float* __restrict wv,
+                    const float* __restrict wv_up, const float* __restrict a12, const float* __restrict c1,
+                    const float* __restrict c2, const float* __restrict inv11, const float* __restrict inv22) noexcept {
+    for (std::ptrdiff_t x = x0; x < x1; x += 2) {
+        float su = 0.0f, sv = 0.0f;
+        su += wh[x - 1] * u[x - 1];
+        sv += wh[x - 1] * v[x - 1];
+        su += wh[x] * u[x + 1];
+        sv += wh[x] * v[x + 1];
+        su += wv_up[x] * u_up[x];
+        sv += wv_up[x] * v_up[x];
+        su += wv[x] * u_down[x];
+        sv += wv[x] * v_down[x];
+        u[x] += omega * ((su - c1[x] - a12[x] * v[x]) * inv11[x] - u[x]);
+        v[x] += omega * ((sv - c2[x] - a12[x] * u[x]) * inv22[x] - v[x]);
+    }
+}
+
 }  // namespace detail
 
 // Refines `flow` (H, W, 2, in place) between planes i0 and i1 (float32, same size, at least 2x2).
@@ -392,7 +546,7 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
         throw std::invalid_argument("refine_flow_level: i0, i1 and flow must have the same height and width");
     if (h < 2 || w < 2 || !(settings.alpha > 0.0f) || !(settings.gamma >= 0.0f) || !(settings.delta >= 0.0f) ||
         settings.fixed_point < 0 || settings.sor < 0 || !(settings.omega > 0.0f && settings.omega < 2.0f) ||
-        settings.radius < 0 || !(settings.epsilon > 0.0f))
+        settings.radius < 1 || !(settings.epsilon > 0.0f))
         throw std::invalid_argument("refine_flow_level: bad refinement settings for this image size");
     constexpr float eps2 = 1e-6f;  // Charbonnier epsilon squared, as in detail::data_terms
     const detail::Workspace workspace(22, static_cast<std::size_t>(n));
@@ -417,8 +571,14 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
     // both frames normalised, then the second warped by the current flow; pixels whose match
     // leaves the frame get no data term
     PlaneView<const float> n1{workspace.plane(21), h, w, w, 1};
-    detail::normalise_locally(i0, settings.radius, settings.epsilon, f0, ix, iy, rows);
-    detail::normalise_locally(i1, settings.radius, settings.epsilon, workspace.plane(21), ix, iy, rows);
+    rows([&](std::ptrdiff_t y) {  // contiguous copies of the frames, in planes not yet used
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            it[y * w + x] = i0.row(y)[x * i0.stride_x];
+            ixx[y * w + x] = i1.row(y)[x * i1.stride_x];
+        }
+    });
+    detail::normalise_locally(it, h, w, settings.radius, settings.epsilon, f0, ix, iy, workers);
+    detail::normalise_locally(ixx, h, w, settings.radius, settings.epsilon, workspace.plane(21), ix, iy, workers);
     rows([&](std::ptrdiff_t y) {
         const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
         for (std::ptrdiff_t x = 0; x < w; ++x) {
@@ -472,22 +632,9 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
     const float alpha = settings.alpha, gamma = settings.gamma, delta = settings.delta, omega = settings.omega;
 
     for (std::ptrdiff_t fp = 0; fp < settings.fixed_point; ++fp) {
-        // per-pixel smoothness weight from the forward differences of the current flow (zero
-        // past the last row and column)
         rows([=](std::ptrdiff_t y) {
-            for (std::ptrdiff_t x = 0; x < w; ++x) {
-                const std::ptrdiff_t k = y * w + x;
-                float ux = 0.0f, vx = 0.0f, uy = 0.0f, vy = 0.0f;
-                if (x + 1 < w) {
-                    ux = u[k + 1] - u[k];
-                    vx = v[k + 1] - v[k];
-                }
-                if (y + 1 < h) {
-                    uy = u[k + w] - u[k];
-                    vy = v[k + w] - v[k];
-                }
-                smooth[k] = alpha / std::sqrt(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
-            }
+            const std::ptrdiff_t k = y * w, next = y + 1 < h ? k + w : k;
+            detail::smoothness_row(w, alpha, u + k, v + k, u + next, v + next, smooth + k);
         });
         // robust data weights at the current flow, the links to the right and lower neighbours,
         // and each pixel's system with its diagonal inverted once for all sweeps (A's diagonal
@@ -496,44 +643,54 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
             const std::ptrdiff_t k = y * w;
             detail::data_terms(w, delta, gamma, inside + k, u + k, v + k, base_u + k, base_v + k, ix + k, iy + k, it + k,
                                ixx + k, ixy + k, iyy + k, ixt + k, iyt + k, inv11 + k, a12 + k, inv22 + k, c1 + k, c2 + k);
+            const float* up = y > 0 ? smooth + k - w : nullptr;
+            const float* down = y + 1 < h ? smooth + k + w : nullptr;
+            if (up && down)
+                detail::links_row<true, true>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+            else if (up)
+                detail::links_row<true, false>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+            else if (down)
+                detail::links_row<false, true>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+            else
+                detail::links_row<false, false>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
         });
-        rows([=](std::ptrdiff_t y) {
-            for (std::ptrdiff_t x = 0; x < w; ++x) {
-                const std::ptrdiff_t k = y * w + x;
-                wh[k] = x + 1 < w ? 0.5f * (smooth[k] + smooth[k + 1]) : 0.0f;
-                wv[k] = y + 1 < h ? 0.5f * (smooth[k] + smooth[k + w]) : 0.0f;
-                float sw = wh[k] + wv[k];
-                if (x > 0) sw += 0.5f * (smooth[k - 1] + smooth[k]);
-                if (y > 0) sw += 0.5f * (smooth[k - w] + smooth[k]);
-                inv11[k] = 1.0f / (inv11[k] + sw);
-                inv22[k] = 1.0f / (inv22[k] + sw);
+        // border pixels take the general path, interior runs of a row the vectorised one
+        auto sor_pixel = [=](std::ptrdiff_t y, std::ptrdiff_t x) {
+            const std::ptrdiff_t k = y * w + x;
+            float su = 0.0f, sv = 0.0f;
+            if (x > 0) {
+                su += wh[k - 1] * u[k - 1];
+                sv += wh[k - 1] * v[k - 1];
             }
-        });
+            if (x + 1 < w) {
+                su += wh[k] * u[k + 1];
+                sv += wh[k] * v[k + 1];
+            }
+            if (y > 0) {
+                su += wv[k - w] * u[k - w];
+                sv += wv[k - w] * v[k - w];
+            }
+            if (y + 1 < h) {
+                su += wv[k] * u[k + w];
+                sv += wv[k] * v[k + w];
+            }
+            u[k] += omega * ((su - c1[k] - a12[k] * v[k]) * inv11[k] - u[k]);
+            v[k] += omega * ((sv - c2[k] - a12[k] * u[k]) * inv22[k] - v[k]);
+        };
         for (std::ptrdiff_t sweep = 0; sweep < settings.sor; ++sweep)
             for (std::ptrdiff_t colour = 0; colour < 2; ++colour)
                 rows([=](std::ptrdiff_t y) {
-                    for (std::ptrdiff_t x = (y + colour) & 1; x < w; x += 2) {
-                        const std::ptrdiff_t k = y * w + x;
-                        float su = 0.0f, sv = 0.0f;
-                        if (x > 0) {
-                            su += wh[k - 1] * u[k - 1];
-                            sv += wh[k - 1] * v[k - 1];
-                        }
-                        if (x + 1 < w) {
-                            su += wh[k] * u[k + 1];
-                            sv += wh[k] * v[k + 1];
-                        }
-                        if (y > 0) {
-                            su += wv[k - w] * u[k - w];
-                            sv += wv[k - w] * v[k - w];
-                        }
-                        if (y + 1 < h) {
-                            su += wv[k] * u[k + w];
-                            sv += wv[k] * v[k + w];
-                        }
-                        u[k] += omega * ((su - c1[k] - a12[k] * v[k]) * inv11[k] - u[k]);
-                        v[k] += omega * ((sv - c2[k] - a12[k] * u[k]) * inv22[k] - v[k]);
+                    const std::ptrdiff_t first = (y + colour) & 1;
+                    if (y == 0 || y + 1 == h || w < 3) {
+                        for (std::ptrdiff_t x = first; x < w; x += 2) sor_pixel(y, x);
+                        return;
                     }
+                    if (first == 0) sor_pixel(y, 0);
+                    const std::ptrdiff_t x0 = first == 0 ? 2 : 1;
+                    const std::ptrdiff_t k = y * w;
+                    detail::sor_row(x0, w - 1, omega, u + k, v + k, u + k - w, v + k - w, u + k + w, v + k + w, wh + k,
+                                    wv + k, wv + k - w, a12 + k, c1 + k, c2 + k, inv11 + k, inv22 + k);
+                    if ((w - 1 - first) % 2 == 0) sor_pixel(y, w - 1);
                 });
     }
     rows([=](std::ptrdiff_t y) {

@@ -35,12 +35,23 @@ def _sample_clamped(image, x, y):
 
 
 @njit(cache=True, nogil=True)
+def _lane_total(values, n):
+    # the C++ lane_sum: term q into lane q % 8 in increasing q, then the lanes added in order
+    lanes = np.zeros(8, np.float32)
+    for q in range(n):
+        lanes[q % 8] += values[q]
+    total = lanes[0]
+    for lane in range(1, 8):
+        total += lanes[lane]
+    return total
+
+
+@njit(cache=True, nogil=True)
 def _sample_patch(image, ox, oy, u, v, p, out):
     # the C++ sample_patch: one set of bilinear weights inside the image, clamped samples near it
     h, w = image.shape
     bx = _F(ox) + u
     by = _F(oy) + v
-    total = _F(0.0)
     if bx >= _F(0.0) and by >= _F(0.0) and bx + _F(p) < _F(w - 1) and by + _F(p) < _F(h - 1):
         x0 = int(bx)
         y0 = int(by)
@@ -54,16 +65,12 @@ def _sample_patch(image, ox, oy, u, v, p, out):
                 d = image[y0 + j + 1, x0 + i + 1]
                 top = a + fx * (b - a)
                 bottom = c + fx * (d - c)
-                value = top + fy * (bottom - top)
-                out[j * p + i] = value
-                total += value
+                out[j * p + i] = top + fy * (bottom - top)
     else:
         for j in range(p):
             for i in range(p):
-                value = _sample_clamped(image, bx + _F(i), by + _F(j))
-                out[j * p + i] = value
-                total += value
-    return total / _F(p * p)
+                out[j * p + i] = _sample_clamped(image, bx + _F(i), by + _F(j))
+    return _lane_total(out, p * p) / _F(p * p)
 
 
 def _origins(size, patch, stride):
@@ -81,13 +88,15 @@ def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, m0, s0, m1,
     gx = np.empty(n, np.float32)
     gy = np.empty(n, np.float32)
     warped = np.empty(n, np.float32)
+    residual = np.empty(n, np.float32)
+    scratch = np.empty(n, np.float32)
+    half = _F(p // 2)
     nx = xs.shape[0]
     for r in range(r0, r1):
         for c in range(nx):
             ox = xs[c]
             oy = ys[r]
             k = r * nx + c
-            mean = _F(0.0)
             for j in range(p):
                 y = oy + j
                 ya = max(y - 1, 0)
@@ -96,32 +105,30 @@ def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, m0, s0, m1,
                     x = ox + i
                     xa = max(x - 1, 0)
                     xb = min(x + 1, w - 1)
-                    v = i0[y, x]
-                    t[j * p + i] = v
-                    gx[j * p + i] = (i0[y, xb] - i0[y, xa]) / _F(xb - xa)
-                    gy[j * p + i] = (i0[yb, x] - i0[ya, x]) / _F(yb - ya)
-                    mean += v
-            mean /= _F(n)
-            var = _F(0.0)
-            mgx = _F(0.0)
-            mgy = _F(0.0)
+                    t[j * p + i] = i0[y, x]
+                    gx[j * p + i] = (i0[y, xb] - i0[y, xa]) * (_F(0.5) if xb - xa == 2 else _F(1.0))
+                    gy[j * p + i] = (i0[yb, x] - i0[ya, x]) * (_F(0.5) if yb - ya == 2 else _F(1.0))
+            count = _F(n)
+            mean = _lane_total(t, n) / count
             for q in range(n):
-                var += (t[q] - mean) * (t[q] - mean)
-                mgx += gx[q]
-                mgy += gy[q]
-            sd = _F(math.sqrt(var / _F(n))) + _F(1e-4)
-            mgx /= _F(n)
-            mgy /= _F(n)
-            hxx = _F(1e-6)
-            hxy = _F(0.0)
-            hyy = _F(1e-6)
+                scratch[q] = (t[q] - mean) * (t[q] - mean)
+            var = _lane_total(scratch, n)
+            mgx = _lane_total(gx, n) / count
+            mgy = _lane_total(gy, n) / count
+            sd = _F(math.sqrt(var / count)) + _F(1e-4)
             for q in range(n):
                 t[q] = (t[q] - mean) / sd
                 gx[q] = (gx[q] - mgx) / sd
                 gy[q] = (gy[q] - mgy) / sd
-                hxx += gx[q] * gx[q]
-                hxy += gx[q] * gy[q]
-                hyy += gy[q] * gy[q]
+            for q in range(n):
+                scratch[q] = gx[q] * gx[q]
+            hxx = _F(1e-6) + _lane_total(scratch, n)
+            for q in range(n):
+                scratch[q] = gx[q] * gy[q]
+            hxy = _lane_total(scratch, n)
+            for q in range(n):
+                scratch[q] = gy[q] * gy[q]
+            hyy = _F(1e-6) + _lane_total(scratch, n)
             det = hxx * hyy - hxy * hxy
             u0 = flow[oy + p // 2, ox + p // 2, 0]
             v0 = flow[oy + p // 2, ox + p // 2, 1]
@@ -131,25 +138,31 @@ def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, m0, s0, m1,
             ws = _F(1.0)
             for it in range(iterations + 1):
                 wm = _sample_patch(i1, ox, oy, u, v, p, warped)
-                wv = _F(0.0)
                 for q in range(n):
-                    wv += (warped[q] - wm) * (warped[q] - wm)
-                ws = _F(math.sqrt(wv / _F(n))) + _F(1e-4)
+                    scratch[q] = (warped[q] - wm) * (warped[q] - wm)
+                ws = _F(math.sqrt(_lane_total(scratch, n) / count)) + _F(1e-4)
                 if it == iterations or det <= _F(1e-6):
                     break
-                bx = _F(0.0)
-                by = _F(0.0)
+                inv_ws = _F(1.0) / ws
                 for q in range(n):
-                    d = (warped[q] - wm) / ws - t[q]
-                    bx += gx[q] * d
-                    by += gy[q] * d
+                    residual[q] = (warped[q] - wm) * inv_ws - t[q]
+                for q in range(n):
+                    scratch[q] = gx[q] * residual[q]
+                bx = _lane_total(scratch, n)
+                for q in range(n):
+                    scratch[q] = gy[q] * residual[q]
+                by = _lane_total(scratch, n)
                 du = (hyy * bx - hxy * by) / det
                 dv = (hxx * by - hxy * bx) / det
                 u -= du
                 v -= dv
                 if du * du + dv * dv < _F(1e-6):
                     break
-            if (u - u0) * (u - u0) + (v - v0) * (v - v0) > _F(p * p):
+            # the C++ kernel's reverts: wandered too far, or centre out of the frame
+            cx = _F(ox) + half + u
+            cy = _F(oy) + half + v
+            if ((u - u0) * (u - u0) + (v - v0) * (v - v0) > _F(p * p) or cx < _F(0.0) or cy < _F(0.0)
+                    or cx > _F(w - 1) or cy > _F(h - 1)):
                 u = u0
                 v = v0
             pu[k] = u
@@ -207,12 +220,14 @@ def _blend(i0, i1, flow, xs, ys, p, pu, pv, m0, s0, m1, s1):
         for c in range(nx):
             k = r * nx + c
             _sample_patch(i1, xs[c], ys[r], pu[k], pv[k], p, warped)
+            scale0 = _F(1.0) / s0[k]
+            scale1 = _F(1.0) / s1[k]
             for j in range(p):
                 for i in range(p):
                     x = xs[c] + i
                     y = ys[r] + j
-                    a = (warped[j * p + i] - m1[k]) / s1[k]
-                    b = (i0[y, x] - m0[k]) / s0[k]
+                    a = (warped[j * p + i] - m1[k]) * scale1
+                    b = (i0[y, x] - m0[k]) * scale0
                     weight = _F(1.0) / max(abs(a - b), _F(0.05))
                     su[y, x] += weight * pu[k]
                     sv[y, x] += weight * pv[k]
@@ -396,7 +411,7 @@ def refine_flow_level(i0, i1, flow, alpha, gamma, delta, fixed_point, sor, omega
     if i1.shape != (h, w) or flow.shape != (h, w, 2):
         raise ValueError("refine_flow_level: i0, i1 and flow must have the same height and width")
     if (h < 2 or w < 2 or not alpha > 0 or not gamma >= 0 or not delta >= 0 or fixed_point < 0 or sor < 0
-            or not 0 < omega < 2 or radius < 0 or not epsilon > 0):
+            or not 0 < omega < 2 or radius < 1 or not epsilon > 0):
         raise ValueError("refine_flow_level: bad refinement settings for this image size")
     alpha, gamma, delta, omega, epsilon = (_F(value) for value in (alpha, gamma, delta, omega, epsilon))
     (n0, n1, f1, base_u, base_v, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt, smooth, a12, c1, c2, inv11, inv22,
