@@ -182,13 +182,13 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 # setting can be overridden by keyword.
 PRESETS = {
     "ultrafast": {"patch": 8, "stride": 6, "iterations": 8, "finest_level": 2, "refine_iterations": 1,
-                  "refine_sweeps": 3, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+                  "refine_sweeps": 3, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 2.0},
     "fast": {"patch": 8, "stride": 5, "iterations": 12, "finest_level": 2, "refine_iterations": 3,
-             "refine_sweeps": 5, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+             "refine_sweeps": 5, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
     "medium": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 1, "refine_iterations": 5,
-               "refine_sweeps": 5, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+               "refine_sweeps": 5, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
     "accurate": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 0, "refine_iterations": 10,
-                 "refine_sweeps": 10, "smoothness": 3.0, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+                 "refine_sweeps": 10, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
 }
 _INTEGER_SETTINGS = {"patch": 2, "stride": 1, "iterations": 0, "finest_level": 0, "refine_iterations": 0,
                      "refine_sweeps": 0}  # and their smallest values

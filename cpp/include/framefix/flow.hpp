@@ -767,22 +767,40 @@ inline void resize_flow(const ImageView<const float>& src, const ImageView<float
     std::vector<std::ptrdiff_t> x0(dst.width), x1(dst.width);
     std::vector<float> fx(dst.width);
     for (std::ptrdiff_t x = 0; x < dst.width; ++x) locate(x, ratio_x, src.width, x0[x], x1[x], fx[x]);
+    // Rows of the source interpolated along x once each (upsampling reuses them for several
+    // output rows), then blended along y by a loop that vectorises; the arithmetic is the
+    // per-pixel bilinear formula's, x first.
     threading::parallel_for(0, dst.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        std::vector<float> rows_x[2] = {std::vector<float>(2 * dst.width), std::vector<float>(2 * dst.width)};
+        std::ptrdiff_t held[2] = {-1, -1};
+        auto along_x = [&](std::ptrdiff_t source_row) -> const float* {
+            for (int slot = 0; slot < 2; ++slot)
+                if (held[slot] == source_row) return rows_x[slot].data();
+            // output rows go down, so the held row with the smaller index is no longer needed
+            const int slot = held[0] < held[1] ? 0 : 1;
+            float* out = rows_x[slot].data();
+            for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
+                const float* a = src.pixel(source_row, x0[x]);
+                const float* b = src.pixel(source_row, x1[x]);
+                out[2 * x] = a[0] + fx[x] * (b[0] - a[0]);
+                out[2 * x + 1] = a[src.stride_c] + fx[x] * (b[src.stride_c] - a[src.stride_c]);
+            }
+            held[slot] = source_row;
+            return out;
+        };
+        std::vector<float> blended(2 * dst.width);
         for (std::ptrdiff_t y = r0; y < r1; ++y) {
             std::ptrdiff_t y0, y1;
             float fy;
             locate(y, ratio_y, src.height, y0, y1, fy);
+            const float* __restrict top = along_x(y0);
+            const float* __restrict bottom = along_x(y1);
+            float* __restrict out = blended.data();
+            for (std::ptrdiff_t q = 0; q < 2 * dst.width; ++q) out[q] = top[q] + fy * (bottom[q] - top[q]);
             for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
-                const float* a = src.pixel(y0, x0[x]);
-                const float* b = src.pixel(y0, x1[x]);
-                const float* c = src.pixel(y1, x0[x]);
-                const float* d = src.pixel(y1, x1[x]);
                 float* o = dst.pixel(y, x);
-                for (std::ptrdiff_t ch = 0; ch < 2; ++ch) {
-                    const std::ptrdiff_t k = ch * src.stride_c;
-                    const float top = a[k] + fx[x] * (b[k] - a[k]), bottom = c[k] + fx[x] * (d[k] - c[k]);
-                    o[ch * dst.stride_c] = (top + fy * (bottom - top)) * (ch == 0 ? scale_u : scale_v);
-                }
+                o[0] = out[2 * x] * scale_u;
+                o[dst.stride_c] = out[2 * x + 1] * scale_v;
             }
         }
     });
