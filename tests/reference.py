@@ -125,3 +125,30 @@ def match_histograms_reference(image, reference, mask=None, reference_mask=None)
         quantiles = np.searchsorted(source_sorted, img[..., c].astype(np.float64), side="right") / source.size
         out[..., c] = np.interp(quantiles, ref_quantiles, ref_values.astype(np.float64) * scale)
     return out[..., 0] if image.ndim == 2 else out
+
+
+def flow_consistency_reference(forward, backward, alpha=0.01, beta=0.5, motion_boundaries=True):
+    """The forward-backward check, literally, in float64: the error over the tolerance per pixel
+    (+inf where the match leaves the frame or on motion boundaries)."""
+    h, w = forward.shape[:2]
+    ratio = np.full((h, w), np.inf)
+    fu, fv = forward[..., 0].astype(np.float64), forward[..., 1].astype(np.float64)
+    gy_u, gx_u = np.gradient(fu)
+    gy_v, gx_v = np.gradient(fv)
+    for y in range(h):
+        for x in range(w):
+            px, py = x + fu[y, x], y + fv[y, x]
+            if not (0 <= px <= w - 1 and 0 <= py <= h - 1):
+                continue
+            x0, y0 = int(px), int(py)
+            x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+            tx, ty = px - x0, py - y0
+            b = ((1 - ty) * ((1 - tx) * backward[y0, x0] + tx * backward[y0, x1])
+                 + ty * ((1 - tx) * backward[y1, x0] + tx * backward[y1, x1])).astype(np.float64)
+            error = (fu[y, x] + b[0]) ** 2 + (fv[y, x] + b[1]) ** 2
+            tolerance = alpha * (fu[y, x] ** 2 + fv[y, x] ** 2 + b[0] ** 2 + b[1] ** 2) + beta
+            boundary = gx_u[y, x] ** 2 + gy_u[y, x] ** 2 + gx_v[y, x] ** 2 + gy_v[y, x] ** 2 > (
+                0.01 * (fu[y, x] ** 2 + fv[y, x] ** 2) + 0.002)
+            if not (motion_boundaries and boundary):
+                ratio[y, x] = error / max(tolerance, 1e-12)
+    return ratio

@@ -95,3 +95,28 @@ def test_consistency_bad_input():
         framefix.flow_consistency(f, f, alpha=-1)
     with pytest.raises(ValueError, match=r"backward must be \(H, W, 2\) float32"):
         framefix.flow_consistency(f, f[..., :1])
+
+
+@pytest.mark.parametrize("motion_boundaries", [True, False])
+def test_consistency_matches_the_oracle_and_both_backends_agree(native, motion_boundaries):
+    from framefix import _core, _numba
+
+    from reference import flow_consistency_reference
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:37, 0:45].astype(np.float32)
+    forward = np.stack([3 * np.sin(y / 7) + 1, 2 * np.cos(x / 9)], axis=-1).astype(np.float32)
+    backward = (-forward + rng.normal(0, 0.4, forward.shape)).astype(np.float32)
+    backward[10:20, 10:20] = 5  # an occluded block
+    ratios = [module.consistency_ratio(forward, backward, 0.01, 0.5, motion_boundaries, workers)
+              for module, workers in ((_core, 1), (_core, 3), (_numba, 1), (_numba, 2))]
+    for other in ratios[1:]:
+        np.testing.assert_array_equal(other, ratios[0])
+    oracle = flow_consistency_reference(forward, backward, motion_boundaries=motion_boundaries)
+    finite = np.isfinite(oracle)
+    np.testing.assert_array_equal(np.isfinite(ratios[0]), finite)
+    np.testing.assert_allclose(ratios[0][finite], oracle[finite], rtol=1e-4, atol=1e-5)
+    mask = framefix.flow_consistency(forward, backward, motion_boundaries=motion_boundaries)
+    landing_x, landing_y = x + forward[..., 0], y + forward[..., 1]
+    into_the_block = (landing_x > 11) & (landing_x < 18) & (landing_y > 11) & (landing_y < 18)
+    assert into_the_block.sum() > 20 and not mask[into_the_block].any() and mask.mean() > 0.3

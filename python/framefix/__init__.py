@@ -17,7 +17,15 @@ from framefix.analysis import (
     measure_flicker,
 )
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
-from framefix.flow import estimate_flow, flow_consistency, flow_to_color, read_flo, warping_error, write_flo
+from framefix.flow import (
+    estimate_flow,
+    flow_consistency,
+    flow_to_color,
+    read_flo,
+    temporal_inconsistency,
+    warping_error,
+    write_flo,
+)
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import Operation, apply_operations, process_clip
 from framefix.warp import remap, warp
@@ -50,6 +58,7 @@ __all__ = [
     "read_flo",
     "remap",
     "set_workers",
+    "temporal_inconsistency",
     "transfer_color",
     "use_backend",
     "warp",

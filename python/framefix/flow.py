@@ -8,13 +8,15 @@ Flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels, from frame A to frame B:
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
 from framefix import _validate
 from framefix.warp import warp
 
-__all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "warping_error", "write_flo"]
+__all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "temporal_inconsistency",
+           "warping_error", "write_flo"]
 
 _FLO_MAGIC = np.float32(202021.25)  # the bytes "PIEH" read as a little-endian float32
 _FLO_MAX_SIDE = 1 << 20
@@ -125,7 +127,8 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
     """Where a forward flow is confirmed by the backward flow (Sundaram, Brox & Keutzer 2010).
 
     A pixel x is consistent when ``|f(x) + b(x + f(x))|^2 < alpha (|f|^2 + |b(x + f)|^2) + beta``:
-    going forward then back returns near the start, with a tolerance that grows with the motion.
+    going forward then back returns near the start, with a tolerance that grows with the motion
+    (float32 arithmetic; a tolerance of 0 counts as 1e-12).
     It is not when x + f(x) leaves the frame, and, with ``motion_boundaries``, where the forward
     flow changes abruptly (``|grad u|^2 + |grad v|^2 > 0.01 |f|^2 + 0.002``), since flows there
     are unreliable.
@@ -139,6 +142,8 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
     soft : bool
         Return a confidence in 0..1 (float32) instead of a bool mask:
         ``exp(-error / tolerance)``, 0 outside the frame and on motion boundaries.
+    workers : int, optional
+        Threads; the result does not depend on them.
 
     Returns
     -------
@@ -151,26 +156,16 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
     if forward.shape != backward.shape:
         raise ValueError(f"{func}: forward and backward must have the same shape, got {forward.shape} and {backward.shape}")
     for name, value in (("alpha", alpha), ("beta", beta)):
-        if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
             raise ValueError(f"{func}: {name} must be a finite number >= 0, got {value!r}")
-    # the backward flow where each forward vector lands, one component at a time
-    back_u, inside = warp(np.ascontiguousarray(backward[..., 0]), forward, border="edge", return_mask=True,
-                          workers=workers)
-    back_v = warp(np.ascontiguousarray(backward[..., 1]), forward, border="edge", workers=workers)
-    fu, fv = forward[..., 0].astype(np.float64), forward[..., 1].astype(np.float64)
-    bu, bv = back_u.astype(np.float64), back_v.astype(np.float64)
-    error = (fu + bu) ** 2 + (fv + bv) ** 2
-    tolerance = alpha * (fu**2 + fv**2 + bu**2 + bv**2) + beta
-    valid = inside & np.isfinite(error)
-    if motion_boundaries:
-        gy_u, gx_u = np.gradient(fu)
-        gy_v, gx_v = np.gradient(fv)
-        valid &= gx_u**2 + gy_u**2 + gx_v**2 + gy_v**2 <= 0.01 * (fu**2 + fv**2) + 0.002
+    from framefix import _backend
+
+    workers = _backend.resolve_workers(workers, func)
+    ratio = _backend.implementation().consistency_ratio(forward, backward, float(alpha), float(beta),
+                                                         bool(motion_boundaries), workers)
     if soft:
-        with np.errstate(over="ignore", invalid="ignore"):
-            confidence = np.exp(-error / np.maximum(tolerance, 1e-12))
-        return np.where(valid, confidence, 0).astype(np.float32)
-    return valid & (error < tolerance)
+        return np.exp(-ratio)  # +inf (outside, motion boundary) -> 0
+    return ratio < 1
 
 
 # --- estimation -----------------------------------------------------------------------------------
@@ -300,31 +295,100 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     return flow
 
 
+def _flow_pair(func: str, a: np.ndarray, b: np.ndarray, preset: str, workers) -> tuple[np.ndarray, np.ndarray]:
+    """(flow a -> b, flow b -> a); with two or more workers the two run side by side."""
+    from framefix import _backend
+
+    workers = _backend.resolve_workers(workers, func)
+    if workers < 2:
+        return estimate_flow(a, b, preset=preset, workers=1), estimate_flow(b, a, preset=preset, workers=1)
+    results: dict = {}
+
+    def backward() -> None:
+        try:
+            results["backward"] = estimate_flow(b, a, preset=preset, workers=workers - workers // 2)
+        except BaseException as error:  # re-raised in the caller
+            results["error"] = error
+
+    helper = threading.Thread(target=backward, name="framefix-flow")
+    helper.start()
+    try:
+        forward = estimate_flow(a, b, preset=preset, workers=workers // 2)
+    finally:
+        helper.join()
+    if "error" in results:
+        raise results["error"]
+    return forward, results["backward"]
+
+
+def _compare_pair(func: str, prev, next, preset: str, workers, residual: bool):
+    a = _validate.frame(func, "prev", _validate.as_array(func, "prev", prev))
+    b = _validate.frame(func, "next", _validate.as_array(func, "next", next))
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(f"{func}: prev and next must have the same shape and dtype, got {a.shape} {a.dtype} and "
+                         f"{b.shape} {b.dtype}")
+    forward, backward = _flow_pair(func, a, b, preset, workers)  # backward: next[y, x] ~ prev[y + dy, x + dx]
+    valid = flow_consistency(backward, forward, workers=workers)
+    warped = warp(a, backward, border="edge", workers=workers).reshape(a.shape)
+    top = np.float32(np.iinfo(a.dtype).max if a.dtype.kind == "u" else 1.0)
+    difference = warped.astype(np.float32)
+    difference -= b
+    difference /= top
+    squares = np.einsum("ijk,ijk->ij", difference, difference)  # over channels
+    error = float(np.mean(squares[valid], dtype=np.float64) / a.shape[2]) if valid.any() else float("nan")
+    if not residual:
+        return error, valid, None
+    from framefix import _backend
+
+    kernels = _backend.implementation()
+    workers = _backend.resolve_workers(workers, func)
+    luma_next = kernels.flow_luma(b, workers)
+    luma_warped = kernels.flow_luma(warped.reshape(b.shape), workers)
+    # the global flicker: luma_next ~ gain * luma_warped + offset over the consistent pixels
+    gain, offset = 1.0, 0.0
+    if valid.sum() >= 2:
+        x, y = luma_warped[valid].astype(np.float64), luma_next[valid].astype(np.float64)
+        spread = x.var()
+        if spread > 1e-12:
+            gain = float(np.mean((x - x.mean()) * (y - y.mean())) / spread)
+        offset = float(y.mean() - gain * x.mean())
+    left = luma_next - (np.float32(gain) * luma_warped + np.float32(offset))
+    left[~valid] = np.nan
+    return error, valid, left
+
+
 def warping_error(prev, next, *, preset: str = "fast", workers=None) -> tuple[float, np.ndarray]:
     """Temporal warping error (Lai et al., ECCV 2018) of a frame pair, and where it was measured.
 
     ``prev`` is warped onto ``next`` with the flow from ``next`` back to ``prev``; pixels that the
     forward-backward check marks as occluded or leaving the frame are masked out; the error is the
     mean squared difference over the remaining pixels and channels, in 0..1 units (so comparable
-    across bit depths). Flows come from :func:`estimate_flow` with ``preset``.
+    across bit depths). Flows come from :func:`estimate_flow` with ``preset`` (with two or more
+    ``workers``, the two flows are estimated side by side).
 
     Returns
     -------
     (float, ndarray)
         The error (NaN when no pixel survives the check) and the bool ``(H, W)`` mask used.
     """
-    func = "warping_error"
-    a = _validate.frame(func, "prev", _validate.as_array(func, "prev", prev))
-    b = _validate.frame(func, "next", _validate.as_array(func, "next", next))
-    if a.shape != b.shape or a.dtype != b.dtype:
-        raise ValueError(f"{func}: prev and next must have the same shape and dtype, got {a.shape} {a.dtype} and "
-                         f"{b.shape} {b.dtype}")
-    backward = estimate_flow(b, a, preset=preset, workers=workers)  # next[y, x] ~ prev[y + dy, x + dx]
-    forward = estimate_flow(a, b, preset=preset, workers=workers)
-    valid = flow_consistency(backward, forward, workers=workers)
-    warped = warp(a, backward, border="edge", workers=workers)
-    top = float(np.iinfo(a.dtype).max) if a.dtype.kind == "u" else 1.0
-    difference = (warped.astype(np.float64) - b.astype(np.float64)) / top
-    if not valid.any():
-        return float("nan"), valid
-    return float(np.mean(difference[valid] ** 2)), valid
+    error, valid, _ = _compare_pair("warping_error", prev, next, preset, workers, residual=False)
+    return error, valid
+
+
+def temporal_inconsistency(prev, next, *, preset: str = "fast", workers=None) -> np.ndarray:
+    """Where and how much ``next`` departs from ``prev`` carried along the motion: the per-pixel
+    temporal inconsistency map.
+
+    ``prev`` is warped onto ``next`` as in :func:`warping_error`; the global flicker (a gain and
+    offset of the luma, fitted over the consistent pixels) is removed; what is left is the luma
+    residual of every pixel, in 0..1 units: positive where ``next`` is brighter than the motion
+    explains. Shimmer, boiling textures and local flicker show here; a uniform exposure change
+    does not.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W)`` float32; NaN where the forward-backward check rejects the pixel (occlusions,
+        motion boundaries, motion leaving the frame).
+    """
+    return _compare_pair("temporal_inconsistency", prev, next, preset, workers, residual=True)[2]

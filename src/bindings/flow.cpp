@@ -62,6 +62,17 @@ py::array_t<float> bind_resize_flow(const py::array& flow, std::ptrdiff_t height
     return out;
 }
 
+py::array_t<float> bind_consistency_ratio(const py::array& forward, const py::array& backward, float alpha, float beta,
+                                          bool motion_boundaries, std::size_t workers) {
+    const auto f = image_view<const float>(forward, "forward");
+    const auto b = image_view<const float>(backward, "backward");
+    py::array_t<float> out({f.height, f.width});
+    const auto dst = plane_view<float>(out, "out");
+    py::gil_scoped_release release;
+    consistency_ratio(f, b, dst, alpha, beta, motion_boundaries, workers);
+    return out;
+}
+
 }  // namespace
 
 void register_flow(py::module_& m) {
@@ -74,6 +85,9 @@ void register_flow(py::module_& m) {
           "2x2 box average of a float32 plane (private).");
     m.def("resize_flow", &bind_resize_flow, py::arg("flow"), py::arg("height"), py::arg("width"), py::arg("workers"),
           "Bilinear resize of a flow field, vectors scaled (private).");
+    m.def("consistency_ratio", &bind_consistency_ratio, py::arg("forward"), py::arg("backward"), py::arg("alpha"),
+          py::arg("beta"), py::arg("motion_boundaries"), py::arg("workers"),
+          "Forward-backward error over tolerance per pixel (private: use framefix.flow_consistency).");
     m.def("refine_flow_level", &bind_refine_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("alpha"),
           py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("omega"), py::arg("radius"),
           py::arg("epsilon"), py::arg("workers"),

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -698,6 +699,58 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
             float* f = flow.pixel(y, x);
             f[0] = u[y * w + x];
             f[flow.stride_c] = v[y * w + x];
+        }
+    });
+}
+
+// ---- forward-backward consistency ---------------------------------------------------------------
+
+// The forward-backward check (Sundaram, Brox & Keutzer 2010) of `forward` (A -> B) against
+// `backward` (B -> A), as a ratio per pixel of A:
+//   |f(x) + b(x + f(x))|^2 / max(alpha (|f(x)|^2 + |b(x + f(x))|^2) + beta, 1e-12)
+// (below 1: consistent), with b sampled bilinearly (edge border); +inf where x + f(x) leaves the
+// frame and, with `motion_boundaries`, where |grad f|^2 > 0.01 |f|^2 + 0.002 (gradients by
+// central differences, one-sided at the border).
+inline void consistency_ratio(const ImageView<const float>& forward, const ImageView<const float>& backward,
+                              const PlaneView<float>& out, float alpha, float beta, bool motion_boundaries,
+                              std::size_t workers = 1) {
+    const std::ptrdiff_t h = forward.height, w = forward.width;
+    if (!backward.same_size(h, w) || !out.same_size(h, w) || forward.channels != 2 || backward.channels != 2)
+        throw std::invalid_argument("consistency_ratio: flows and out must have the same height and width");
+    const PlaneView<const float> back_u{backward.data, h, w, backward.stride_y, backward.stride_x};
+    const PlaneView<const float> back_v{backward.data + backward.stride_c, h, w, backward.stride_y, backward.stride_x};
+    auto component = [&](std::ptrdiff_t y, std::ptrdiff_t x, std::ptrdiff_t c) {
+        return forward.pixel(y, x)[c * forward.stride_c];
+    };
+    const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
+    const float infinity = std::numeric_limits<float>::infinity();
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            const std::ptrdiff_t ya = y > 0 ? y - 1 : 0, yb = y + 1 < h ? y + 1 : h - 1;
+            const float sy = yb - ya == 2 ? 0.5f : 1.0f;
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                const float fu = component(y, x, 0), fv = component(y, x, 1);
+                const float px = static_cast<float>(x) + fu, py = static_cast<float>(y) + fv;
+                float ratio = infinity;
+                if (px >= 0.0f && px <= max_x && py >= 0.0f && py <= max_y) {
+                    const float bu = detail::sample_clamped(back_u, px, py), bv = detail::sample_clamped(back_v, px, py);
+                    const float eu = fu + bu, ev = fv + bv;
+                    const float error = eu * eu + ev * ev;
+                    const float tolerance = alpha * (fu * fu + fv * fv + bu * bu + bv * bv) + beta;
+                    ratio = error / std::max(tolerance, 1e-12f);
+                    if (motion_boundaries) {
+                        const std::ptrdiff_t xa = x > 0 ? x - 1 : 0, xb = x + 1 < w ? x + 1 : w - 1;
+                        const float sx = xb - xa == 2 ? 0.5f : 1.0f;
+                        const float gxu = (component(y, xb, 0) - component(y, xa, 0)) * sx;
+                        const float gyu = (component(yb, x, 0) - component(ya, x, 0)) * sy;
+                        const float gxv = (component(y, xb, 1) - component(y, xa, 1)) * sx;
+                        const float gyv = (component(yb, x, 1) - component(ya, x, 1)) * sy;
+                        if (gxu * gxu + gyu * gyu + gxv * gxv + gyv * gyv > 0.01f * (fu * fu + fv * fv) + 0.002f)
+                            ratio = infinity;
+                    }
+                }
+                out.row(y)[x * out.stride_x] = ratio;
+            }
         }
     });
 }

@@ -509,3 +509,53 @@ def resize_flow(flow, height, width, workers):
     out = np.empty((height, width, 2), np.float32)
     _resize(flow, out)
     return out
+
+
+# --- forward-backward consistency (the C++ consistency_ratio) -------------------------------------
+
+@njit(cache=True, nogil=True)
+def _consistency_rows(y0, y1, forward, back_u, back_v, alpha, beta, motion_boundaries, out):
+    h, w = back_u.shape
+    max_x = _F(w - 1)
+    max_y = _F(h - 1)
+    for y in range(y0, y1):
+        ya = y - 1 if y > 0 else 0
+        yb = y + 1 if y + 1 < h else h - 1
+        sy = _F(0.5) if yb - ya == 2 else _F(1.0)
+        for x in range(w):
+            fu = forward[y, x, 0]
+            fv = forward[y, x, 1]
+            px = _F(x) + fu
+            py = _F(y) + fv
+            ratio = _F(np.inf)
+            if px >= _F(0.0) and px <= max_x and py >= _F(0.0) and py <= max_y:
+                bu = _sample_clamped(back_u, px, py)
+                bv = _sample_clamped(back_v, px, py)
+                eu = fu + bu
+                ev = fv + bv
+                error = eu * eu + ev * ev
+                tolerance = alpha * (fu * fu + fv * fv + bu * bu + bv * bv) + beta
+                ratio = error / max(tolerance, _F(1e-12))
+                if motion_boundaries:
+                    xa = x - 1 if x > 0 else 0
+                    xb = x + 1 if x + 1 < w else w - 1
+                    sx = _F(0.5) if xb - xa == 2 else _F(1.0)
+                    gxu = (forward[y, xb, 0] - forward[y, xa, 0]) * sx
+                    gyu = (forward[yb, x, 0] - forward[ya, x, 0]) * sy
+                    gxv = (forward[y, xb, 1] - forward[y, xa, 1]) * sx
+                    gyv = (forward[yb, x, 1] - forward[ya, x, 1]) * sy
+                    if gxu * gxu + gyu * gyu + gxv * gxv + gyv * gyv > _F(0.01) * (fu * fu + fv * fv) + _F(0.002):
+                        ratio = _F(np.inf)
+            out[y, x] = ratio
+
+
+def consistency_ratio(forward, backward, alpha, beta, motion_boundaries, workers):
+    if forward.shape != backward.shape or forward.ndim != 3 or forward.shape[2] != 2:
+        raise ValueError("consistency_ratio: flows and out must have the same height and width")
+    out = np.empty(forward.shape[:2], np.float32)
+    back_u = np.ascontiguousarray(backward[..., 0])
+    back_v = np.ascontiguousarray(backward[..., 1])
+    alpha, beta = _F(alpha), _F(beta)
+    for_rows(out.shape[0], workers, lambda y0, y1: _consistency_rows(y0, y1, forward, back_u, back_v, alpha, beta,
+                                                                     bool(motion_boundaries), out))
+    return out
