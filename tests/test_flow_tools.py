@@ -105,7 +105,7 @@ def test_consistency_matches_the_oracle_and_both_backends_agree(native, motion_b
 
     rng = np.random.default_rng(3)
     y, x = np.mgrid[0:37, 0:45].astype(np.float32)
-    forward = np.stack([3 * np.sin(y / 7) + 1, 2 * np.cos(x / 9)], axis=-1).astype(np.float32)
+    forward = np.stack([3 * np.sin(y / 20) + 1, 2 * np.cos(x / 25)], axis=-1).astype(np.float32)
     backward = (-forward + rng.normal(0, 0.4, forward.shape)).astype(np.float32)
     backward[10:20, 10:20] = 5  # an occluded block
     ratios = [module.consistency_ratio(forward, backward, 0.01, 0.5, motion_boundaries, workers)
@@ -119,4 +119,4 @@ def test_consistency_matches_the_oracle_and_both_backends_agree(native, motion_b
     mask = framefix.flow_consistency(forward, backward, motion_boundaries=motion_boundaries)
     landing_x, landing_y = x + forward[..., 0], y + forward[..., 1]
     into_the_block = (landing_x > 11) & (landing_x < 18) & (landing_y > 11) & (landing_y < 18)
-    assert into_the_block.sum() > 20 and not mask[into_the_block].any() and mask.mean() > 0.3
+    assert into_the_block.sum() > 20 and not mask[into_the_block].any() and mask.mean() > 0.5
