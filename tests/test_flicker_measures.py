@@ -140,3 +140,72 @@ def test_analyze_with_flow_reports_warping_errors(tmp_path):
     assert np.isnan(errors[0]) and np.isnan(errors[6]) and np.isfinite(errors[1:6]).all()
     report = report_dict(analysis)
     assert report["frames"]["warping_error"][6] is None and all(s["warping_error"] > 0 for s in report["shots"])
+
+
+def blob_flicker(clip, amplitude, period=5, centre=(0.3, 0.75)):
+    """A smooth bright patch pulsing in one region of every frame (regional flicker)."""
+    h, w = clip[0].shape[:2]
+    y, x = np.mgrid[0:h, 0:w]
+    blob = np.exp(-(((x - centre[1] * w) / (0.12 * w)) ** 2 + ((y - centre[0] * h) / (0.15 * h)) ** 2))[..., None]
+    return [np.clip(f * (1 + amplitude * blob * np.sin(2 * np.pi * t / period)), 0, 255).astype(np.uint8)
+            for t, f in enumerate(clip)]
+
+
+def test_the_inconsistency_map_shows_local_shimmer_not_global_flicker(bikes):
+    a, b = bikes[140], bikes[141]
+    plain = framefix.temporal_inconsistency(a, b)
+    brighter = framefix.temporal_inconsistency(a, np.clip(b * 1.12, 0, 255).astype(np.uint8))
+    shimmer = framefix.temporal_inconsistency(a, blob_flicker([b, b], 0.3, period=4)[1])
+    h, w = plain.shape
+    region = (slice(int(0.22 * h), int(0.38 * h)), slice(int(0.68 * w), int(0.82 * w)))
+    assert plain.dtype == np.float32 and np.isfinite(plain).mean() > 0.5
+    typical = np.nanmedian(np.abs(plain))
+    assert np.nanmedian(np.abs(brighter)) < 2 * typical + 0.002  # the uniform change is removed
+    assert np.nanmedian(shimmer[region]) > 10 * typical + 0.02 > np.nanmedian(np.abs(shimmer))
+
+
+def test_regional_flicker_is_found_on_real_footage(tmp_path):
+    from clips import write_video
+    from framefix.analysis import analyze_clip, report_dict
+
+    clip = frames("carphone_pristine.mp4")[:40]
+    write_video(tmp_path / "clean.mkv", clip, codec="ffv1", pix_fmt="bgr0")
+    write_video(tmp_path / "regional.mkv", blob_flicker(clip, 0.15), codec="ffv1", pix_fmt="bgr0")
+    clean = analyze_clip(tmp_path / "clean.mkv", flow=True)
+    flickered = analyze_clip(tmp_path / "regional.mkv", flow=True)
+    (clean_index, _), = clean.shot_regional_flicker()
+    (index, (row, column)), = flickered.shot_regional_flicker()
+    assert clean_index < 2 < 3 < index and row in (1, 2, 3) and column in (5, 6, 7)
+    # the global measure hardly sees it: the regional one is what finds it
+    assert flickered.flicker.flicker_index < 2
+    shot = report_dict(flickered)["shots"][0]
+    assert shot["regional_flicker_tile"] == [row, column] and shot["regional_flicker_index"] == index
+    assert np.isnan(flickered.inconsistency[0]) and np.isfinite(flickered.inconsistency[1:]).all()
+
+
+def test_the_heatmap_video(tmp_path):
+    import subprocess
+    import sys
+
+    from clips import write_video
+
+    clip = blob_flicker(frames("carphone_pristine.mp4")[:12], 0.3, period=4)
+    write_video(tmp_path / "c.mkv", clip, codec="ffv1", pix_fmt="bgr0")
+    heat = tmp_path / "heat.mp4"
+    command = [sys.executable, "-m", "framefix", "analyze", str(tmp_path / "c.mkv"), "--heatmap", str(heat), "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "E_warp" in result.stdout and "regional" in result.stdout
+    with framefix.open_clip(heat) as video:
+        assert video.info.frame_count == 12
+        maps = [f.astype(np.float64) for f in video]
+    h, w = maps[0].shape[:2]
+    region = (slice(int(0.22 * h), int(0.38 * h)), slice(int(0.68 * w), int(0.82 * w)))
+    # hot (red) where the patch pulses, from the second frame on; the first frame has no pair
+    redness = [m[..., 0].mean() - m[..., 2].mean() for m in (maps[0][region], maps[3][region], maps[3])]
+    assert redness[1] > redness[0] + 40 and redness[1] > redness[2] + 20
+    assert not [p for p in tmp_path.iterdir() if "framefix-tmp" in p.name]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    refused = subprocess.run(command + ["--overwrite", "--no-flow"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--no-flow" in refused.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 
@@ -390,49 +391,167 @@ class ClipAnalysis:
     transitions: Transitions
     flicker: FlickerReport
     warping_error: np.ndarray | None = None  # (T,): frame t against t - 1; NaN at cuts and frame 0
+    # (T,): 100 x RMS of the temporal inconsistency map of frame t (luma residual after the
+    # motion and the global flicker are removed); NaN at cuts and frame 0
+    inconsistency: np.ndarray | None = None
+    # (T, tile rows, tile columns): mean inconsistency residual of each tile over the tile's mean
+    # luma: what brightens or darkens there beyond motion and global flicker; NaN as above
+    tile_residuals: np.ndarray | None = None
 
-    def shot_warping_errors(self) -> list:
-        """Mean warping error of each shot (None without flow or without a pair)."""
-        if self.warping_error is None:
+    def _per_shot(self, series: np.ndarray | None, summarise) -> list:
+        if series is None:
             return [None] * len(self.flicker.shots)
         values = []
         for shot in self.flicker.shots:
-            part = self.warping_error[shot.start:shot.end]
-            part = part[np.isfinite(part)]
-            values.append(float(part.mean()) if part.size else None)
+            part = series[shot.start:shot.end]
+            values.append(summarise(part))
         return values
+
+    def shot_warping_errors(self) -> list:
+        """Mean warping error of each shot (None without flow or without a pair)."""
+        def mean(part):
+            part = part[np.isfinite(part)]
+            return float(part.mean()) if part.size else None
+        return self._per_shot(self.warping_error, mean)
+
+    def shot_regional_flicker(self) -> list:
+        """Per shot, ``(index, (tile row, tile column))`` of the tile that flickers most on its own,
+        or None without flow or pairs. The index is ``100 x sqrt(median over the shot's pairs of
+        r^2)`` for r the tile residual (percent of the tile's brightness): the typical size, not
+        swayed by the few pairs where the flow fails (fast motion, blur); about 1 on clean
+        footage, above 2 visible."""
+        def worst_tile(part):
+            measured = np.isfinite(part)
+            if not measured.any():
+                return None
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # tiles never measured: NaN
+                index = 100 * np.sqrt(np.nanmedian(part**2, axis=0))
+            index = np.where(np.isfinite(index), index, -1)
+            row, column = np.unravel_index(int(np.argmax(index)), index.shape)
+            return float(index[row, column]), (int(row), int(column))
+        return self._per_shot(self.tile_residuals, worst_tile)
+
+
+_DARK = 0.05  # added to a tile's mean luma before dividing: flicker in the dark is judged absolutely
+_HEAT_FULL_SCALE = 0.06  # a luma residual this large (6% of full scale) is drawn fully hot
+
+
+def _render_heat(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
+    """One frame of the heat-map video: the frame dimmed to gray, with the temporal
+    inconsistency drawn over it, more opaque as it grows, from red to yellow and white (6% of
+    full scale or more); pixels the forward-backward check rejected are tinted blue; no residual (first frame,
+    cuts): the dimmed frame alone. uint8 RGB."""
+    gray = _backend.implementation().flow_luma(_validate.frame("analyze", "frame", frame), 1)  # 0..1
+    out = np.repeat(np.clip(gray * np.float32(0.45), 0, 1)[..., None], 3, axis=2)
+    if residual is not None:
+        unmeasured = ~np.isfinite(residual)
+        heat = np.clip(np.abs(np.where(unmeasured, 0, residual)) / np.float32(_HEAT_FULL_SCALE), 0, 1)
+        colour = np.stack([np.clip(3 * heat, 0, 1), np.clip(3 * heat - 1, 0, 1), np.clip(3 * heat - 2, 0, 1)], axis=-1)
+        out += heat[..., None] * (colour - out)
+        out[unmeasured] *= np.array([0.6, 0.6, 1.0], np.float32)
+    return np.rint(out * 255).astype(np.uint8)
 
 
 def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, flow: bool = False,
-                 flow_preset: str = "fast") -> ClipAnalysis:
+                 flow_preset: str = "fast", heatmap: str | os.PathLike | None = None,
+                 overwrite: bool = False) -> ClipAnalysis:
     """Statistics of every frame (frames are streamed; about 1.6 KB of statistics is kept per
-    frame), then shots and flicker measures; with ``flow``, also the warping error of every
-    consecutive pair (:func:`framefix.warping_error`, ``flow_preset``), NaN across cuts."""
-    from framefix.flow import warping_error
-    from framefix.io import open_clip
+    frame), then shots and flicker measures.
 
-    statistics, errors = [], []
+    With ``flow`` (or ``heatmap``), every consecutive pair is also compared along the motion
+    (flows from :func:`framefix.estimate_flow` with ``flow_preset``): the warping error
+    (:func:`framefix.warping_error`), the temporal inconsistency map
+    (:func:`framefix.temporal_inconsistency`) summarised per frame and per tile (regional
+    flicker); pairs across cuts are left out. ``heatmap`` names a video to write the maps into
+    (frame for frame with the clip; written beside and renamed when complete, an existing file
+    replaced only with ``overwrite``)."""
+    from framefix.flow import _compare_pair
+    from framefix.io import ClipError, VideoWriter, open_clip
+    from framefix.pipeline import _Prefetch
+
+    flow = flow or heatmap is not None
+    if heatmap is not None:
+        heatmap = os.fspath(heatmap)
+        if os.path.exists(heatmap) and not overwrite:
+            raise ClipError(f"{heatmap}: already exists; pass --overwrite to replace it")
+    statistics, errors, inconsistency, tile_residuals = [], [], [], []
     previous = None
+    writer = temporary = None
+    finished = False
     with open_clip(path, fps=fps) as clip:
-        grid = (min(tiles[0], clip.info.height), min(tiles[1], clip.info.width))  # tiny frames: fewer tiles
-        for index, frame in enumerate(clip, 1):
-            stats = frame_statistics(frame, tiles=grid, workers=workers)
-            # the histogram is not needed later: keep means and tile means only
-            statistics.append(dataclasses.replace(stats, luma_histogram=np.zeros(0, np.int64)))
-            if flow:
-                errors.append(np.nan if previous is None else warping_error(previous, frame, preset=flow_preset,
-                                                                            workers=workers)[0])
-                previous = frame
-            if progress is not None:
-                progress(index, clip.info.frame_count)
         info = clip.info
+        grid = (min(tiles[0], info.height), min(tiles[1], info.width))  # tiny frames: fewer tiles
+        if heatmap is not None:
+            if os.path.abspath(heatmap) == os.path.abspath(info.path):
+                raise ClipError(f"{heatmap}: is the input; write the heat map elsewhere")
+            stem, extension = os.path.splitext(heatmap)
+            temporary = f"{stem}.framefix-tmp{extension}"
+            heat_info = dataclasses.replace(info, dtype="uint8", bit_depth=8, pix_fmt="yuv420p", is_rgb=False,
+                                            kind="video", audio=())
+            writer = VideoWriter(temporary, heat_info, codec="libx264", crf=20, preset="veryfast", name=heatmap)
+        frames = _Prefetch(iter(clip), depth=4)  # decoding overlaps the analysis
+        try:
+            for index, frame in enumerate(frames, 1):
+                stats = frame_statistics(frame, tiles=grid, workers=workers)
+                # the histogram is not needed later: keep means and tile means only
+                statistics.append(dataclasses.replace(stats, luma_histogram=np.zeros(0, np.int64)))
+                residual = None
+                if flow:
+                    error, residual, tiles_left = np.nan, None, np.full(grid, np.nan)
+                    if previous is not None:
+                        error, _, residual = _compare_pair("analyze", previous, frame, flow_preset, workers,
+                                                               residual=True)
+                        tiles_left = _tile_residuals(residual, frame, grid)
+                    errors.append(error)
+                    inconsistency.append(np.nan if residual is None or not np.isfinite(residual).any()
+                                         else float(100 * np.sqrt(np.nanmean(residual.astype(np.float64) ** 2))))
+                    tile_residuals.append(tiles_left)
+                    previous = frame
+                if writer is not None:
+                    writer.write(_render_heat(frame, residual), None)
+                if progress is not None:
+                    progress(index, info.frame_count)
+            finished = True
+        finally:
+            frames.close()
+            if writer is not None:
+                try:
+                    writer.close(flush=finished)
+                    if finished:
+                        os.replace(temporary, heatmap)
+                finally:
+                    if os.path.exists(temporary):
+                        os.remove(temporary)
     transitions = detect_transitions(statistics)
-    warping = None
-    if flow:
-        warping = np.array(errors, np.float64)
-        warping[transitions.cuts] = np.nan  # a pair across a cut is not a temporal inconsistency
+    if not flow:
+        return ClipAnalysis(info=info, transitions=transitions, flicker=measure_flicker(statistics, transitions))
+    warping, per_frame, per_tile = (np.array(values, np.float64) for values in (errors, inconsistency, tile_residuals))
+    for series in (warping, per_frame, per_tile):
+        series[transitions.cuts] = np.nan  # a pair across a cut is not a temporal inconsistency
     return ClipAnalysis(info=info, transitions=transitions, flicker=measure_flicker(statistics, transitions),
-                        warping_error=warping)
+                        warping_error=warping, inconsistency=per_frame, tile_residuals=per_tile)
+
+
+def _tile_residuals(residual: np.ndarray, frame: np.ndarray, grid) -> np.ndarray:
+    """Median residual of each tile (robust to the sparse large residuals of flow errors at
+    edges and highlights; a tile that brightens as a whole moves its median) over the tile's mean
+    luma + 0.05 (flicker in near-black tiles is judged absolutely, as the eye does); NaN for
+    tiles with under a quarter of consistent pixels."""
+    h, w = residual.shape
+    luma = _backend.implementation().flow_luma(_validate.frame("analyze", "frame", frame), 1)
+    row_edges = (np.arange(grid[0] + 1) * h) // grid[0]
+    column_edges = (np.arange(grid[1] + 1) * w) // grid[1]
+    out = np.full(grid, np.nan)
+    for row in range(grid[0]):
+        for column in range(grid[1]):
+            rows = slice(row_edges[row], row_edges[row + 1])
+            columns = slice(column_edges[column], column_edges[column + 1])
+            tile = residual[rows, columns]
+            measured = tile[np.isfinite(tile)]
+            if measured.size * 4 >= tile.size:
+                out[row, column] = float(np.median(measured)) / (float(luma[rows, columns].mean()) + _DARK)
+    return out
 
 
 def report_dict(analysis: ClipAnalysis) -> dict:
@@ -446,8 +565,11 @@ def report_dict(analysis: ClipAnalysis) -> dict:
         "shots": [
             {"start": s.start, "end": s.end, "flicker_index": s.flicker_index,
              "white_balance_index": s.white_balance_index, "period_frames": s.period, "kind": s.kind,
-             "worst_frames": s.worst_frames, "warping_error": e}
-            for s, e in zip(flicker.shots, analysis.shot_warping_errors(), strict=True)
+             "worst_frames": s.worst_frames, "warping_error": e,
+             "regional_flicker_index": None if r is None else r[0],
+             "regional_flicker_tile": None if r is None else list(r[1])}
+            for s, e, r in zip(flicker.shots, analysis.shot_warping_errors(), analysis.shot_regional_flicker(),
+                               strict=True)
         ],
         "cuts": transitions.cuts,
         "flashes": [list(f) for f in transitions.flashes],
@@ -457,10 +579,14 @@ def report_dict(analysis: ClipAnalysis) -> dict:
             "luma_residual": flicker.residual.tolist(),
             "white_balance_residual": flicker.chroma_residual.tolist(),
             "cut_score": transitions.scores.tolist(),
-            "warping_error": None if analysis.warping_error is None else
-            [None if not np.isfinite(e) else float(e) for e in analysis.warping_error],
+            "warping_error": _series(analysis.warping_error),
+            "inconsistency": _series(analysis.inconsistency),
         },
     }
+
+
+def _series(values: np.ndarray | None) -> list | None:
+    return None if values is None else [None if not np.isfinite(v) else float(v) for v in values]
 
 
 def _clock(seconds: float) -> str:
@@ -473,14 +599,15 @@ def report_text(analysis: ClipAnalysis) -> str:
     info, flicker, transitions = analysis.info, analysis.flicker, analysis.transitions
     fps = float(info.fps)
     shot_errors = analysis.shot_warping_errors()
+    regional = analysis.shot_regional_flicker()
     with_flow = analysis.warping_error is not None
     lines = [
         f"{info.path}: {len(flicker.luma)} frames at {fps:g} fps, {len(flicker.shots)} shot(s), "
         f"flicker index {flicker.flicker_index:.2f} (clean footage ~1 or less; visible flicker > 2)",
         f"  {'shot':<5}{'frames':<13}{'time':<19}{'flicker':>8}{'white bal.':>11}"
-        + (f"{'E_warp x1000':>13}" if with_flow else "") + f"  {'kind':<42}worst frames",
+        + (f"{'E_warp x1000':>13}{'regional (tile)':>18}" if with_flow else "") + f"  {'kind':<42}worst frames",
     ]
-    for number, (shot, error) in enumerate(zip(flicker.shots, shot_errors, strict=True), 1):
+    for number, (shot, error, local) in enumerate(zip(flicker.shots, shot_errors, regional, strict=True), 1):
         worst = ", ".join(f"{t} ({_clock(t / fps)})" for t in shot.worst_frames[:3])
         period = f", period {shot.period:.1f} frames" if shot.period and shot.kind != "none" else ""
         lines.append(
@@ -488,8 +615,13 @@ def report_text(analysis: ClipAnalysis) -> str:
             f"{f'{_clock(shot.start / fps)}-{_clock(shot.end / fps)}':<19}{shot.flicker_index:>8.2f}"
             f"{shot.white_balance_index:>11.2f}"
             + ((f"{1000 * error:>13.3f}" if error is not None else f"{'-':>13}") if with_flow else "")
+            + ((f"{f'{local[0]:.2f} ({local[1][0]},{local[1][1]})':>18}" if local is not None else f"{'-':>18}")
+               if with_flow else "")
             + f"  {shot.kind + period:<42}{worst}"
         )
+    if with_flow:
+        lines.append("  regional: the tile (row, column of the grid) that flickers most on its own, beyond motion "
+                     "and global flicker (index as above)")
     lines.append("  cuts at frames: " + (", ".join(map(str, transitions.cuts)) or "none"))
     if transitions.flashes:
         lines.append("  flashes (not cuts): " + ", ".join(f"{a}-{b - 1}" for a, b in transitions.flashes))
@@ -499,7 +631,8 @@ def report_text(analysis: ClipAnalysis) -> str:
 
 
 def plot_report(analysis: ClipAnalysis, path) -> None:
-    """A PNG: luma trace, flicker residual and cut score over time, shot boundaries marked."""
+    """A PNG: luma trace, flicker residual, cut score and (with flow) the warping error over
+    time, shot boundaries marked."""
     try:
         import matplotlib
 
@@ -509,7 +642,8 @@ def plot_report(analysis: ClipAnalysis, path) -> None:
         raise ImportError("--plot needs matplotlib: pip install 'framefix[plot]'") from None
     flicker, transitions = analysis.flicker, analysis.transitions
     t = np.arange(len(flicker.luma))
-    figure, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
+    with_flow = analysis.warping_error is not None
+    figure, axes = plt.subplots(4 if with_flow else 3, 1, figsize=(10, 9 if with_flow else 7), sharex=True)
     axes[0].plot(t, flicker.luma, color="black")
     axes[0].set_ylabel("mean luma")
     axes[1].plot(t, 100 * flicker.residual, color="tab:red", label="luma")
@@ -519,7 +653,10 @@ def plot_report(analysis: ClipAnalysis, path) -> None:
     axes[1].legend(loc="upper right", fontsize=8)
     axes[2].plot(t, transitions.scores, color="tab:green")
     axes[2].set_ylabel("cut score")
-    axes[2].set_xlabel("frame")
+    if with_flow:
+        axes[3].plot(t, 1000 * analysis.warping_error, color="tab:purple")
+        axes[3].set_ylabel("E_warp x 1000")
+    axes[-1].set_xlabel("frame")
     for axis in axes:
         for cut in transitions.cuts:
             axis.axvline(cut, color="gray", ls="--", lw=0.8)

@@ -103,9 +103,13 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("clip", help="video file, image folder or pattern like frames/%%05d.png")
     analyze.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     analyze.add_argument("--plot", metavar="FILE", help="write a PNG plot (needs matplotlib)")
-    analyze.add_argument("--flow", action="store_true",
-                         help="also measure the warping error of every frame pair (slower: two flows a frame)")
+    analyze.add_argument("--flow", action=argparse.BooleanOptionalAction, default=None,
+                         help="also compare every frame pair along the motion: warping error, temporal "
+                              "inconsistency, regional flicker (slower: two flows a frame)")
+    analyze.add_argument("--heatmap", metavar="VIDEO",
+                         help="write the temporal inconsistency maps as a video (implies --flow)")
     analyze.add_argument("--overwrite", action="store_true", help="replace report files that exist")
+    analyze.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
     analyze.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
     analyze.set_defaults(run=_run_analyze)
 
@@ -186,14 +190,17 @@ def _run_match_color(args) -> int:
 def _run_analyze(args) -> int:
     from framefix.analysis import analyze_clip, plot_report, report_dict, report_text
 
-    for path in (args.json, args.plot):
+    if args.heatmap and args.flow is False:
+        raise ClipError("--heatmap compares frames along the motion: drop --no-flow")
+    for path in (args.json, args.plot, args.heatmap):
         if path and os.path.exists(path) and not args.overwrite:
             raise ClipError(f"{path}: already exists; pass --overwrite to replace it")
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise ClipError(f"{path}: folder {os.path.dirname(os.path.abspath(path))} does not exist")
     progress = Progress("analyze", enabled=False if args.quiet else None)
     try:
-        analysis = analyze_clip(args.clip, fps=args.fps, progress=progress, flow=args.flow)
+        analysis = analyze_clip(args.clip, fps=args.fps, progress=progress, flow=bool(args.flow),
+                                heatmap=args.heatmap, overwrite=args.overwrite, workers=args.workers)
     finally:
         progress.close()
     print(report_text(analysis))
