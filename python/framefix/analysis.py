@@ -445,6 +445,9 @@ def _render_heat(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
     gray = _backend.implementation().flow_luma(_validate.frame("analyze", "frame", frame), 1)  # 0..1
     out = np.repeat(np.clip(gray * np.float32(0.45), 0, 1)[..., None], 3, axis=2)
     if residual is not None:
+        step = -(-gray.shape[0] // residual.shape[0])  # measured on every step-th row and column
+        if step > 1:
+            residual = np.repeat(np.repeat(residual, step, axis=0), step, axis=1)[:gray.shape[0], :gray.shape[1]]
         unmeasured = ~np.isfinite(residual)
         heat = np.clip(np.abs(np.where(unmeasured, 0, residual)) / np.float32(_HEAT_FULL_SCALE), 0, 1)
         colour = np.stack([np.clip(3 * heat, 0, 1), np.clip(3 * heat - 1, 0, 1), np.clip(3 * heat - 2, 0, 1)], axis=-1)
@@ -476,7 +479,7 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
         if os.path.exists(heatmap) and not overwrite:
             raise ClipError(f"{heatmap}: already exists; pass --overwrite to replace it")
     statistics, errors, inconsistency, tile_residuals = [], [], [], []
-    previous = None
+    previous = previous_luma = None
     writer = temporary = None
     finished = False
     with open_clip(path, fps=fps) as clip:
@@ -498,16 +501,17 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
                 statistics.append(dataclasses.replace(stats, luma_histogram=np.zeros(0, np.int64)))
                 residual = None
                 if flow:
-                    error, residual, tiles_left = np.nan, None, np.full(grid, np.nan)
+                    error, tiles_left, luma = np.nan, np.full(grid, np.nan), None
                     if previous is not None:
-                        error, _, residual = _compare_pair("analyze", previous, frame, flow_preset, workers,
-                                                               residual=True)
-                        tiles_left = _tile_residuals(residual, frame, grid)
+                        # every other row and column: the same means from a quarter of the pixels
+                        error, _, residual, luma = _compare_pair("analyze", previous, frame, flow_preset, workers,
+                                                                 residual=True, prev_luma=previous_luma, step=2)
+                        tiles_left = _tile_residuals(residual, luma[::2, ::2], grid)
                     errors.append(error)
                     inconsistency.append(np.nan if residual is None or not np.isfinite(residual).any()
                                          else float(100 * np.sqrt(np.nanmean(residual.astype(np.float64) ** 2))))
                     tile_residuals.append(tiles_left)
-                    previous = frame
+                    previous, previous_luma = frame, luma
                 if writer is not None:
                     writer.write(_render_heat(frame, residual), None)
                 if progress is not None:
@@ -533,13 +537,12 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
                         warping_error=warping, inconsistency=per_frame, tile_residuals=per_tile)
 
 
-def _tile_residuals(residual: np.ndarray, frame: np.ndarray, grid) -> np.ndarray:
+def _tile_residuals(residual: np.ndarray, luma: np.ndarray, grid) -> np.ndarray:
     """Median residual of each tile (robust to the sparse large residuals of flow errors at
     edges and highlights; a tile that brightens as a whole moves its median) over the tile's mean
     luma + 0.05 (flicker in near-black tiles is judged absolutely, as the eye does); NaN for
     tiles with under a quarter of consistent pixels."""
     h, w = residual.shape
-    luma = _backend.implementation().flow_luma(_validate.frame("analyze", "frame", frame), 1)
     row_edges = (np.arange(grid[0] + 1) * h) // grid[0]
     column_edges = (np.arange(grid[1] + 1) * w) // grid[1]
     out = np.full(grid, np.nan)
@@ -549,7 +552,7 @@ def _tile_residuals(residual: np.ndarray, frame: np.ndarray, grid) -> np.ndarray
             columns = slice(column_edges[column], column_edges[column + 1])
             tile = residual[rows, columns]
             measured = tile[np.isfinite(tile)]
-            if measured.size * 4 >= tile.size:
+            if measured.size and measured.size * 4 >= tile.size:
                 out[row, column] = float(np.median(measured)) / (float(luma[rows, columns].mean()) + _DARK)
     return out
 

@@ -237,6 +237,26 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
         ``(H, W, 2)`` float32.
     """
     func = "estimate_flow"
+    settings = _settings(func, preset, overrides)
+    first, second = _checked_frame(func, "prev", prev), _checked_frame(func, "next", next)
+    if first.shape[:2] != second.shape[:2]:
+        raise ValueError(f"{func}: prev and next must have the same height and width, got {first.shape[:2]} and "
+                         f"{second.shape[:2]}")
+    h, w = first.shape[:2]
+    _check_size(func, h, w, settings)
+    if init is not None:
+        init = _check_flow(func, "init", init)
+        if init.shape[:2] != (h, w):
+            raise ValueError(f"{func}: init must be ({h}, {w}, 2) float32, got {init.shape} {init.dtype}")
+    from framefix import _backend
+
+    workers = _backend.resolve_workers(workers, func)
+    kernels = _backend.implementation()
+    return _flow_from_luma(kernels.flow_luma(first, workers), kernels.flow_luma(second, workers), settings, init,
+                           workers)
+
+
+def _settings(func: str, preset: str, overrides: dict) -> dict:
     if preset not in PRESETS:
         raise ValueError(f"{func}: preset must be one of {', '.join(map(repr, PRESETS))}, got {preset!r}")
     settings = dict(PRESETS[preset])
@@ -255,23 +275,22 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
                 np.isfinite(value) and low_ok):
             bound = "> 0" if key == "smoothness" else ">= 0"
             raise ValueError(f"{func}: {key} must be a finite number {bound}, got {value!r}")
-    first, second = _checked_frame(func, "prev", prev), _checked_frame(func, "next", next)
-    if first.shape[:2] != second.shape[:2]:
-        raise ValueError(f"{func}: prev and next must have the same height and width, got {first.shape[:2]} and "
-                         f"{second.shape[:2]}")
-    h, w = first.shape[:2]
-    patch = settings["patch"]
-    if min(h, w) < max(MIN_SIDE, patch):
-        raise ValueError(f"{func}: frames must be at least {max(MIN_SIDE, patch)} pixels on each side, got {w}x{h}")
-    if init is not None:
-        init = _check_flow(func, "init", init)
-        if init.shape[:2] != (h, w):
-            raise ValueError(f"{func}: init must be ({h}, {w}, 2) float32, got {init.shape} {init.dtype}")
+    return settings
+
+
+def _check_size(func: str, height: int, width: int, settings: dict) -> None:
+    smallest = max(MIN_SIDE, settings["patch"])
+    if min(height, width) < smallest:
+        raise ValueError(f"{func}: frames must be at least {smallest} pixels on each side, got {width}x{height}")
+
+
+def _flow_from_luma(i0: np.ndarray, i1: np.ndarray, settings: dict, init, workers: int) -> np.ndarray:
+    """The estimator proper, from the two luma planes (validated settings and sizes)."""
     from framefix import _backend
 
-    workers = _backend.resolve_workers(workers, func)
     kernels = _backend.implementation()
-    i0, i1 = kernels.flow_luma(first, workers), kernels.flow_luma(second, workers)
+    h, w = i0.shape
+    patch = settings["patch"]
     # levels: halve while the coarser image is still two patches across (large motions need depth)
     pyramid = [(i0, i1)]
     while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
@@ -295,25 +314,23 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     return flow
 
 
-def _flow_pair(func: str, a: np.ndarray, b: np.ndarray, preset: str, workers) -> tuple[np.ndarray, np.ndarray]:
-    """(flow a -> b, flow b -> a); with two or more workers the two run side by side."""
-    from framefix import _backend
-
-    workers = _backend.resolve_workers(workers, func)
+def _flow_pair(i0: np.ndarray, i1: np.ndarray, settings: dict, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flow i0 -> i1, flow i1 -> i0) from luma planes; with two or more workers the two run side
+    by side, each on its share of the workers."""
     if workers < 2:
-        return estimate_flow(a, b, preset=preset, workers=1), estimate_flow(b, a, preset=preset, workers=1)
+        return _flow_from_luma(i0, i1, settings, None, 1), _flow_from_luma(i1, i0, settings, None, 1)
     results: dict = {}
 
     def backward() -> None:
         try:
-            results["backward"] = estimate_flow(b, a, preset=preset, workers=workers - workers // 2)
+            results["backward"] = _flow_from_luma(i1, i0, settings, None, workers - workers // 2)
         except BaseException as error:  # re-raised in the caller
             results["error"] = error
 
     helper = threading.Thread(target=backward, name="framefix-flow")
     helper.start()
     try:
-        forward = estimate_flow(a, b, preset=preset, workers=workers // 2)
+        forward = _flow_from_luma(i0, i1, settings, None, workers // 2)
     finally:
         helper.join()
     if "error" in results:
@@ -321,49 +338,58 @@ def _flow_pair(func: str, a: np.ndarray, b: np.ndarray, preset: str, workers) ->
     return forward, results["backward"]
 
 
-def _compare_pair(func: str, prev, next, preset: str, workers, residual: bool):
-    a = _validate.frame(func, "prev", _validate.as_array(func, "prev", prev))
-    b = _validate.frame(func, "next", _validate.as_array(func, "next", next))
+def _compare_pair(func: str, prev, next, preset: str, workers, residual: bool, prev_luma=None, step: int = 1):
+    """Both flows, the consistency mask, the warping error and (with ``residual``) the
+    inconsistency map of a pair; returns them with ``next``'s luma, which the following pair of a
+    clip passes back as ``prev_luma``. With ``step`` > 1 the mask, the error and the map come
+    from every step-th row and column only (the map and mask that size)."""
+    from framefix import _backend
+
+    a, b = _checked_frame(func, "prev", prev), _checked_frame(func, "next", next)
     if a.shape != b.shape or a.dtype != b.dtype:
         raise ValueError(f"{func}: prev and next must have the same shape and dtype, got {a.shape} {a.dtype} and "
                          f"{b.shape} {b.dtype}")
-    forward, backward = _flow_pair(func, a, b, preset, workers)  # backward: next[y, x] ~ prev[y + dy, x + dx]
-    valid = flow_consistency(backward, forward, workers=workers)
-    warped = warp(a, backward, border="edge", workers=workers).reshape(a.shape)
-    top = np.float32(np.iinfo(a.dtype).max if a.dtype.kind == "u" else 1.0)
-    difference = warped.astype(np.float32)
-    difference -= b
-    difference /= top
-    squares = np.einsum("ijk,ijk->ij", difference, difference)  # over channels
-    error = float(np.mean(squares[valid], dtype=np.float64) / a.shape[2]) if valid.any() else float("nan")
-    if not residual:
-        return error, valid, None
-    from framefix import _backend
-
-    kernels = _backend.implementation()
+    settings = _settings(func, preset, {})
+    _check_size(func, a.shape[0], a.shape[1], settings)
     workers = _backend.resolve_workers(workers, func)
+    kernels = _backend.implementation()
+    luma_prev = kernels.flow_luma(a, workers) if prev_luma is None else prev_luma
     luma_next = kernels.flow_luma(b, workers)
-    luma_warped = kernels.flow_luma(warped.reshape(b.shape), workers)
-    # the global flicker: luma_next ~ gain * luma_warped + offset over the consistent pixels
+    forward, backward = _flow_pair(luma_prev, luma_next, settings, workers)  # backward: next[y, x] ~ prev[y + dy, x + dx]
+    # one pass: the forward-backward check (as flow_consistency's defaults), prev's colours and
+    # luma carried along the motion (bilinear, not rounded), the squared differences
+    total, count, carried, valid = kernels.compare_along_flow(a, b, luma_prev, backward, forward, 0.01, 0.5, step,
+                                                              workers)
+    top = float(np.iinfo(a.dtype).max) if a.dtype.kind == "u" else 1.0
+    error = total / (count * a.shape[2] * top * top) if count else float("nan")
+    if not residual:
+        return error, valid, None, luma_next
+    # the global flicker: luma_next ~ gain * carried + offset, fitted on every other row and
+    # column of the consistent pixels at least (plenty for two numbers)
+    luma_here = luma_next[::step, ::step]
+    thin = 2 if step == 1 else 1
     gain, offset = 1.0, 0.0
-    if valid.sum() >= 2:
-        x, y = luma_warped[valid].astype(np.float64), luma_next[valid].astype(np.float64)
+    sample = valid[::thin, ::thin]
+    if np.count_nonzero(sample) >= 2:
+        x = carried[::thin, ::thin][sample].astype(np.float64)
+        y = luma_here[::thin, ::thin][sample].astype(np.float64)
         spread = x.var()
         if spread > 1e-12:
             gain = float(np.mean((x - x.mean()) * (y - y.mean())) / spread)
         offset = float(y.mean() - gain * x.mean())
-    left = luma_next - (np.float32(gain) * luma_warped + np.float32(offset))
+    left = luma_here - (np.float32(gain) * carried + np.float32(offset))
     left[~valid] = np.nan
-    return error, valid, left
+    return error, valid, left, luma_next
 
 
 def warping_error(prev, next, *, preset: str = "fast", workers=None) -> tuple[float, np.ndarray]:
     """Temporal warping error (Lai et al., ECCV 2018) of a frame pair, and where it was measured.
 
-    ``prev`` is warped onto ``next`` with the flow from ``next`` back to ``prev``; pixels that the
-    forward-backward check marks as occluded or leaving the frame are masked out; the error is the
-    mean squared difference over the remaining pixels and channels, in 0..1 units (so comparable
-    across bit depths). Flows come from :func:`estimate_flow` with ``preset`` (with two or more
+    ``prev`` is warped onto ``next`` with the flow from ``next`` back to ``prev`` (bilinear, not
+    rounded to integers); pixels that the forward-backward check (:func:`flow_consistency`'s
+    defaults) marks as occluded, on a motion boundary or leaving the frame are masked out; the
+    error is the mean squared difference over the remaining pixels and channels, in 0..1 units
+    (so comparable across bit depths). Flows come from :func:`estimate_flow` with ``preset`` (with two or more
     ``workers``, the two flows are estimated side by side).
 
     Returns
@@ -371,7 +397,7 @@ def warping_error(prev, next, *, preset: str = "fast", workers=None) -> tuple[fl
     (float, ndarray)
         The error (NaN when no pixel survives the check) and the bool ``(H, W)`` mask used.
     """
-    error, valid, _ = _compare_pair("warping_error", prev, next, preset, workers, residual=False)
+    error, valid, _, _ = _compare_pair("warping_error", prev, next, preset, workers, residual=False)
     return error, valid
 
 

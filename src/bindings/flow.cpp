@@ -73,6 +73,29 @@ py::array_t<float> bind_consistency_ratio(const py::array& forward, const py::ar
     return out;
 }
 
+py::tuple bind_compare_along_flow(const py::array& prev, const py::array& next, const py::array& prev_luma,
+                                  const py::array& flow, const py::array& back, float alpha, float beta,
+                                  std::ptrdiff_t step, std::size_t workers) {
+    const auto luma = plane_view<const float>(prev_luma, "prev_luma");
+    const auto f = image_view<const float>(flow, "flow");
+    const auto b = image_view<const float>(back, "back");
+    if (step < 1) throw std::invalid_argument("step must be >= 1");
+    const std::ptrdiff_t rows = (luma.height + step - 1) / step, columns = (luma.width + step - 1) / step;
+    py::array_t<float> carried({rows, columns});
+    py::array_t<bool> valid({rows, columns});
+    const auto carried_view = plane_view<float>(carried, "carried");
+    const auto valid_view = plane_view<std::uint8_t>(valid, "valid");
+    std::pair<double, std::ptrdiff_t> result;
+    dispatch_pixel_type(next, [&](auto tag) {
+        using T = decltype(tag);
+        const auto p = image_view<const T>(prev, "prev");
+        const auto n = image_view<const T>(next, "next");
+        py::gil_scoped_release release;
+        result = compare_along_flow<T>(p, n, luma, f, b, alpha, beta, carried_view, valid_view, step, workers);
+    });
+    return py::make_tuple(result.first, result.second, carried, valid);
+}
+
 }  // namespace
 
 void register_flow(py::module_& m) {
@@ -88,6 +111,9 @@ void register_flow(py::module_& m) {
     m.def("consistency_ratio", &bind_consistency_ratio, py::arg("forward"), py::arg("backward"), py::arg("alpha"),
           py::arg("beta"), py::arg("motion_boundaries"), py::arg("workers"),
           "Forward-backward error over tolerance per pixel (private: use framefix.flow_consistency).");
+    m.def("compare_along_flow", &bind_compare_along_flow, py::arg("prev"), py::arg("next"), py::arg("prev_luma"),
+          py::arg("flow"), py::arg("back"), py::arg("alpha"), py::arg("beta"), py::arg("step"),
+          py::arg("workers"), "Consistency mask, carried luma and squared differences of a frame pair (private: see warping_error).");
     m.def("refine_flow_level", &bind_refine_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("alpha"),
           py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("omega"), py::arg("radius"),
           py::arg("epsilon"), py::arg("workers"),

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "image_view.hpp"
@@ -711,48 +713,176 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
 // (below 1: consistent), with b sampled bilinearly (edge border); +inf where x + f(x) leaves the
 // frame and, with `motion_boundaries`, where |grad f|^2 > 0.01 |f|^2 + 0.002 (gradients by
 // central differences, one-sided at the border).
+namespace detail {
+
+// The forward-backward error over its tolerance, for f = forward(x) and b = backward(x + f).
+inline float consistency_error(float fu, float fv, float bu, float bv, float alpha, float beta) noexcept {
+    const float eu = fu + bu, ev = fv + bv;
+    const float error = eu * eu + ev * ev;
+    const float tolerance = alpha * (fu * fu + fv * fv + bu * bu + bv * bv) + beta;
+    return error / std::max(tolerance, 1e-12f);
+}
+
+// |grad f|^2 > 0.01 |f|^2 + 0.002 at (y, x), gradients by central differences (one-sided at the
+// border): the flow changes too abruptly there to be trusted.
+inline bool on_motion_boundary(const ImageView<const float>& flow, std::ptrdiff_t y, std::ptrdiff_t x) noexcept {
+    const std::ptrdiff_t h = flow.height, w = flow.width;
+    auto component = [&](std::ptrdiff_t yy, std::ptrdiff_t xx, std::ptrdiff_t c) {
+        return flow.pixel(yy, xx)[c * flow.stride_c];
+    };
+    const std::ptrdiff_t ya = y > 0 ? y - 1 : 0, yb = y + 1 < h ? y + 1 : h - 1;
+    const std::ptrdiff_t xa = x > 0 ? x - 1 : 0, xb = x + 1 < w ? x + 1 : w - 1;
+    const float sx = xb - xa == 2 ? 0.5f : 1.0f, sy = yb - ya == 2 ? 0.5f : 1.0f;
+    const float fu = component(y, x, 0), fv = component(y, x, 1);
+    const float gxu = (component(y, xb, 0) - component(y, xa, 0)) * sx;
+    const float gyu = (component(yb, x, 0) - component(ya, x, 0)) * sy;
+    const float gxv = (component(y, xb, 1) - component(y, xa, 1)) * sx;
+    const float gyv = (component(yb, x, 1) - component(ya, x, 1)) * sy;
+    return gxu * gxu + gyu * gyu + gxv * gxv + gyv * gyv > 0.01f * (fu * fu + fv * fv) + 0.002f;
+}
+
+// Bilinear weights of a point clamped into a w x h image (edge border), as sample_clamped takes
+// them: one set serves every plane sampled there.
+struct Bilinear {
+    std::ptrdiff_t x0, x1, y0, y1;
+    float fx, fy;
+    Bilinear(float x, float y, std::ptrdiff_t w, std::ptrdiff_t h) noexcept {
+        const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
+        x = x < 0.0f ? 0.0f : (x > max_x ? max_x : x);
+        y = y < 0.0f ? 0.0f : (y > max_y ? max_y : y);
+        x0 = static_cast<std::ptrdiff_t>(x);
+        y0 = static_cast<std::ptrdiff_t>(y);
+        x1 = std::min(x0 + 1, w - 1);
+        y1 = std::min(y0 + 1, h - 1);
+        fx = x - static_cast<float>(x0);
+        fy = y - static_cast<float>(y0);
+    }
+    float operator()(float a, float b, float c, float d) const noexcept {
+        const float top = a + fx * (b - a), bottom = c + fx * (d - c);
+        return top + fy * (bottom - top);
+    }
+    float operator()(const PlaneView<const float>& p) const noexcept {
+        return (*this)(p.row(y0)[x0 * p.stride_x], p.row(y0)[x1 * p.stride_x], p.row(y1)[x0 * p.stride_x],
+                       p.row(y1)[x1 * p.stride_x]);
+    }
+};
+
+inline PlaneView<const float> flow_component(const ImageView<const float>& flow, std::ptrdiff_t c) noexcept {
+    return {flow.data + c * flow.stride_c, flow.height, flow.width, flow.stride_y, flow.stride_x};
+}
+
+}  // namespace detail
+
 inline void consistency_ratio(const ImageView<const float>& forward, const ImageView<const float>& backward,
                               const PlaneView<float>& out, float alpha, float beta, bool motion_boundaries,
                               std::size_t workers = 1) {
     const std::ptrdiff_t h = forward.height, w = forward.width;
     if (!backward.same_size(h, w) || !out.same_size(h, w) || forward.channels != 2 || backward.channels != 2)
         throw std::invalid_argument("consistency_ratio: flows and out must have the same height and width");
-    const PlaneView<const float> back_u{backward.data, h, w, backward.stride_y, backward.stride_x};
-    const PlaneView<const float> back_v{backward.data + backward.stride_c, h, w, backward.stride_y, backward.stride_x};
-    auto component = [&](std::ptrdiff_t y, std::ptrdiff_t x, std::ptrdiff_t c) {
-        return forward.pixel(y, x)[c * forward.stride_c];
-    };
+    const auto back_u = detail::flow_component(backward, 0), back_v = detail::flow_component(backward, 1);
     const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
-    const float infinity = std::numeric_limits<float>::infinity();
     threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
-        for (std::ptrdiff_t y = r0; y < r1; ++y) {
-            const std::ptrdiff_t ya = y > 0 ? y - 1 : 0, yb = y + 1 < h ? y + 1 : h - 1;
-            const float sy = yb - ya == 2 ? 0.5f : 1.0f;
+        for (std::ptrdiff_t y = r0; y < r1; ++y)
             for (std::ptrdiff_t x = 0; x < w; ++x) {
-                const float fu = component(y, x, 0), fv = component(y, x, 1);
+                const float* f = forward.pixel(y, x);
+                const float fu = f[0], fv = f[forward.stride_c];
                 const float px = static_cast<float>(x) + fu, py = static_cast<float>(y) + fv;
-                float ratio = infinity;
-                if (px >= 0.0f && px <= max_x && py >= 0.0f && py <= max_y) {
-                    const float bu = detail::sample_clamped(back_u, px, py), bv = detail::sample_clamped(back_v, px, py);
-                    const float eu = fu + bu, ev = fv + bv;
-                    const float error = eu * eu + ev * ev;
-                    const float tolerance = alpha * (fu * fu + fv * fv + bu * bu + bv * bv) + beta;
-                    ratio = error / std::max(tolerance, 1e-12f);
-                    if (motion_boundaries) {
-                        const std::ptrdiff_t xa = x > 0 ? x - 1 : 0, xb = x + 1 < w ? x + 1 : w - 1;
-                        const float sx = xb - xa == 2 ? 0.5f : 1.0f;
-                        const float gxu = (component(y, xb, 0) - component(y, xa, 0)) * sx;
-                        const float gyu = (component(yb, x, 0) - component(ya, x, 0)) * sy;
-                        const float gxv = (component(y, xb, 1) - component(y, xa, 1)) * sx;
-                        const float gyv = (component(yb, x, 1) - component(ya, x, 1)) * sy;
-                        if (gxu * gxu + gyu * gyu + gxv * gxv + gyv * gyv > 0.01f * (fu * fu + fv * fv) + 0.002f)
-                            ratio = infinity;
-                    }
+                float ratio = std::numeric_limits<float>::infinity();
+                if (px >= 0.0f && px <= max_x && py >= 0.0f && py <= max_y &&
+                    !(motion_boundaries && detail::on_motion_boundary(forward, y, x))) {
+                    const detail::Bilinear at(px, py, w, h);
+                    ratio = detail::consistency_error(fu, fv, at(back_u), at(back_v), alpha, beta);
                 }
                 out.row(y)[x * out.stride_x] = ratio;
             }
-        }
     });
+}
+
+namespace detail {
+
+// Output row r of compare_along_flow: pixels (r step, c step) of `next`.
+template <class T>
+void compare_row(std::ptrdiff_t r, std::ptrdiff_t step, ImageView<const T> prev, ImageView<const T> next, PlaneView<const float> prev_luma,
+                 ImageView<const float> flow, PlaneView<const float> back_u, PlaneView<const float> back_v, float alpha,
+                 float beta, PlaneView<float> carried, PlaneView<std::uint8_t> valid, double& row_sum,
+                 std::ptrdiff_t& row_count) noexcept {
+    const std::ptrdiff_t h = next.height, w = next.width, channels = next.channels;
+    const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
+    double sum = 0.0;
+    std::ptrdiff_t count = 0;
+    const std::ptrdiff_t y = r * step;
+    for (std::ptrdiff_t column = 0; column < carried.width; ++column) {
+        const std::ptrdiff_t x = column * step;
+        const float* f = flow.pixel(y, x);
+        const float fu = f[0], fv = f[flow.stride_c];
+        const float px = static_cast<float>(x) + fu, py = static_cast<float>(y) + fv;
+        const detail::Bilinear at(px, py, w, h);  // one set of weights for every plane
+        carried.row(r)[column * carried.stride_x] = at(prev_luma);
+        const bool consistent = px >= 0.0f && px <= max_x && py >= 0.0f && py <= max_y &&
+                                !detail::on_motion_boundary(flow, y, x) &&
+                                detail::consistency_error(fu, fv, at(back_u), at(back_v), alpha, beta) < 1.0f;
+        valid.row(r)[column * valid.stride_x] = consistent ? 1 : 0;
+        if (!consistent) continue;
+        const T* a = prev.pixel(at.y0, at.x0);
+        const T* b = prev.pixel(at.y0, at.x1);
+        const T* c = prev.pixel(at.y1, at.x0);
+        const T* d = prev.pixel(at.y1, at.x1);
+        const T* n = next.pixel(y, x);
+        float squares = 0.0f;
+        for (std::ptrdiff_t ch = 0; ch < channels; ++ch) {
+            const std::ptrdiff_t k = ch * prev.stride_c;
+            const float difference = at(static_cast<float>(a[k]), static_cast<float>(b[k]), static_cast<float>(c[k]),
+                                        static_cast<float>(d[k])) -
+                                     static_cast<float>(n[ch * next.stride_c]);
+            squares += difference * difference;
+        }
+        sum += static_cast<double>(squares);
+        ++count;
+    }
+    row_sum = sum;
+    row_count = count;
+}
+
+}  // namespace detail
+
+// What the temporal measures need from a frame pair, in one pass over the pixels x of `next`
+// on every step-th row and column, with `flow` from next to prev (next[x] ~ prev[x + flow(x)])
+// and `back` from prev to next:
+//   valid[x]    the forward-backward check of flow against back (ratio < 1, motion boundaries);
+//   carried[x]  prev_luma sampled bilinearly at x + flow(x) (edge border);
+// (both ceil(H / step) x ceil(W / step)) and returns the sum over the valid pixels of the squared
+// differences, added over channels in float32, between next and prev sampled bilinearly at
+// x + flow(x), in pixel units (row sums in double, added in row order), with the number of
+// valid pixels. A step of 2 estimates the same means from a quarter of the pixels.
+template <class T>
+std::pair<double, std::ptrdiff_t> compare_along_flow(const ImageView<const T>& prev, const ImageView<const T>& next,
+                                                     const PlaneView<const float>& prev_luma,
+                                                     const ImageView<const float>& flow,
+                                                     const ImageView<const float>& back, float alpha, float beta,
+                                                     const PlaneView<float>& carried,
+                                                     const PlaneView<std::uint8_t>& valid, std::ptrdiff_t step,
+                                                     std::size_t workers = 1) {
+    const std::ptrdiff_t h = next.height, w = next.width, channels = next.channels;
+    if (step < 1 || !prev.same_size(h, w) || prev.channels != channels || !prev_luma.same_size(h, w) ||
+        !flow.same_size(h, w) || !back.same_size(h, w) || flow.channels != 2 || back.channels != 2 ||
+        !carried.same_size((h + step - 1) / step, (w + step - 1) / step) || !valid.same_size(carried.height, carried.width))
+        throw std::invalid_argument("compare_along_flow: frames, flows and outputs must have matching sizes");
+    const auto back_u = detail::flow_component(back, 0), back_v = detail::flow_component(back, 1);
+    const std::ptrdiff_t rows = carried.height;
+    std::vector<double> row_sums(rows, 0.0);
+    std::vector<std::ptrdiff_t> row_counts(rows, 0);
+    threading::parallel_for(0, rows, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t r = r0; r < r1; ++r)
+            detail::compare_row<T>(r, step, prev, next, prev_luma, flow, back_u, back_v, alpha, beta, carried, valid,
+                                   row_sums[r], row_counts[r]);
+    });
+    double total = 0.0;
+    std::ptrdiff_t count = 0;
+    for (std::ptrdiff_t y = 0; y < rows; ++y) {
+        total += row_sums[y];
+        count += row_counts[y];
+    }
+    return {total, count};
 }
 
 // ---- pyramid helpers -----------------------------------------------------------------------------

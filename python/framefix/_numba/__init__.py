@@ -10,7 +10,15 @@ from framefix._numba.color import (
     sorted_channel_values,
     srgb_to_lab,
 )
-from framefix._numba.flow import consistency_ratio, flow_luma, halve_plane, patch_flow_level, refine_flow_level, resize_flow
+from framefix._numba.flow import (
+    compare_along_flow,
+    consistency_ratio,
+    flow_luma,
+    halve_plane,
+    patch_flow_level,
+    refine_flow_level,
+    resize_flow,
+)
 from framefix._numba.stats import frame_sums
 from framefix._numba.warp import remap, warp
 
@@ -19,6 +27,7 @@ __all__ = [
     "apply_lut",
     "channel_histograms",
     "channel_moments",
+    "compare_along_flow",
     "consistency_ratio",
     "flow_luma",
     "frame_sums",

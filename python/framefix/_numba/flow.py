@@ -514,39 +514,41 @@ def resize_flow(flow, height, width, workers):
 # --- forward-backward consistency (the C++ consistency_ratio) -------------------------------------
 
 @njit(cache=True, nogil=True)
-def _consistency_rows(y0, y1, forward, back_u, back_v, alpha, beta, motion_boundaries, out):
+def _consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundaries):
     h, w = back_u.shape
-    max_x = _F(w - 1)
-    max_y = _F(h - 1)
-    for y in range(y0, y1):
+    fu = forward[y, x, 0]
+    fv = forward[y, x, 1]
+    px = _F(x) + fu
+    py = _F(y) + fv
+    if not (px >= _F(0.0) and px <= _F(w - 1) and py >= _F(0.0) and py <= _F(h - 1)):
+        return _F(np.inf)
+    bu = _sample_clamped(back_u, px, py)
+    bv = _sample_clamped(back_v, px, py)
+    eu = fu + bu
+    ev = fv + bv
+    error = eu * eu + ev * ev
+    tolerance = alpha * (fu * fu + fv * fv + bu * bu + bv * bv) + beta
+    if motion_boundaries:
         ya = y - 1 if y > 0 else 0
         yb = y + 1 if y + 1 < h else h - 1
+        xa = x - 1 if x > 0 else 0
+        xb = x + 1 if x + 1 < w else w - 1
+        sx = _F(0.5) if xb - xa == 2 else _F(1.0)
         sy = _F(0.5) if yb - ya == 2 else _F(1.0)
-        for x in range(w):
-            fu = forward[y, x, 0]
-            fv = forward[y, x, 1]
-            px = _F(x) + fu
-            py = _F(y) + fv
-            ratio = _F(np.inf)
-            if px >= _F(0.0) and px <= max_x and py >= _F(0.0) and py <= max_y:
-                bu = _sample_clamped(back_u, px, py)
-                bv = _sample_clamped(back_v, px, py)
-                eu = fu + bu
-                ev = fv + bv
-                error = eu * eu + ev * ev
-                tolerance = alpha * (fu * fu + fv * fv + bu * bu + bv * bv) + beta
-                ratio = error / max(tolerance, _F(1e-12))
-                if motion_boundaries:
-                    xa = x - 1 if x > 0 else 0
-                    xb = x + 1 if x + 1 < w else w - 1
-                    sx = _F(0.5) if xb - xa == 2 else _F(1.0)
-                    gxu = (forward[y, xb, 0] - forward[y, xa, 0]) * sx
-                    gyu = (forward[yb, x, 0] - forward[ya, x, 0]) * sy
-                    gxv = (forward[y, xb, 1] - forward[y, xa, 1]) * sx
-                    gyv = (forward[yb, x, 1] - forward[ya, x, 1]) * sy
-                    if gxu * gxu + gyu * gyu + gxv * gxv + gyv * gyv > _F(0.01) * (fu * fu + fv * fv) + _F(0.002):
-                        ratio = _F(np.inf)
-            out[y, x] = ratio
+        gxu = (forward[y, xb, 0] - forward[y, xa, 0]) * sx
+        gyu = (forward[yb, x, 0] - forward[ya, x, 0]) * sy
+        gxv = (forward[y, xb, 1] - forward[y, xa, 1]) * sx
+        gyv = (forward[yb, x, 1] - forward[ya, x, 1]) * sy
+        if gxu * gxu + gyu * gyu + gxv * gxv + gyv * gyv > _F(0.01) * (fu * fu + fv * fv) + _F(0.002):
+            return _F(np.inf)
+    return error / max(tolerance, _F(1e-12))
+
+
+@njit(cache=True, nogil=True)
+def _consistency_rows(y0, y1, forward, back_u, back_v, alpha, beta, motion_boundaries, out):
+    for y in range(y0, y1):
+        for x in range(out.shape[1]):
+            out[y, x] = _consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundaries)
 
 
 def consistency_ratio(forward, backward, alpha, beta, motion_boundaries, workers):
@@ -559,3 +561,67 @@ def consistency_ratio(forward, backward, alpha, beta, motion_boundaries, workers
     for_rows(out.shape[0], workers, lambda y0, y1: _consistency_rows(y0, y1, forward, back_u, back_v, alpha, beta,
                                                                      bool(motion_boundaries), out))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _compare_rows(r0, r1, step, prev, next, prev_luma, flow, back_u, back_v, alpha, beta, carried, valid, sums,
+                  counts):
+    h, w, channels = next.shape
+    max_x = _F(w - 1)
+    max_y = _F(h - 1)
+    for r in range(r0, r1):
+        y = r * step
+        total = 0.0
+        count = 0
+        for column in range(carried.shape[1]):
+            x = column * step
+            px = _F(x) + flow[y, x, 0]
+            py = _F(y) + flow[y, x, 1]
+            carried[r, column] = _sample_clamped(prev_luma, px, py)
+            consistent = _consistency_at(flow, back_u, back_v, y, x, alpha, beta, True) < _F(1.0)
+            valid[r, column] = consistent
+            if not consistent:
+                continue
+            px = _F(0.0) if px < _F(0.0) else (max_x if px > max_x else px)
+            py = _F(0.0) if py < _F(0.0) else (max_y if py > max_y else py)
+            x0 = int(px)
+            y0_ = int(py)
+            x1 = min(x0 + 1, w - 1)
+            y1_ = min(y0_ + 1, h - 1)
+            fx = px - _F(x0)
+            fy = py - _F(y0_)
+            squares = _F(0.0)
+            for ch in range(channels):
+                va = _F(prev[y0_, x0, ch])
+                vb = _F(prev[y0_, x1, ch])
+                vc = _F(prev[y1_, x0, ch])
+                vd = _F(prev[y1_, x1, ch])
+                top = va + fx * (vb - va)
+                bottom = vc + fx * (vd - vc)
+                difference = top + fy * (bottom - top) - _F(next[y, x, ch])
+                squares += difference * difference
+            total += np.float64(squares)
+            count += 1
+        sums[r] = total
+        counts[r] = count
+
+
+def compare_along_flow(prev, next, prev_luma, flow, back, alpha, beta, step, workers):
+    h, w = next.shape[:2]
+    if (step < 1 or prev.shape != next.shape or prev_luma.shape != (h, w) or flow.shape != (h, w, 2)
+            or back.shape != (h, w, 2)):
+        raise ValueError("compare_along_flow: frames, flows and outputs must have matching sizes")
+    rows, columns = -(-h // step), -(-w // step)
+    carried = np.empty((rows, columns), np.float32)
+    valid = np.empty((rows, columns), np.bool_)
+    sums = np.zeros(rows, np.float64)
+    counts = np.zeros(rows, np.int64)
+    back_u = np.ascontiguousarray(back[..., 0])
+    back_v = np.ascontiguousarray(back[..., 1])
+    alpha, beta = _F(alpha), _F(beta)
+    for_rows(rows, workers, lambda r0, r1: _compare_rows(r0, r1, step, prev, next, prev_luma, flow, back_u, back_v,
+                                                         alpha, beta, carried, valid, sums, counts))
+    total = 0.0
+    for value in sums:  # in row order, as the C++ kernel adds them
+        total += float(value)
+    return total, int(counts.sum()), carried, valid
