@@ -1,5 +1,6 @@
-"""Tools around dense optical flow: Middlebury .flo files, the Middlebury color coding, and the
-forward-backward consistency check that finds occlusions.
+"""Dense optical flow: the estimator (patch inverse search plus variational refinement), the
+forward-backward consistency check that finds occlusions, the temporal measures built on them
+(warping error, inconsistency map), Middlebury .flo files and the Middlebury color coding.
 
 Flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels, from frame A to frame B:
 ``A[y, x] ~ B[y + dy, x + dx]``.
@@ -13,7 +14,6 @@ import threading
 import numpy as np
 
 from framefix import _validate
-from framefix.warp import warp
 
 __all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "temporal_inconsistency",
            "warping_error", "write_flo"]
