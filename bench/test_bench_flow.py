@@ -73,7 +73,7 @@ def test_framefix_vs_dis(benchmark, cases, size, preset):
     cv2.setNumThreads(1)
     dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{PAIRS[preset].upper()}"))
     mine, theirs, mine_time, their_time = [], [], [], []
-    for (size_name, _image, flow_name, variant), (frame, first, b) in cases.items():
+    for (size_name, image, flow_name, variant), (frame, first, b) in cases.items():
         if size_name != size:
             continue
         start = time.perf_counter()
@@ -83,14 +83,26 @@ def test_framefix_vs_dis(benchmark, cases, size, preset):
         start = time.perf_counter()
         reference = dis.calc(g0, g1, None)
         their_time.append(time.perf_counter() - start)
-        mine.append((flow_name, variant, *errors(estimate, b)))
-        theirs.append((flow_name, variant, *errors(reference, b)))
+        mine.append((image, flow_name, variant, *errors(estimate, b)))
+        theirs.append((image, flow_name, variant, *errors(reference, b)))
     print(f"\n{size} {preset} (vs DIS {PAIRS[preset]}): mean time {np.mean(mine_time) * 1e3:.0f} ms vs "
           f"{np.mean(their_time) * 1e3:.0f} ms")
-    for (flow_name, variant, epe, bad), (_, _, epe_dis, bad_dis) in zip(mine, theirs, strict=True):
-        print(f"  {flow_name:12} {variant:9} EPE {epe:6.2f} px ({bad:5.1f}% > 3 px)   DIS {epe_dis:6.2f} px ({bad_dis:5.1f}%)")
+    for (image, flow_name, variant, epe, bad), (*_, epe_dis, bad_dis) in zip(mine, theirs, strict=True):
+        print(f"  {image:9} {flow_name:12} {variant:9} EPE {epe:6.3f} px ({bad:5.1f}% > 3 px)   "
+              f"DIS {epe_dis:6.3f} px ({bad_dis:5.1f}%)")
+    summary = {}
+    for name, rows in (("framefix", mine), ("DIS", theirs)):
+        plain = {(r[0], r[1]): r[3] for r in rows if r[2] == "plain"}
+        gained = {(r[0], r[1]): r[3] for r in rows if r[2] == "gain 15%"}
+        summary[name] = (np.mean([r[3] for r in rows]), np.mean([r[4] for r in rows]),
+                         [gained[k] - plain[k] for k in plain], [(gained[k] - plain[k]) / plain[k] for k in plain])
+    worst = max(m[3] / t[3] for m, t in zip(mine, theirs, strict=True))
+    for name, (epe, bad, absolute, relative) in summary.items():
+        print(f"  {name:8} mean EPE {epe:.3f} px, {bad:.1f}% > 3 px; a 15% gain change: "
+              f"{min(absolute):+.3f} to {max(absolute):+.3f} px ({100 * min(relative):+.0f}% to {100 * max(relative):+.0f}%)")
+    print(f"  worst case, framefix over DIS: {worst:.2f}")
     frame, first, _ = next(v for k, v in cases.items() if k[0] == size)
     benchmark.group = f"flow {size}, {preset}"
-    benchmark.extra_info.update(epe=float(np.mean([m[2] for m in mine])), epe_dis=float(np.mean([t[2] for t in theirs])))
+    benchmark.extra_info.update(epe=float(summary["framefix"][0]), epe_dis=float(summary["DIS"][0]))
     benchmark.pedantic(framefix.estimate_flow, args=(frame, first), kwargs={"preset": preset, "workers": 1},
                        rounds=3, iterations=1)
