@@ -30,20 +30,35 @@ struct PatchSearch {
 
 namespace detail {
 
+// Bilinear weights of a point clamped into a w x h image (edge border): one set serves every
+// plane sampled at that point.
+struct Bilinear {
+    std::ptrdiff_t x0, x1, y0, y1;
+    float fx, fy;
+    Bilinear(float x, float y, std::ptrdiff_t w, std::ptrdiff_t h) noexcept {
+        const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
+        x = x < 0.0f ? 0.0f : (x > max_x ? max_x : x);
+        y = y < 0.0f ? 0.0f : (y > max_y ? max_y : y);
+        x0 = static_cast<std::ptrdiff_t>(x);
+        y0 = static_cast<std::ptrdiff_t>(y);
+        x1 = std::min(x0 + 1, w - 1);
+        y1 = std::min(y0 + 1, h - 1);
+        fx = x - static_cast<float>(x0);
+        fy = y - static_cast<float>(y0);
+    }
+    float operator()(float a, float b, float c, float d) const noexcept {
+        const float top = a + fx * (b - a), bottom = c + fx * (d - c);
+        return top + fy * (bottom - top);
+    }
+    float operator()(const PlaneView<const float>& p) const noexcept {
+        return (*this)(p.row(y0)[x0 * p.stride_x], p.row(y0)[x1 * p.stride_x], p.row(y1)[x0 * p.stride_x],
+                       p.row(y1)[x1 * p.stride_x]);
+    }
+};
+
 // Bilinear sample of a plane with coordinates clamped to the image (edge border).
 inline float sample_clamped(const PlaneView<const float>& image, float x, float y) noexcept {
-    const float max_x = static_cast<float>(image.width - 1), max_y = static_cast<float>(image.height - 1);
-    x = x < 0.0f ? 0.0f : (x > max_x ? max_x : x);
-    y = y < 0.0f ? 0.0f : (y > max_y ? max_y : y);
-    const auto x0 = static_cast<std::ptrdiff_t>(x), y0 = static_cast<std::ptrdiff_t>(y);
-    const std::ptrdiff_t x1 = std::min(x0 + 1, image.width - 1), y1 = std::min(y0 + 1, image.height - 1);
-    const float fx = x - static_cast<float>(x0), fy = y - static_cast<float>(y0);
-    const float* r0 = image.row(y0);
-    const float* r1 = image.row(y1);
-    const float a = r0[x0 * image.stride_x], b = r0[x1 * image.stride_x];
-    const float c = r1[x0 * image.stride_x], d = r1[x1 * image.stride_x];
-    const float top = a + fx * (b - a), bottom = c + fx * (d - c);
-    return top + fy * (bottom - top);
+    return Bilinear(x, y, image.width, image.height)(image);
 }
 
 // Sum of term(0) ... term(n - 1) in a fixed order that vectorises: term q goes to lane q % 8, in
@@ -61,42 +76,9 @@ float lane_sum(std::ptrdiff_t n, Term&& term) noexcept {
     return total;
 }
 
-// The p x p patch of `image` at (ox + u, oy + v): every pixel shares the same fractional offset,
-// so inside the image one set of bilinear weights serves the whole patch; near the border each
-// pixel is sampled with clamping. Returns the patch mean.
-inline float sample_patch(const PlaneView<const float>& image, std::ptrdiff_t ox, std::ptrdiff_t oy, float u, float v,
-                          std::ptrdiff_t p, float* __restrict out) noexcept {
-    const float bx = static_cast<float>(ox) + u, by = static_cast<float>(oy) + v;
-    if (bx >= 0.0f && by >= 0.0f && bx + static_cast<float>(p) < static_cast<float>(image.width - 1) &&
-        by + static_cast<float>(p) < static_cast<float>(image.height - 1)) {
-        const auto x0 = static_cast<std::ptrdiff_t>(bx), y0 = static_cast<std::ptrdiff_t>(by);
-        const float fx = bx - static_cast<float>(x0), fy = by - static_cast<float>(y0);
-        const std::ptrdiff_t sx = image.stride_x;
-        for (std::ptrdiff_t j = 0; j < p; ++j) {
-            const float* __restrict r0 = image.row(y0 + j) + x0 * sx;
-            const float* __restrict r1 = image.row(y0 + j + 1) + x0 * sx;
-            float* __restrict o = out + j * p;
-            auto pixel = [&](std::ptrdiff_t i, std::ptrdiff_t step) {
-                const float a = r0[i * step], b = r0[(i + 1) * step];
-                const float c = r1[i * step], d = r1[(i + 1) * step];
-                const float top = a + fx * (b - a), bottom = c + fx * (d - c);
-                o[i] = top + fy * (bottom - top);
-            };
-            if (sx == 1) {  // the usual contiguous plane: a loop that vectorises
-                for (std::ptrdiff_t i = 0; i < p; ++i) pixel(i, 1);
-            } else {
-                for (std::ptrdiff_t i = 0; i < p; ++i) pixel(i, sx);
-            }
-        }
-    } else {
-        for (std::ptrdiff_t j = 0; j < p; ++j)
-            for (std::ptrdiff_t i = 0; i < p; ++i)
-                out[j * p + i] = sample_clamped(image, bx + static_cast<float>(i), by + static_cast<float>(j));
-    }
-    return lane_sum(p * p, [&](std::ptrdiff_t q) { return out[q]; }) / static_cast<float>(p * p);
-}
-
-// Row j of the patch sample_patch takes, alone (the same values).
+// Row j of the p x p patch of `image` at (ox + u, oy + v): every pixel shares the same
+// fractional offset, so inside the image one set of bilinear weights serves the whole patch;
+// near the border each pixel is sampled with clamping.
 inline void sample_patch_row(const PlaneView<const float>& image, std::ptrdiff_t ox, std::ptrdiff_t oy, float u,
                              float v, std::ptrdiff_t p, std::ptrdiff_t j, float* __restrict out) noexcept {
     const float bx = static_cast<float>(ox) + u, by = static_cast<float>(oy) + v;
@@ -107,17 +89,31 @@ inline void sample_patch_row(const PlaneView<const float>& image, std::ptrdiff_t
         const std::ptrdiff_t sx = image.stride_x;
         const float* __restrict r0 = image.row(y0 + j) + x0 * sx;
         const float* __restrict r1 = image.row(y0 + j + 1) + x0 * sx;
-        for (std::ptrdiff_t i = 0; i < p; ++i) {
-            const float a = r0[i * sx], b = r0[(i + 1) * sx];
-            const float c = r1[i * sx], d = r1[(i + 1) * sx];
-            const float top = a + fx * (b - a), bottom = c + fx * (d - c);
-            out[i] = top + fy * (bottom - top);
-        }
+        auto pixels = [&](std::ptrdiff_t step) {
+            for (std::ptrdiff_t i = 0; i < p; ++i) {
+                const float a = r0[i * step], b = r0[(i + 1) * step];
+                const float c = r1[i * step], d = r1[(i + 1) * step];
+                const float top = a + fx * (b - a), bottom = c + fx * (d - c);
+                out[i] = top + fy * (bottom - top);
+            }
+        };
+        if (sx == 1)  // the usual contiguous plane: a loop that vectorises
+            pixels(1);
+        else
+            pixels(sx);
     } else {
         for (std::ptrdiff_t i = 0; i < p; ++i)
             out[i] = sample_clamped(image, bx + static_cast<float>(i), by + static_cast<float>(j));
     }
 }
+
+// The p x p patch, row by row. Returns the patch mean.
+inline float sample_patch(const PlaneView<const float>& image, std::ptrdiff_t ox, std::ptrdiff_t oy, float u, float v,
+                          std::ptrdiff_t p, float* __restrict out) noexcept {
+    for (std::ptrdiff_t j = 0; j < p; ++j) sample_patch_row(image, ox, oy, u, v, p, j, out + j * p);
+    return lane_sum(p * p, [&](std::ptrdiff_t q) { return out[q]; }) / static_cast<float>(p * p);
+}
+
 
 // One patch row's votes: each pixel adds the patch flow weighted by 1 / |normalised difference|
 // (at most 20) between the warped patch and the first frame.
@@ -740,32 +736,6 @@ inline bool on_motion_boundary(const ImageView<const float>& flow, std::ptrdiff_
     const float gyv = (component(yb, x, 1) - component(ya, x, 1)) * sy;
     return gxu * gxu + gyu * gyu + gxv * gxv + gyv * gyv > 0.01f * (fu * fu + fv * fv) + 0.002f;
 }
-
-// Bilinear weights of a point clamped into a w x h image (edge border), as sample_clamped takes
-// them: one set serves every plane sampled there.
-struct Bilinear {
-    std::ptrdiff_t x0, x1, y0, y1;
-    float fx, fy;
-    Bilinear(float x, float y, std::ptrdiff_t w, std::ptrdiff_t h) noexcept {
-        const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
-        x = x < 0.0f ? 0.0f : (x > max_x ? max_x : x);
-        y = y < 0.0f ? 0.0f : (y > max_y ? max_y : y);
-        x0 = static_cast<std::ptrdiff_t>(x);
-        y0 = static_cast<std::ptrdiff_t>(y);
-        x1 = std::min(x0 + 1, w - 1);
-        y1 = std::min(y0 + 1, h - 1);
-        fx = x - static_cast<float>(x0);
-        fy = y - static_cast<float>(y0);
-    }
-    float operator()(float a, float b, float c, float d) const noexcept {
-        const float top = a + fx * (b - a), bottom = c + fx * (d - c);
-        return top + fy * (bottom - top);
-    }
-    float operator()(const PlaneView<const float>& p) const noexcept {
-        return (*this)(p.row(y0)[x0 * p.stride_x], p.row(y0)[x1 * p.stride_x], p.row(y1)[x0 * p.stride_x],
-                       p.row(y1)[x1 * p.stride_x]);
-    }
-};
 
 inline PlaneView<const float> flow_component(const ImageView<const float>& flow, std::ptrdiff_t c) noexcept {
     return {flow.data + c * flow.stride_c, flow.height, flow.width, flow.stride_y, flow.stride_x};
