@@ -209,3 +209,16 @@ def test_the_heatmap_video(tmp_path):
     assert again.returncode == 2 and "--overwrite" in again.stderr
     refused = subprocess.run(command + ["--overwrite", "--no-flow"], capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "--no-flow" in refused.stderr
+
+
+def test_analyze_with_flow_refuses_early(tmp_path):
+    from clips import moving_frames, write_video
+    from framefix.analysis import analyze_clip
+
+    write_video(tmp_path / "one.mkv", list(moving_frames(1)), codec="ffv1", pix_fmt="bgr0")
+    with pytest.raises(ValueError, match="preset must be one of"):
+        analyze_clip(tmp_path / "one.mkv", flow=True, flow_preset="bogus")
+    write_video(tmp_path / "tiny.mkv", list(moving_frames(3, height=12, width=20)), codec="ffv1", pix_fmt="bgr0")
+    with pytest.raises(ValueError, match="at least 16 pixels"):
+        analyze_clip(tmp_path / "tiny.mkv", heatmap=tmp_path / "heat.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mkv", "tiny.mkv"]

@@ -170,9 +170,14 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, patches=4), TypeError, "unknown settings"),
     (lambda: framefix.estimate_flow(BAD, BAD, stride=0), ValueError, "stride must be an int >= 1"),
     (lambda: framefix.estimate_flow(BAD, BAD, refine_sweeps=-1), ValueError, "refine_sweeps must be an int >= 0"),
-    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=0), ValueError, "smoothness must be a finite number > 0"),
+    (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
+    (lambda: framefix.estimate_flow(BAD, BAD, init=np.full((40, 50, 2), np.nan, np.float32)), ValueError,
+     "init contains NaN"),
+    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e39), ValueError, "smoothness must be a finite float32"),
+    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e-46), ValueError, "smoothness must be a finite float32"),
+    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=0), ValueError, "smoothness must be a finite float32 number > 0"),
     (lambda: framefix.estimate_flow(BAD, BAD, gradient_constancy=float("nan")), ValueError,
-     "gradient_constancy must be a finite number >= 0"),
+     "gradient_constancy must be a finite float32 number >= 0"),
 ]
 
 

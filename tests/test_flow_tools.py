@@ -149,3 +149,14 @@ def test_the_pair_comparison_kernel(native, dtype):
     squares = ((warped - nxt.astype(np.float64)) ** 2).sum(axis=2)
     assert count == valid.sum() and total == pytest.approx(squares[valid].sum(), rel=1e-5)
     np.testing.assert_allclose(carried, warp_reference(luma.astype(np.float64), flow, "linear", "edge")[0], atol=1e-5)
+
+
+def test_soft_consistency_stays_in_0_1_with_non_finite_flows():
+    forward = np.zeros((12, 12, 2), np.float32)
+    backward = forward.copy()
+    backward[4, 4] = np.nan
+    backward[8, 8] = 1e20
+    soft = framefix.flow_consistency(forward, backward, soft=True)
+    assert np.isfinite(soft).all() and soft.min() >= 0 and soft.max() <= 1
+    assert soft[4, 4] == 0 and not framefix.flow_consistency(forward, backward)[4, 4]
+    assert framefix.flow_consistency(forward, backward, alpha=np.float32(0.02)).any()

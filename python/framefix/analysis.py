@@ -463,38 +463,45 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
     frame), then shots and flicker measures.
 
     With ``flow`` (or ``heatmap``), every consecutive pair is also compared along the motion
-    (flows from :func:`framefix.estimate_flow` with ``flow_preset``): the warping error
-    (:func:`framefix.warping_error`), the temporal inconsistency map
-    (:func:`framefix.temporal_inconsistency`) summarised per frame and per tile (regional
+    (flows from :func:`framefix.estimate_flow` with ``flow_preset``): the warping error and the
+    temporal inconsistency map (as :func:`framefix.warping_error` and
+    :func:`framefix.temporal_inconsistency`, measured on every other row and column: the same
+    means from a quarter of the pixels), the map summarised per frame and per tile (regional
     flicker); pairs across cuts are left out. ``heatmap`` names a video to write the maps into
     (frame for frame with the clip; written beside and renamed when complete, an existing file
     replaced only with ``overwrite``)."""
-    from framefix.flow import _compare_pair
+    from framefix.flow import _check_size, _compare_pair, _settings
     from framefix.io import ClipError, VideoWriter, open_clip
     from framefix.pipeline import _Prefetch
 
     flow = flow or heatmap is not None
+    if flow:
+        settings = _settings("analyze", flow_preset, {})  # checked now, not at the second frame
     if heatmap is not None:
         heatmap = os.fspath(heatmap)
         if os.path.exists(heatmap) and not overwrite:
             raise ClipError(f"{heatmap}: already exists; pass --overwrite to replace it")
     statistics, errors, inconsistency, tile_residuals = [], [], [], []
     previous = previous_luma = None
-    writer = temporary = None
+    writer = temporary = frames = None
     finished = False
     with open_clip(path, fps=fps) as clip:
         info = clip.info
         grid = (min(tiles[0], info.height), min(tiles[1], info.width))  # tiny frames: fewer tiles
-        if heatmap is not None:
-            if os.path.abspath(heatmap) == os.path.abspath(info.path):
-                raise ClipError(f"{heatmap}: is the input; write the heat map elsewhere")
-            stem, extension = os.path.splitext(heatmap)
-            temporary = f"{stem}.framefix-tmp{extension}"
-            heat_info = dataclasses.replace(info, dtype="uint8", bit_depth=8, pix_fmt="yuv420p", is_rgb=False,
-                                            kind="video", audio=())
-            writer = VideoWriter(temporary, heat_info, codec="libx264", crf=20, preset="veryfast", name=heatmap)
-        frames = _Prefetch(iter(clip), depth=4)  # decoding overlaps the analysis
+        if flow:
+            _check_size("analyze", info.height, info.width, settings)
+        if heatmap is not None and os.path.abspath(heatmap) == os.path.abspath(info.path):
+            raise ClipError(f"{heatmap}: is the input; write the heat map elsewhere")
         try:
+            if heatmap is not None:
+                stem, extension = os.path.splitext(heatmap)
+                temporary = f"{stem}.framefix-tmp{extension}"
+                # an 8-bit picture, tagged as what it is (not as the source, which may be HDR)
+                bt709 = {"primaries": "bt709", "transfer": "bt709", "matrix": "bt709", "range": "tv"}
+                heat_info = dataclasses.replace(info, dtype="uint8", bit_depth=8, pix_fmt="yuv420p", is_rgb=False,
+                                                kind="video", audio=(), color=bt709)
+                writer = VideoWriter(temporary, heat_info, codec="libx264", crf=20, preset="veryfast", name=heatmap)
+            frames = _Prefetch(iter(clip), depth=4)  # decoding overlaps the analysis
             for index, frame in enumerate(frames, 1):
                 stats = frame_statistics(frame, tiles=grid, workers=workers)
                 # the histogram is not needed later: keep means and tile means only
@@ -518,10 +525,12 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
                     progress(index, info.frame_count)
             finished = True
         finally:
-            frames.close()
-            if writer is not None:
+            if frames is not None:
+                frames.close()
+            if temporary is not None:
                 try:
-                    writer.close(flush=finished)
+                    if writer is not None:
+                        writer.close(flush=finished)
                     if finished:
                         os.replace(temporary, heatmap)
                 finally:

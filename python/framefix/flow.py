@@ -8,8 +8,11 @@ Flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels, from frame A to frame B:
 
 from __future__ import annotations
 
+import concurrent.futures
+import numbers
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -156,7 +159,9 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
     if forward.shape != backward.shape:
         raise ValueError(f"{func}: forward and backward must have the same shape, got {forward.shape} and {backward.shape}")
     for name, value in (("alpha", alpha), ("beta", beta)):
-        if isinstance(value, bool) or not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+        with np.errstate(over="ignore"):
+            usable = isinstance(value, numbers.Real) and np.isfinite(np.float32(value)) and value >= 0
+        if isinstance(value, bool) or not usable:
             raise ValueError(f"{func}: {name} must be a finite number >= 0, got {value!r}")
     from framefix import _backend
 
@@ -164,7 +169,8 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
     ratio = _backend.implementation().consistency_ratio(forward, backward, float(alpha), float(beta),
                                                          bool(motion_boundaries), workers)
     if soft:
-        return np.exp(-ratio)  # +inf (outside, motion boundary) -> 0
+        # +inf (outside, motion boundary) -> 0; NaN (non-finite flows where a vector lands) -> 0
+        return np.where(np.isnan(ratio), np.float32(0), np.exp(-ratio))
     return ratio < 1
 
 
@@ -248,6 +254,8 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
         init = _check_flow(func, "init", init)
         if init.shape[:2] != (h, w):
             raise ValueError(f"{func}: init must be ({h}, {w}, 2) float32, got {init.shape} {init.dtype}")
+        if not np.isfinite(init).all():
+            raise ValueError(f"{func}: init contains NaN or infinite values")
     from framefix import _backend
 
     workers = _backend.resolve_workers(workers, func)
@@ -268,13 +276,18 @@ def _settings(func: str, preset: str, overrides: dict) -> dict:
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{func}: {key} must be an int >= {low}, got {value!r}")
+    if settings["stride"] > settings["patch"]:
+        raise ValueError(f"{func}: stride must be at most patch ({settings['patch']}: every pixel needs a patch), "
+                         f"got {settings['stride']!r}")
     for key in ("smoothness", "gradient_constancy", "brightness_constancy"):
         value = settings[key]
-        low_ok = value > 0 if key == "smoothness" else value >= 0
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-                np.isfinite(value) and low_ok):
+        # checked as the kernels see it: float32
+        with np.errstate(over="ignore"):
+            as_float32 = np.float32(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
+        if as_float32 is None or not np.isfinite(as_float32) or not (as_float32 > 0 if key == "smoothness"
+                                                                    else as_float32 >= 0):
             bound = "> 0" if key == "smoothness" else ">= 0"
-            raise ValueError(f"{func}: {key} must be a finite number {bound}, got {value!r}")
+            raise ValueError(f"{func}: {key} must be a finite float32 number {bound}, got {value!r}")
     return settings
 
 
@@ -314,28 +327,36 @@ def _flow_from_luma(i0: np.ndarray, i1: np.ndarray, settings: dict, init, worker
     return flow
 
 
+_flow_helper: ThreadPoolExecutor | None = None
+_flow_helper_lock = threading.Lock()
+
+
+def _forget_flow_helper_in_child() -> None:
+    # the helper's thread does not exist in a forked child; a fresh one is made on demand
+    global _flow_helper, _flow_helper_lock
+    _flow_helper, _flow_helper_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_flow_helper_in_child)
+
+
 def _flow_pair(i0: np.ndarray, i1: np.ndarray, settings: dict, workers: int) -> tuple[np.ndarray, np.ndarray]:
     """(flow i0 -> i1, flow i1 -> i0) from luma planes; with two or more workers the two run side
-    by side, each on its share of the workers."""
+    by side, each on its share of the workers. The backward flow runs on one long-lived helper
+    thread, whose kernel scratch memory then serves pair after pair."""
+    global _flow_helper
     if workers < 2:
         return _flow_from_luma(i0, i1, settings, None, 1), _flow_from_luma(i1, i0, settings, None, 1)
-    results: dict = {}
-
-    def backward() -> None:
-        try:
-            results["backward"] = _flow_from_luma(i1, i0, settings, None, workers - workers // 2)
-        except BaseException as error:  # re-raised in the caller
-            results["error"] = error
-
-    helper = threading.Thread(target=backward, name="framefix-flow")
-    helper.start()
+    with _flow_helper_lock:
+        if _flow_helper is None:
+            _flow_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framefix-flow")
+        backward = _flow_helper.submit(_flow_from_luma, i1, i0, settings, None, workers - workers // 2)
     try:
         forward = _flow_from_luma(i0, i1, settings, None, workers // 2)
     finally:
-        helper.join()
-    if "error" in results:
-        raise results["error"]
-    return forward, results["backward"]
+        concurrent.futures.wait([backward])
+    return forward, backward.result()
 
 
 def _compare_pair(func: str, prev, next, preset: str, workers, residual: bool, prev_luma=None, step: int = 1):

@@ -185,7 +185,7 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
     const std::ptrdiff_t h = i0.height, w = i0.width, p = search.patch;
     if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
         throw std::invalid_argument("patch_flow_level: i0, i1 and flow must have the same height and width");
-    if (p < 2 || search.stride < 1 || search.iterations < 0 || h < p || w < p)
+    if (p < 2 || search.stride < 1 || search.stride > p || search.iterations < 0 || h < p || w < p)
         throw std::invalid_argument("patch_flow_level: bad patch settings for this image size");
     const auto xs = detail::patch_origins(w, p, search.stride), ys = detail::patch_origins(h, p, search.stride);
     const std::ptrdiff_t nx = static_cast<std::ptrdiff_t>(xs.size()), ny = static_cast<std::ptrdiff_t>(ys.size());

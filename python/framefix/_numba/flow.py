@@ -242,7 +242,7 @@ def patch_flow_level(i0, i1, flow, patch, stride, iterations, workers):
     h, w = i0.shape
     if i1.shape != (h, w) or flow.shape != (h, w, 2):
         raise ValueError("patch_flow_level: i0, i1 and flow must have the same height and width")
-    if patch < 2 or stride < 1 or iterations < 0 or h < patch or w < patch:
+    if patch < 2 or stride < 1 or stride > patch or iterations < 0 or h < patch or w < patch:
         raise ValueError("patch_flow_level: bad patch settings for this image size")
     xs, ys = _origins(w, patch, stride), _origins(h, patch, stride)
     count = xs.size * ys.size
