@@ -85,8 +85,8 @@ def test_framefix_vs_dis(benchmark, cases, size, preset):
         their_time.append(time.perf_counter() - start)
         mine.append((image, flow_name, variant, *errors(estimate, b)))
         theirs.append((image, flow_name, variant, *errors(reference, b)))
-    print(f"\n{size} {preset} (vs DIS {PAIRS[preset]}): mean time {np.mean(mine_time) * 1e3:.0f} ms vs "
-          f"{np.mean(their_time) * 1e3:.0f} ms")
+    print(f"\n{size} {preset} (vs DIS {PAIRS[preset]}): mean time {np.mean(mine_time) * 1e3:.1f} ms vs "
+          f"{np.mean(their_time) * 1e3:.1f} ms")
     for (image, flow_name, variant, epe, bad), (*_, epe_dis, bad_dis) in zip(mine, theirs, strict=True):
         print(f"  {image:9} {flow_name:12} {variant:9} EPE {epe:6.3f} px ({bad:5.1f}% > 3 px)   "
               f"DIS {epe_dis:6.3f} px ({bad_dis:5.1f}%)")

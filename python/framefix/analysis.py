@@ -394,8 +394,9 @@ class ClipAnalysis:
     # (T,): 100 x RMS of the temporal inconsistency map of frame t (luma residual after the
     # motion and the global flicker are removed); NaN at cuts and frame 0
     inconsistency: np.ndarray | None = None
-    # (T, tile rows, tile columns): mean inconsistency residual of each tile over the tile's mean
-    # luma: what brightens or darkens there beyond motion and global flicker; NaN as above
+    # (T, tile rows, tile columns): median inconsistency residual of each tile over the tile's
+    # mean luma: what brightens or darkens there beyond motion and global flicker; NaN as above
+    # and for tiles with too few consistent pixels
     tile_residuals: np.ndarray | None = None
 
     def _per_shot(self, series: np.ndarray | None, summarise) -> list:
@@ -440,8 +441,8 @@ _HEAT_FULL_SCALE = 0.06  # a luma residual this large (6% of full scale) is draw
 def _render_heat(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
     """One frame of the heat-map video: the frame dimmed to gray, with the temporal
     inconsistency drawn over it, more opaque as it grows, from red to yellow and white (6% of
-    full scale or more); pixels the forward-backward check rejected are tinted blue; no residual (first frame,
-    cuts): the dimmed frame alone. uint8 RGB."""
+    full scale or more); pixels the forward-backward check rejected are tinted blue; without a
+    residual (first frame, cuts) the dimmed frame alone. uint8 RGB."""
     gray = _backend.implementation().flow_luma(_validate.frame("analyze", "frame", frame), 1)  # 0..1
     out = np.repeat(np.clip(gray * np.float32(0.45), 0, 1)[..., None], 3, axis=2)
     if residual is not None:
