@@ -1,10 +1,15 @@
 #pragma once
-// One pyramid level of a Dense Inverse Search-class optical flow (Kroeger et al., ECCV 2016):
-// square patches on a grid are aligned by inverse-compositional Gauss-Newton, each from the
-// flow it is given, then the patch flows are blended into a dense field. Patches are compared
-// after zero-mean, unit-variance normalisation, so a gain or offset change between the frames
-// (exposure flicker) does not move the result. The Numba twin (python/framefix/_numba/flow.py)
-// follows the same steps in the same order.
+// Dense optical flow of the Dense Inverse Search class (Kroeger et al., ECCV 2016), one pyramid
+// level at a time (python/framefix/flow.py runs the pyramid):
+//   patch_flow_level   square patches on a grid aligned by inverse-compositional Gauss-Newton,
+//                      each from the flow it is given, compared after zero-mean, unit-variance
+//                      normalisation (a gain or offset between the frames cancels), then blended
+//                      into a dense field;
+//   refine_flow_level  variational refinement (Brox et al. 2004) on locally normalised images;
+// and what is built on flows: the forward-backward consistency check, the one-pass comparison
+// of a frame pair along the motion (warping error, carried luma), and the pyramid helpers.
+// The Numba twins (python/framefix/_numba/flow.py) follow the same steps in the same order, so
+// both backends agree bit for bit.
 
 #include <algorithm>
 #include <cmath>
