@@ -438,12 +438,14 @@ _DARK = 0.05  # added to a tile's mean luma before dividing: flicker in the dark
 _HEAT_FULL_SCALE = 0.06  # a luma residual this large (6% of full scale) is drawn fully hot
 
 
-def _render_heat(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
+def _render_heat(frame: np.ndarray, residual: np.ndarray | None, gray: np.ndarray | None = None) -> np.ndarray:
     """One frame of the heat-map video: the frame dimmed to gray, with the temporal
     inconsistency drawn over it, more opaque as it grows, from red to yellow and white (6% of
     full scale or more); pixels the forward-backward check rejected are tinted blue; without a
-    residual (first frame, cuts) the dimmed frame alone. uint8 RGB."""
-    gray = _backend.implementation().flow_luma(_validate.frame("analyze", "frame", frame), 1)  # 0..1
+    residual (first frame, cuts) the dimmed frame alone. uint8 RGB. ``gray``: the frame's luma in
+    0..1 if already at hand."""
+    if gray is None:
+        gray = _backend.implementation().flow_luma(_validate.frame("analyze", "frame", frame), 1)
     out = np.repeat(np.clip(gray * np.float32(0.45), 0, 1)[..., None], 3, axis=2)
     if residual is not None:
         step = -(-gray.shape[0] // residual.shape[0])  # measured on every step-th row and column
@@ -472,16 +474,15 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
     (frame for frame with the clip; written beside and renamed when complete, an existing file
     replaced only with ``overwrite``)."""
     from framefix.flow import _check_size, _compare_pair, _settings
-    from framefix.io import ClipError, VideoWriter, open_clip
-    from framefix.pipeline import _Prefetch
+    from framefix.io import VideoWriter, open_clip
+    from framefix.pipeline import _check_paths, _give_default_permissions, _Prefetch, _remove, _temporary_target
 
     flow = flow or heatmap is not None
     if flow:
         settings = _settings("analyze", flow_preset, {})  # checked now, not at the second frame
     if heatmap is not None:
         heatmap = os.fspath(heatmap)
-        if os.path.exists(heatmap) and not overwrite:
-            raise ClipError(f"{heatmap}: already exists; pass --overwrite to replace it")
+        _check_paths(os.fspath(path), heatmap, overwrite)  # as every output: not the input, no silent replace
     statistics, errors, inconsistency, tile_residuals = [], [], [], []
     previous = previous_luma = None
     writer = temporary = frames = None
@@ -491,12 +492,9 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
         grid = (min(tiles[0], info.height), min(tiles[1], info.width))  # tiny frames: fewer tiles
         if flow:
             _check_size("analyze", info.height, info.width, settings)
-        if heatmap is not None and os.path.abspath(heatmap) == os.path.abspath(info.path):
-            raise ClipError(f"{heatmap}: is the input; write the heat map elsewhere")
         try:
             if heatmap is not None:
-                stem, extension = os.path.splitext(heatmap)
-                temporary = f"{stem}.framefix-tmp{extension}"
+                temporary = _temporary_target(heatmap, False)
                 # an 8-bit picture, tagged as what it is (not as the source, which may be HDR)
                 bt709 = {"primaries": "bt709", "transfer": "bt709", "matrix": "bt709", "range": "tv"}
                 heat_info = dataclasses.replace(info, dtype="uint8", bit_depth=8, pix_fmt="yuv420p", is_rgb=False,
@@ -521,7 +519,7 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
                     tile_residuals.append(tiles_left)
                     previous, previous_luma = frame, luma
                 if writer is not None:
-                    writer.write(_render_heat(frame, residual), None)
+                    writer.write(_render_heat(frame, residual, luma), None)  # a heat map implies flow
                 if progress is not None:
                     progress(index, info.frame_count)
             finished = True
@@ -533,10 +531,10 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
                     if writer is not None:
                         writer.close(flush=finished)
                     if finished:
+                        _give_default_permissions(temporary, False)
                         os.replace(temporary, heatmap)
                 finally:
-                    if os.path.exists(temporary):
-                        os.remove(temporary)
+                    _remove(temporary)
     transitions = detect_transitions(statistics)
     if not flow:
         return ClipAnalysis(info=info, transitions=transitions, flicker=measure_flicker(statistics, transitions))
