@@ -128,11 +128,12 @@ class Recorder(Operation):
 
     def __init__(self, past, future):
         self.past, self.future = past, future
-        self.windows, self.resets = [], 0
+        self.windows, self.positions, self.resets = [], [], 0
 
-    def process(self, window, current):
-        self.windows.append(([int(f[0, 0]) for f in window], current))
-        return window[current] + 1
+    def process(self, window, position):
+        self.windows.append(([int(f[0, 0]) for f in window], position.current))
+        self.positions.append((position.index, position.shot_start))
+        return window[position.current] + 1
 
     def reset(self):
         self.resets += 1
@@ -154,6 +155,7 @@ def test_windows_never_cross_a_cut_and_operations_reset_there():
     op = Recorder(past=1, future=1)
     list(apply_operations(numbered(6), [op], cuts=[3]))
     assert op.windows == [([0, 1], 0), ([0, 1, 2], 1), ([1, 2], 1), ([3, 4], 0), ([3, 4, 5], 1), ([4, 5], 1)]
+    assert op.positions == [(0, 0), (1, 0), (2, 0), (3, 3), (4, 3), (5, 3)]
     assert op.resets == 1
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from framefix import _backend, _validate
+from framefix.pipeline import Operation
 
 __all__ = ["ColorFitter", "ColorTransform", "METHODS", "load_mask", "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
 
@@ -627,22 +628,17 @@ def load_mask(mask, height: int, width: int, name: str = "mask") -> np.ndarray:
     return mask
 
 
-class _Apply:
+class _Apply(Operation):
     """Pipeline operation: one transform for every frame."""
-
-    past = future = 0
 
     def __init__(self, transform: ColorTransform, workers: int):
         self.transform, self.workers = transform, workers
 
-    def process(self, window, current):
-        return self.transform.apply(window[current], workers=self.workers)
-
-    def reset(self):
-        pass
+    def process(self, window, position):
+        return self.transform.apply(window[position.current], workers=self.workers)
 
 
-class _SmoothedPerFrame:
+class _SmoothedPerFrame(Operation):
     """Pipeline operation: a transform fitted on every frame, parameters averaged over a centred
     window of ``smooth`` frames, so lighting that changes on purpose is followed without the
     frame-to-frame jitter of independent fits."""
@@ -650,17 +646,17 @@ class _SmoothedPerFrame:
     def __init__(self, fitter: ColorFitter, smooth: int, workers: int, mask=None):
         self.fitter, self.workers, self.mask = fitter, workers, mask  # mask: for the halved frames
         self.past, self.future = (smooth - 1) // 2, smooth // 2  # `smooth` frames in all
-        self._fits: dict[int, tuple[np.ndarray, ColorTransform]] = {}
+        self._fits: dict[int, ColorTransform] = {}  # by frame index
 
-    def process(self, window, current):
-        # Fits are keyed by the frame object and hold it, so a key cannot be reused while cached.
-        live = {id(frame) for frame in window}
-        self._fits = {key: value for key, value in self._fits.items() if key in live}
+    def process(self, window, position):
+        current = position.current
+        first = position.index - current
+        self._fits = {index: fit for index, fit in self._fits.items() if index >= first}
         transforms = []
-        for frame in window:
-            if id(frame) not in self._fits:
-                self._fits[id(frame)] = (frame, self.fitter.fit(frame[::2, ::2], mask=self.mask))
-            transforms.append(self._fits[id(frame)][1])
+        for index, frame in enumerate(window, first):
+            if index not in self._fits:
+                self._fits[index] = self.fitter.fit(frame[::2, ::2], mask=self.mask)
+            transforms.append(self._fits[index])
         # a fit on a flat frame (black, say) carries huge gains: it must not leak into neighbours
         usable = [t for t in transforms if not t.degenerate] or [transforms[current]]
         return ColorTransform.mean(usable).apply(window[current], workers=self.workers)

@@ -187,6 +187,11 @@ class Clip:
         for _, payload, _ in self.items(audio=False):
             yield payload
 
+    @property
+    def audio_streams(self) -> tuple:
+        """The source's audio streams (PyAV streams, for copying packets); none for images."""
+        return tuple(self._container.streams.audio) if self._container is not None else ()
+
     # --- probing
 
     def _probe_video(self) -> ClipInfo:

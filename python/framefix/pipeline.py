@@ -9,8 +9,10 @@ renamed at the very end: on an error or Ctrl-C nothing is left behind.
 
 from __future__ import annotations
 
+import abc
 import collections
 import contextlib
+import dataclasses
 import os
 import queue
 import re
@@ -23,23 +25,40 @@ import numpy as np
 
 from framefix.io import ClipError, ClipInfo, SequenceWriter, VideoWriter, is_sequence_target, open_clip
 
-__all__ = ["Operation", "apply_operations", "process_clip", "write_clip"]
+__all__ = ["ClipScan", "Operation", "Position", "apply_operations", "process_clip", "scan_clip", "write_clip"]
 
 
-class Operation:
+@dataclasses.dataclass(frozen=True)
+class Position:
+    """Where the frame an :class:`Operation` produces sits.
+
+    ``index`` counts frames from 0 in the clip, ``shot_start`` is the index of the first frame of
+    its shot (0 when no cuts were given) and ``current`` is the frame's place in the window handed
+    to :meth:`Operation.process` (``window[current]`` is the frame itself; the window is shorter
+    at the ends of the clip and of every shot).
+    """
+
+    index: int
+    shot_start: int
+    current: int
+
+
+class Operation(abc.ABC):
     """One step of the pipeline.
 
     Subclasses set ``past`` and ``future`` (frames of context needed on each side) and implement
-    :meth:`process`. At the ends of a clip or shot the window is simply shorter; ``current`` tells
-    where the frame being produced sits in it. :meth:`reset` is called at every shot boundary
-    (when the runner is given cuts), so state never leaks from one shot into the next.
+    :meth:`process`. At the ends of a clip or shot the window is simply shorter; the
+    :class:`Position` says where the frame being produced sits in it and in the clip.
+    :meth:`reset` is called at every shot boundary, so state never leaks from one shot into the
+    next.
     """
 
     past: int = 0
     future: int = 0
 
-    def process(self, window: Sequence[np.ndarray], current: int) -> np.ndarray:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def process(self, window: Sequence[np.ndarray], position: Position) -> np.ndarray:
+        """The output frame for ``window[position.current]``."""
 
     def reset(self) -> None:
         """Forget everything about the previous shot."""
@@ -47,8 +66,8 @@ class Operation:
 
 def _apply(operation: Operation, frames: Iterable[np.ndarray], cuts: frozenset[int]) -> Iterator[np.ndarray]:
     past, future = operation.past, operation.future
-    if past < 0 or future < 0:
-        raise ValueError(f"{type(operation).__name__}: past and future must be >= 0, got {past}, {future}")
+    if not (isinstance(past, int) and isinstance(future, int) and past >= 0 and future >= 0):
+        raise ValueError(f"{type(operation).__name__}: past and future must be ints >= 0, got {past!r}, {future!r}")
     window: collections.deque[np.ndarray] = collections.deque()
     first = 0  # index of window[0]
     next_out = 0
@@ -61,7 +80,7 @@ def _apply(operation: Operation, frames: Iterable[np.ndarray], cuts: frozenset[i
             lo = max(shot_start, next_out - past)
             hi = min(first + len(window), next_out + future + 1)
             view = [window[i - first] for i in range(lo, hi)]
-            yield operation.process(view, next_out - lo)
+            yield operation.process(view, Position(index=next_out, shot_start=shot_start, current=next_out - lo))
             next_out += 1
             while first < next_out - past:  # drop what no later output needs
                 window.popleft()
@@ -84,10 +103,26 @@ def apply_operations(
 ) -> Iterator[np.ndarray]:
     """Run frames through the operations in order; one frame out for every frame in, in order.
 
-    ``cuts`` are the indices of the first frames of new shots: windows never cross them and every
-    operation is reset there.
+    Parameters
+    ----------
+    frames : iterable of ndarray
+        The clip's frames, in order (a list, an array's rows or a stream of any length).
+    operations : sequence of Operation
+        Applied one after the other; each keeps only the frames its window needs.
+    cuts : iterable of int
+        Indices of the first frames of new shots: windows never cross them and every operation
+        is reset there.
+
+    Returns
+    -------
+    iterator of ndarray
+        One output frame per input frame.
     """
     cut_set = frozenset(int(c) for c in cuts)
+    for operation in operations:
+        if not isinstance(operation, Operation):
+            raise TypeError(f"apply_operations: operations must be framefix.Operation instances, "
+                            f"got {type(operation).__name__}")
     stream: Iterable[np.ndarray] = frames
     for operation in operations:
         stream = _apply(operation, stream, cut_set)
@@ -191,6 +226,51 @@ def _remove(path: str) -> None:
             os.remove(path)
 
 
+@dataclasses.dataclass(frozen=True)
+class ClipScan:
+    """What a statistics pass found: ``statistics`` (one :class:`framefix.FrameStatistics` per
+    frame, luma histograms kept) and the clip's ``transitions`` (shots, cuts, flashes, fades)."""
+
+    info: ClipInfo
+    statistics: list
+    transitions: object
+
+
+def scan_clip(source: str | os.PathLike, *, fps=None, workers=None, progress=None) -> ClipScan:
+    """A cheap statistics pass: per-frame statistics of every frame, then shots, flashes and fades.
+
+    Parameters
+    ----------
+    source : str or path
+        A video file, a folder of images or an image pattern.
+    fps : number, optional
+        Frame rate of an image sequence.
+    workers : int, optional
+        Threads for the statistics kernel.
+    progress : callable, optional
+        ``progress(frames_done, frames_total_or_None)`` after every frame.
+
+    Returns
+    -------
+    ClipScan
+    """
+    from framefix.analysis import detect_transitions, frame_statistics
+
+    statistics = []
+    with open_clip(source, fps=fps) as clip:
+        info = clip.info
+        grid = (min(8, info.height), min(8, info.width))
+        frames = _Prefetch(iter(clip), depth=4)
+        try:
+            for index, frame in enumerate(frames, 1):
+                statistics.append(frame_statistics(frame, tiles=grid, workers=workers))
+                if progress is not None:
+                    progress(index, info.frame_count)
+        finally:
+            frames.close()
+    return ClipScan(info=info, statistics=statistics, transitions=detect_transitions(statistics))
+
+
 def process_clip(
     source: str | os.PathLike,
     target: str | os.PathLike,
@@ -202,7 +282,7 @@ def process_clip(
     image_format: str = "png",
     overwrite: bool = False,
     fps=None,
-    cuts: Iterable[int] = (),
+    cuts: Iterable[int] | str = (),
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ClipInfo:
     """Decode ``source``, run every frame through ``operations`` and write ``target``.
@@ -220,6 +300,10 @@ def process_clip(
         Quality and speed settings passed to the encoder.
     image_format : {'png', 'tif'}
         For image-folder targets.
+    cuts : iterable of int or "detect"
+        First frames of new shots (windows never cross them, operations are reset there), or
+        ``"detect"`` to find the hard cuts first with a cheap statistics pass over the clip
+        (:func:`scan_clip`).
     progress : callable, optional
         Called as ``progress(frames_done, frames_total_or_None)`` after every frame.
 
@@ -229,9 +313,14 @@ def process_clip(
         The source's description.
     """
     source, target = os.fspath(source), os.fspath(target)
+    if isinstance(cuts, str):
+        if cuts != "detect":
+            raise ValueError(f"process_clip: cuts must be frame indices or 'detect', got {cuts!r}")
+        _check_paths(source, target, overwrite)  # before a pass over the whole clip, not after
+        cuts = scan_clip(source, fps=fps).transitions.cuts
     with open_clip(source, fps=fps) as clip:
         _check_paths(source, target, overwrite)
-        audio = clip._container.streams.audio if clip._container is not None else ()
+        audio = clip.audio_streams
         prefetch = _Prefetch(clip.items(audio=True))
         try:
             write_clip(prefetch, target, clip.info, operations, codec=codec, crf=crf, preset=preset,
