@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import framefix
+from framefix.analysis import analyze_clip
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_decode_only(benchmark, clip_720p):
 
 def test_decode_and_analyze(benchmark, clip_720p):
     benchmark.group = "720p, 100 frames: decode vs decode + analysis"
-    benchmark.pedantic(framefix.analysis.analyze_clip, args=(clip_720p,), rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(analyze_clip, args=(clip_720p,), rounds=3, iterations=1, warmup_rounds=1)
 
 
 def test_statistics_alone(benchmark):
@@ -55,7 +56,7 @@ def test_statistics_alone(benchmark):
 
 def test_decode_and_analyze_with_flow(benchmark, clip_720p):
     benchmark.group = "720p, 100 frames: analysis with flow (fast preset), 2 workers"
-    benchmark.pedantic(framefix.analysis.analyze_clip, args=(clip_720p,), kwargs={"flow": True, "workers": 2},
+    benchmark.pedantic(analyze_clip, args=(clip_720p,), kwargs={"flow": True, "workers": 2},
                        rounds=2, iterations=1)
     benchmark.extra_info["frames_per_second"] = 100 / benchmark.stats.stats.min
     print(f"\nanalysis with flow: {100 / benchmark.stats.stats.min:.1f} frames/s")

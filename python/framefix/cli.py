@@ -20,7 +20,10 @@ import av
 
 from framefix import __version__
 from framefix._progress import Progress
-from framefix.io import ClipError, write_beside
+from framefix.color import METHODS
+from framefix.flow import PRESETS
+from framefix.io import ClipError, split_reference
+from framefix.outputs import atomic_output, check_distinct
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -81,7 +84,7 @@ def _build_parser() -> argparse.ArgumentParser:
     match.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
     match.add_argument("--reference", required=True,
                        help="an image, a clip (frames sampled across it) or CLIP@N (frame N, from 0)")
-    match.add_argument("--method", default="mkl", choices=["mkl", "reinhard", "hm-mkl-hm", "histogram"],
+    match.add_argument("--method", default="mkl", choices=METHODS,
                        help="mkl: mean and covariance (default); reinhard: CIELAB mean and spread; "
                             "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves")
     match.add_argument("--per-frame", action="store_true",
@@ -118,7 +121,7 @@ def _build_parser() -> argparse.ArgumentParser:
     flow.add_argument("b", help="an image, or CLIP@N")
     flow.add_argument("-o", "--output", required=True, help="the flow as a Middlebury .flo file")
     flow.add_argument("--viz", metavar="PNG", help="also write the flow's color coding")
-    flow.add_argument("--preset", default="medium", choices=["ultrafast", "fast", "medium", "accurate"])
+    flow.add_argument("--preset", default="medium", choices=list(PRESETS))
     flow.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     flow.set_defaults(run=_run_flow)
 
@@ -177,8 +180,8 @@ def _run_convert(args) -> int:
 def _run_match_color(args) -> int:
     from framefix.color import match_clip_colors
 
-    if args.per_frame and (args.save_transform or args.cube):
-        raise ValueError("--save-transform and --cube need one grade for the clip; drop --per-frame")
+    check_distinct([args.input, split_reference(args.reference)[0], args.mask, args.reference_mask],
+                   [args.output, args.save_transform, args.cube])
     if args.smooth is not None and not args.per_frame:
         raise ValueError("--smooth averages per-frame fits; add --per-frame")
     return _write_with_progress(args, "match-color", lambda **options: match_clip_colors(
@@ -188,47 +191,45 @@ def _run_match_color(args) -> int:
 
 
 def _run_analyze(args) -> int:
-    from framefix.analysis import analyze_clip, plot_report, report_dict, report_text
+    from framefix.analysis import analyze_clip
+    from framefix.report import plot_format, plot_report, report_text, write_json
 
     if args.heatmap and args.flow is False:
         raise ClipError("--heatmap compares frames along the motion: drop --no-flow")
-    for path in (args.json, args.plot, args.heatmap):
-        if path and os.path.exists(path) and not args.overwrite:
-            raise ClipError(f"{path}: already exists; pass --overwrite to replace it")
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise ClipError(f"{path}: folder {os.path.dirname(os.path.abspath(path))} does not exist")
-    progress = Progress("analyze", enabled=False if args.quiet else None)
-    try:
-        analysis = analyze_clip(args.clip, fps=args.fps, progress=progress, flow=bool(args.flow),
-                                heatmap=args.heatmap, overwrite=args.overwrite, workers=args.workers)
-    finally:
-        progress.close()
-    print(report_text(analysis))
-    if args.json:
-        write_beside(args.json, lambda p: _write_json(report_dict(analysis), p))
+    check_distinct([args.clip], [args.json, args.plot, args.heatmap])
     if args.plot:
-        write_beside(args.plot, lambda p: plot_report(analysis, p))
+        plot_format(args.plot)  # a format matplotlib cannot write fails now, not after the analysis
+    with contextlib.ExitStack() as outputs:
+        # the report files are checked and reserved now, renamed into place once all are written
+        json_file, plot_file = (None if path is None else outputs.enter_context(
+            atomic_output(path, overwrite=args.overwrite, inputs=[args.clip])) for path in (args.json, args.plot))
+        progress = Progress("analyze", enabled=False if args.quiet else None)
+        try:
+            analysis = analyze_clip(args.clip, fps=args.fps, progress=progress, flow=bool(args.flow),
+                                    heatmap=args.heatmap, overwrite=args.overwrite, workers=args.workers)
+        finally:
+            progress.close()
+        print(report_text(analysis))
+        if json_file:
+            write_json(analysis, json_file)
+        if plot_file:
+            plot_report(analysis, plot_file)
     return EXIT_OK
-
-
-def _write_json(data: dict, path: str) -> None:
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1, allow_nan=False)  # strict JSON: a NaN is a bug, not a value
 
 
 def _run_flow(args) -> int:
     from framefix.flow import estimate_flow, flow_to_color, write_flo
     from framefix.io import encode_image, read_frame
 
-    outputs = [args.output] + ([args.viz] if args.viz else [])
-    for path in outputs:
-        if os.path.exists(path) and not args.overwrite:
-            raise ClipError(f"{path}: already exists; pass --overwrite to replace it")
-    flow = estimate_flow(read_frame(args.a), read_frame(args.b), preset=args.preset)
-    write_beside(args.output, lambda p: write_flo(p, flow))
-    if args.viz:
-        image = encode_image(flow_to_color(flow))
-        write_beside(args.viz, lambda p: pathlib.Path(p).write_bytes(image))
+    inputs = [split_reference(args.a)[0], split_reference(args.b)[0]]
+    check_distinct(inputs, [args.output, args.viz])
+    with contextlib.ExitStack() as outputs:
+        flo_file, viz_file = (None if path is None else outputs.enter_context(
+            atomic_output(path, overwrite=args.overwrite, inputs=inputs)) for path in (args.output, args.viz))
+        flow = estimate_flow(read_frame(args.a), read_frame(args.b), preset=args.preset)
+        write_flo(flo_file, flow)
+        if viz_file:
+            pathlib.Path(viz_file).write_bytes(encode_image(flow_to_color(flow)))
     if not args.quiet:
         magnitude = (flow**2).sum(axis=-1) ** 0.5
         print(f"wrote {args.output}: {flow.shape[1]}x{flow.shape[0]}, mean motion {magnitude.mean():.2f} px, "
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")
         return EXIT_OK
-    except (ClipError, ValueError, TypeError, OSError, ImportError, av.FFmpegError) as exc:
+    except (ClipError, ValueError, OSError, ImportError, av.FFmpegError) as exc:  # a TypeError is a bug: raised
         if args.verbose:
             traceback.print_exc()
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -504,22 +504,47 @@ class ColorTransform:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write as JSON (``.json``) or NumPy archive (``.npz``)."""
+        """Write as JSON (``.json``) or NumPy archive (``.npz``), whole or not at all
+        (:func:`framefix.outputs.atomic_output`; an existing file is replaced).
+
+        Parameters
+        ----------
+        path : path-like
+            The file; its extension chooses the format.
+        """
+        from framefix.outputs import atomic_output
+
         path = os.fspath(path)
-        if path.endswith(".npz"):
-            arrays = {"method": np.array(self.method)}
-            for i, stage in enumerate(self.stages):
-                for key, value in stage.items():
-                    arrays[f"stage{i}.{key}"] = np.array(value)
-            np.savez(path, **arrays)
-        elif path.endswith(".json"):
-            with open(path, "w") as f:
-                json.dump(self.to_dict(), f)
-        else:
-            raise ValueError(f"ColorTransform.save: path must end in .json or .npz, got {path!r}")
+        fmt = _transform_format("ColorTransform.save", path)
+        with atomic_output(path, overwrite=True) as temporary:
+            if fmt == "npz":
+                arrays = {"method": np.array(self.method)}
+                for i, stage in enumerate(self.stages):
+                    for key, value in stage.items():
+                        arrays[f"stage{i}.{key}"] = np.array(value)
+                np.savez(temporary, **arrays)
+            else:
+                with open(temporary, "w") as f:
+                    json.dump(self.to_dict(), f)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ColorTransform:
+        """Read a transform written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            A ``.npz`` file, or a JSON one.
+
+        Returns
+        -------
+        ColorTransform
+
+        Raises
+        ------
+        ValueError
+            The file cannot be read or does not hold a framefix color transform.
+        """
         path = os.fspath(path)
         try:
             if path.endswith(".npz"):
@@ -540,7 +565,20 @@ class ColorTransform:
             raise ValueError(f"ColorTransform.load: {path}: {exc}") from None
 
     def to_cube(self, path: str | os.PathLike, *, size: int = 33, title: str | None = None) -> None:
-        """Export as an Adobe/Resolve ``.cube`` 3D LUT of ``size``^3 entries over 0..1 input."""
+        """Export as an Adobe/Resolve ``.cube`` 3D LUT of ``size``^3 entries over 0..1 input, whole
+        or not at all (:func:`framefix.outputs.atomic_output`; an existing file is replaced).
+
+        Parameters
+        ----------
+        path : path-like
+            The file to write.
+        size : int
+            Entries per axis, 2..256.
+        title : str, optional
+            The LUT's ``TITLE`` (default ``framefix <method>``), on one line.
+        """
+        from framefix.outputs import atomic_output
+
         if not (isinstance(size, int) and 2 <= size <= 256):
             raise ValueError(f"ColorTransform.to_cube: size must be an int in 2..256, got {size!r}")
         steps = np.linspace(0, 1, size, dtype=np.float32)
@@ -548,10 +586,19 @@ class ColorTransform:
         grid = np.stack([red, green, blue], axis=-1).reshape(-1, 1, 3)
         values = self.apply(grid).reshape(-1, 3)
         title = " ".join((title or f"framefix {self.method}").replace('"', "'").split())  # one line, no quotes
-        with open(os.fspath(path), "w") as f:
+        with atomic_output(path, overwrite=True) as temporary, open(temporary, "w") as f:
             f.write(f'TITLE "{title}"\n')
             f.write(f"LUT_3D_SIZE {size}\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1\n")
             np.savetxt(f, values, fmt="%.6f")
+
+
+def _transform_format(func: str, path) -> str:
+    """'json' or 'npz' from a saved transform's extension."""
+    path = os.fspath(path)
+    for fmt in ("json", "npz"):
+        if path.endswith("." + fmt):
+            return fmt
+    raise ValueError(f"{func}: path must end in .json or .npz, got {path!r}")
 
 
 def read_cube(path: str | os.PathLike) -> np.ndarray:
@@ -668,32 +715,75 @@ class _SmoothedPerFrame(Operation):
 def match_clip_colors(source, target, reference, *, method="mkl", per_frame=False, smooth=1, workers=None,
                       fps=None, mask=None, reference_mask=None, save_transform=None, cube=None, progress=None,
                       **write_options):
-    """Grade a clip to a reference and write it (see :func:`framefix.process_clip` for output
-    options).
+    """Grade a clip to a reference and write it.
 
-    The transform is fitted on frames sampled across the whole clip (one shot until shot
-    detection lands) and applied to every frame, so it adds no flicker. With ``per_frame``,
-    each frame gets its own fit, averaged over ``smooth`` frames centred on it. ``mask`` and
-    ``reference_mask`` (bool arrays of the full frame size, or image files whose bright pixels
-    select) restrict the statistics to a region (a face, the sky); every pixel is graded.
+    The transform is fitted on frames sampled across the whole clip (one grade for all of it)
+    and applied to every frame, so it adds no flicker. With ``per_frame``, each frame gets its
+    own fit, averaged over ``smooth`` frames centred on it. Every path written is checked before
+    any work (none may be an input or another output; existing files are replaced only with
+    ``overwrite``) and written through :func:`framefix.outputs.atomic_output`: the side files
+    appear only with the clip.
+
+    Parameters
+    ----------
+    source : path-like
+        The clip to grade.
+    target : path-like
+        The graded clip: a video file or a folder of numbered images.
+    reference : str or ndarray or sequence of ndarray
+        An image, a clip (frames sampled across it) or ``CLIP@N`` (frame N), or frames.
+    method : {'mkl', 'reinhard', 'hm-mkl-hm', 'histogram'}
+        See :func:`fit_color_transform`.
+    per_frame : bool
+        Fit every frame instead of one grade for the clip.
+    smooth : int
+        With ``per_frame``: average the fits over this many frames.
+    workers : int, optional
+        Threads for the kernels.
+    fps : rational, optional
+        Frame rate of image-sequence inputs.
+    mask, reference_mask : path-like or ndarray of bool, optional
+        Full-size selections (bright pixels of an image file select) of the pixels whose
+        statistics count, in the source and in the reference; every pixel is graded.
+    save_transform : path-like, optional
+        Also write the grade as ``.json`` or ``.npz`` (not with ``per_frame``).
+    cube : path-like, optional
+        Also write the grade as a 33^3 ``.cube`` LUT (not with ``per_frame``).
+    progress : callable, optional
+        Called as ``progress(frames_done, frames_total_or_None)``.
+    **write_options
+        ``codec``, ``crf``, ``preset``, ``image_format``, ``overwrite``: as for
+        :func:`framefix.process_clip`.
 
     Returns
     -------
     ColorTransform or None
         The shared transform (None with ``per_frame``).
+
+    Examples
+    --------
+    >>> grade = match_clip_colors("shot.mp4", "graded.mp4", "hero.png", cube="grade.cube")  # doctest: +SKIP
     """
+    import contextlib
+
+    from framefix.io import is_sequence_target, open_clip, split_reference
+    from framefix.outputs import atomic_output, check_distinct, check_output
     from framefix.pipeline import process_clip
 
     if not isinstance(smooth, int) or smooth < 1:
         raise ValueError(f"match_clip_colors: smooth must be an int >= 1, got {smooth!r}")
     side_files = [p for p in (save_transform, cube) if p]
     if per_frame and side_files:
-        raise ValueError("match_clip_colors: a saved transform or .cube needs one grade; per_frame fits many")
-    for side in side_files:
-        if os.path.exists(side) and not write_options.get("overwrite"):
-            raise ValueError(f"{side}: already exists; pass --overwrite to replace it")
+        raise ValueError("match_clip_colors: a saved transform or .cube needs one grade for the clip; "
+                         "drop --per-frame (per_frame=True fits every frame)")
+    if save_transform:
+        _transform_format("match_clip_colors", save_transform)  # before any work, not after the clip
     workers = _backend.resolve_workers(workers, "match_clip_colors")
-    from framefix.io import open_clip, split_reference, write_beside
+    read = [source, split_reference(reference)[0] if isinstance(reference, str) else None]
+    read += [m for m in (mask, reference_mask) if isinstance(m, (str, os.PathLike))]
+    check_distinct(read, [target, *side_files])
+    overwrite = bool(write_options.get("overwrite"))
+    check_output(target, overwrite=overwrite, inputs=read, folder=is_sequence_target(os.fspath(target)))
 
     def halved_mask(selection, path, name):
         # masks are given at full size; the statistics are taken on frames halved in size
@@ -703,21 +793,24 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
             height, width = clip.info.height, clip.info.width
         return np.ascontiguousarray(load_mask(selection, height, width, name)[::2, ::2])
 
-    if isinstance(reference, str):
-        references = reference_frames(reference, fps=fps)
-        reference_mask = halved_mask(reference_mask, split_reference(reference)[0], "reference mask")
-    else:
-        references = reference
-    fitter = ColorFitter(references, method=method, reference_mask=reference_mask, workers=workers)
-    mask = halved_mask(mask, source, "mask")
-    if per_frame:
-        transform, operation = None, _SmoothedPerFrame(fitter, smooth, workers, mask)
-    else:
-        transform = fitter.fit(sample_frames(source, fps=fps), mask=mask)
-        operation = _Apply(transform, workers)
-    process_clip(source, target, [operation], fps=fps, progress=progress, **write_options)
-    if save_transform:
-        write_beside(save_transform, transform.save)
-    if cube:
-        write_beside(cube, transform.to_cube)
+    with contextlib.ExitStack() as stack:
+        # side files: written before the clip, renamed into place only once the clip is
+        side = {path: stack.enter_context(atomic_output(path, overwrite=overwrite, inputs=read)) for path in side_files}
+        if isinstance(reference, str):
+            references = reference_frames(reference, fps=fps)
+            reference_mask = halved_mask(reference_mask, split_reference(reference)[0], "reference mask")
+        else:
+            references = reference
+        fitter = ColorFitter(references, method=method, reference_mask=reference_mask, workers=workers)
+        mask = halved_mask(mask, source, "mask")
+        if per_frame:
+            transform, operation = None, _SmoothedPerFrame(fitter, smooth, workers, mask)
+        else:
+            transform = fitter.fit(sample_frames(source, fps=fps), mask=mask)
+            operation = _Apply(transform, workers)
+        if save_transform:
+            transform.save(side[save_transform])
+        if cube:
+            transform.to_cube(side[cube])
+        process_clip(source, target, [operation], fps=fps, progress=progress, **write_options)
     return transform

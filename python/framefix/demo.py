@@ -17,10 +17,11 @@ from fractions import Fraction
 import numpy as np
 
 import framefix
-from framefix.analysis import frame_statistics, measure_flicker
 from framefix.color import match_clip_colors
+from framefix.flicker import measure_flicker
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import write_clip
+from framefix.stats import frame_statistics
 
 WIDTH, HEIGHT, FRAMES, FPS = 480, 272, 48, Fraction(24)
 

@@ -1,6 +1,7 @@
 """Dense optical flow: the estimator (patch inverse search plus variational refinement), the
-forward-backward consistency check that finds occlusions, the temporal measures built on them
-(warping error, inconsistency map), Middlebury .flo files and the Middlebury color coding.
+forward-backward consistency check that finds occlusions, Middlebury .flo files and the
+Middlebury color coding. The temporal measures built on them (warping error, inconsistency map)
+are in :mod:`framefix.temporal`.
 
 Flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels, from frame A to frame B:
 ``A[y, x] ~ B[y + dy, x + dx]``.
@@ -18,8 +19,7 @@ import numpy as np
 
 from framefix import _validate
 
-__all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "temporal_inconsistency",
-           "warping_error", "write_flo"]
+__all__ = ["PRESETS", "estimate_flow", "flow_consistency", "flow_to_color", "read_flo", "write_flo"]
 
 _FLO_MAGIC = np.float32(202021.25)  # the bytes "PIEH" read as a little-endian float32
 _FLO_MAX_SIDE = 1 << 20
@@ -36,10 +36,23 @@ def _check_flow(func: str, name: str, flow) -> np.ndarray:
 
 
 def write_flo(path: str | os.PathLike, flow) -> None:
-    """Write a flow as a Middlebury ``.flo`` file (little-endian float32, "PIEH" header)."""
+    """Write a flow as a Middlebury ``.flo`` file (little-endian float32, "PIEH" header).
+
+    The file is written whole or not at all (:func:`framefix.outputs.atomic_output`); an
+    existing file is replaced.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write.
+    flow : ndarray
+        ``(H, W, 2)`` float32.
+    """
+    from framefix.outputs import atomic_output
+
     flow = _check_flow("write_flo", "flow", flow)
     height, width = flow.shape[:2]
-    with open(os.fspath(path), "wb") as f:
+    with atomic_output(path, overwrite=True) as temporary, open(temporary, "wb") as f:
         f.write(_FLO_MAGIC.astype("<f4").tobytes())
         f.write(np.array([width, height], "<i4").tobytes())
         f.write(np.ascontiguousarray(flow, "<f4").tobytes())
@@ -47,6 +60,16 @@ def write_flo(path: str | os.PathLike, flow) -> None:
 
 def read_flo(path: str | os.PathLike) -> np.ndarray:
     """Read a Middlebury ``.flo`` file into an ``(H, W, 2)`` float32 flow.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to read.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W, 2)`` float32.
 
     Raises
     ------
@@ -357,85 +380,3 @@ def _flow_pair(i0: np.ndarray, i1: np.ndarray, settings: dict, workers: int) -> 
     finally:
         concurrent.futures.wait([backward])
     return forward, backward.result()
-
-
-def _compare_pair(func: str, prev, next, preset: str, workers, residual: bool, prev_luma=None, step: int = 1):
-    """Both flows, the consistency mask, the warping error and (with ``residual``) the
-    inconsistency map of a pair; returns them with ``next``'s luma, which the following pair of a
-    clip passes back as ``prev_luma``. With ``step`` > 1 the mask, the error and the map come
-    from every step-th row and column only (the map and mask that size)."""
-    from framefix import _backend
-
-    a, b = _checked_frame(func, "prev", prev), _checked_frame(func, "next", next)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        raise ValueError(f"{func}: prev and next must have the same shape and dtype, got {a.shape} {a.dtype} and "
-                         f"{b.shape} {b.dtype}")
-    settings = _settings(func, preset, {})
-    _check_size(func, a.shape[0], a.shape[1], settings)
-    workers = _backend.resolve_workers(workers, func)
-    kernels = _backend.implementation()
-    luma_prev = kernels.flow_luma(a, workers) if prev_luma is None else prev_luma
-    luma_next = kernels.flow_luma(b, workers)
-    forward, backward = _flow_pair(luma_prev, luma_next, settings, workers)  # backward: next[y, x] ~ prev[y + dy, x + dx]
-    # one pass: the forward-backward check (as flow_consistency's defaults), prev's colours and
-    # luma carried along the motion (bilinear, not rounded), the squared differences
-    total, count, carried, valid = kernels.compare_along_flow(a, b, luma_prev, backward, forward, 0.01, 0.5, step,
-                                                              workers)
-    top = float(np.iinfo(a.dtype).max) if a.dtype.kind == "u" else 1.0
-    error = total / (count * a.shape[2] * top * top) if count else float("nan")
-    if not residual:
-        return error, valid, None, luma_next
-    # the global flicker: luma_next ~ gain * carried + offset, fitted on every other row and
-    # column of the consistent pixels at least (plenty for two numbers)
-    luma_here = luma_next[::step, ::step]
-    thin = 2 if step == 1 else 1
-    gain, offset = 1.0, 0.0
-    sample = valid[::thin, ::thin]
-    if np.count_nonzero(sample) >= 2:
-        x = carried[::thin, ::thin][sample].astype(np.float64)
-        y = luma_here[::thin, ::thin][sample].astype(np.float64)
-        spread = x.var()
-        if spread > 1e-12:
-            gain = float(np.mean((x - x.mean()) * (y - y.mean())) / spread)
-        offset = float(y.mean() - gain * x.mean())
-    left = luma_here - (np.float32(gain) * carried + np.float32(offset))
-    left[~valid] = np.nan
-    return error, valid, left, luma_next
-
-
-def warping_error(prev, next, *, preset: str = "fast", workers=None) -> tuple[float, np.ndarray]:
-    """Temporal warping error (Lai et al., ECCV 2018) of a frame pair, and where it was measured.
-
-    ``prev`` is warped onto ``next`` with the flow from ``next`` back to ``prev`` (bilinear, not
-    rounded to integers); pixels that the forward-backward check (:func:`flow_consistency`'s
-    defaults) marks as occluded, on a motion boundary or leaving the frame are masked out; the
-    error is the mean squared difference over the remaining pixels and channels, in 0..1 units
-    (so comparable across bit depths). Flows come from :func:`estimate_flow` with ``preset`` (with two or more
-    ``workers``, the two flows are estimated side by side).
-
-    Returns
-    -------
-    (float, ndarray)
-        The error (NaN when no pixel survives the check) and the bool ``(H, W)`` mask used.
-    """
-    error, valid, _, _ = _compare_pair("warping_error", prev, next, preset, workers, residual=False)
-    return error, valid
-
-
-def temporal_inconsistency(prev, next, *, preset: str = "fast", workers=None) -> np.ndarray:
-    """Where and how much ``next`` departs from ``prev`` carried along the motion: the per-pixel
-    temporal inconsistency map.
-
-    ``prev`` is warped onto ``next`` as in :func:`warping_error`; the global flicker (a gain and
-    offset of the luma, fitted over the consistent pixels) is removed; what is left is the luma
-    residual of every pixel, in 0..1 units: positive where ``next`` is brighter than the motion
-    explains. Shimmer, boiling textures and local flicker show here; a uniform exposure change
-    does not.
-
-    Returns
-    -------
-    ndarray
-        ``(H, W)`` float32; NaN where the forward-backward check rejects the pixel (occlusions,
-        motion boundaries, motion leaving the frame).
-    """
-    return _compare_pair("temporal_inconsistency", prev, next, preset, workers, residual=True)[2]

@@ -580,20 +580,6 @@ def encode_image(frame: np.ndarray, codec: str = "png") -> bytes:
     return b"".join(bytes(p) for p in context.encode(image)) + b"".join(bytes(p) for p in context.encode(None))
 
 
-def write_beside(path: str | os.PathLike, write) -> None:
-    """``write(temporary)`` a file beside ``path``, then rename it there: never half a file, and
-    the temporary is removed if writing fails. The temporary keeps the extension (for writers
-    that choose their format by it)."""
-    stem, extension = os.path.splitext(os.fspath(path))
-    temporary = f"{stem}.framefix-tmp{extension}"
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-
-
 def split_reference(spec: str) -> tuple[str, int | None]:
     """``CLIP@N`` -> (CLIP, N); anything else (an existing path included) -> (spec, None)."""
     path, at, index = spec.rpartition("@")

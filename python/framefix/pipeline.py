@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import abc
 import collections
-import contextlib
 import dataclasses
 import os
 import queue
-import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from framefix.io import ClipError, ClipInfo, SequenceWriter, VideoWriter, is_sequence_target, open_clip
+from framefix.outputs import atomic_output, check_output
 
 __all__ = ["ClipScan", "Operation", "Position", "apply_operations", "process_clip", "scan_clip", "write_clip"]
 
@@ -178,54 +175,6 @@ class _Prefetch:
 # --- whole clips --------------------------------------------------------------------------------
 
 
-_WRITTEN_IMAGE = re.compile(r"\d+\.(png|tif|tiff)")
-
-
-def _check_paths(source: str, target: str, overwrite: bool) -> None:
-    if source and (os.path.abspath(source) == os.path.abspath(target) or (
-        os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target)
-    )):
-        raise ClipError(f"{target}: output is the input; write somewhere else")
-    if os.path.exists(target) and not overwrite:
-        raise ClipError(f"{target}: already exists; pass --overwrite to replace it")
-    if os.path.isdir(target):
-        # Replacing a folder deletes it: only ever one that holds nothing but numbered images
-        # (an earlier output), never one the input lives in.
-        if source and os.path.realpath(source).startswith(os.path.realpath(target) + os.sep):
-            raise ClipError(f"{target}: the input is inside this folder; write somewhere else")
-        others = [n for n in os.listdir(target) if not _WRITTEN_IMAGE.fullmatch(n)]
-        if others:
-            raise ClipError(f"{target}: folder holds other files ({others[0]}...); refusing to replace it")
-    parent = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(parent):
-        raise ClipError(f"{target}: folder {parent} does not exist")
-
-
-def _temporary_target(target: str, is_folder: bool) -> str:
-    directory, name = os.path.split(os.path.abspath(target))
-    if is_folder:
-        return tempfile.mkdtemp(prefix=f".{name}.", suffix=".framefix-tmp", dir=directory)
-    stem, extension = os.path.splitext(name)
-    handle, path = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".framefix-tmp{extension}", dir=directory)
-    os.close(handle)
-    return path
-
-
-def _give_default_permissions(path: str, is_folder: bool) -> None:
-    # mkstemp/mkdtemp make private (0600/0700) entries; the output should look like any other file
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if is_folder else 0o666) & ~umask)
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
-
-
 @dataclasses.dataclass(frozen=True)
 class ClipScan:
     """What a statistics pass found: ``statistics`` (one :class:`framefix.FrameStatistics` per
@@ -254,7 +203,8 @@ def scan_clip(source: str | os.PathLike, *, fps=None, workers=None, progress=Non
     -------
     ClipScan
     """
-    from framefix.analysis import detect_transitions, frame_statistics
+    from framefix.shots import detect_transitions
+    from framefix.stats import frame_statistics
 
     statistics = []
     with open_clip(source, fps=fps) as clip:
@@ -316,16 +266,16 @@ def process_clip(
     if isinstance(cuts, str):
         if cuts != "detect":
             raise ValueError(f"process_clip: cuts must be frame indices or 'detect', got {cuts!r}")
-        _check_paths(source, target, overwrite)  # before a pass over the whole clip, not after
+        # before a pass over the whole clip, not after
+        check_output(target, overwrite=overwrite, inputs=[source], folder=is_sequence_target(target))
         cuts = scan_clip(source, fps=fps).transitions.cuts
     with open_clip(source, fps=fps) as clip:
-        _check_paths(source, target, overwrite)
         audio = clip.audio_streams
         prefetch = _Prefetch(clip.items(audio=True))
         try:
             write_clip(prefetch, target, clip.info, operations, codec=codec, crf=crf, preset=preset,
                        image_format=image_format, overwrite=overwrite, cuts=cuts, audio_streams=audio,
-                       progress=progress)
+                       progress=progress, inputs=[source])
         finally:
             prefetch.close()
         return clip.info
@@ -345,15 +295,16 @@ def write_clip(
     cuts: Iterable[int] = (),
     audio_streams=(),
     progress: Callable[[int, int | None], None] | None = None,
+    inputs: Iterable = (),
 ) -> None:
     """Write ``("video", frame, pts)`` / ``("audio", packet, None)`` items to ``target`` through
-    the operations, safely: into a temporary file or folder beside it, renamed when complete."""
-    _check_paths("", target, overwrite)
+    the operations, safely (:func:`framefix.outputs.atomic_output`): into a temporary file or
+    folder beside it, renamed when complete; ``target`` may be none of the ``inputs``."""
+    target = os.fspath(target)
     to_folder = is_sequence_target(target)
     if to_folder and image_format not in ("png", "tif", "tiff"):
         raise ClipError(f"image format must be png or tif, got {image_format!r}")
-    temporary = _temporary_target(target, to_folder)
-    try:
+    with atomic_output(target, overwrite=overwrite, inputs=inputs, folder=to_folder) as temporary:
         if to_folder:
             writer = SequenceWriter(temporary, info, image_format=image_format)
         else:
@@ -365,13 +316,6 @@ def write_clip(
             finished = True
         finally:
             writer.close(flush=finished)
-        _give_default_permissions(temporary, to_folder)
-        if to_folder and os.path.isdir(target):
-            _remove(target)  # overwrite was allowed: a folder cannot be renamed over
-        os.replace(temporary, target)
-    except BaseException:
-        _remove(temporary)
-        raise
 
 
 def _run(items, writer, operations, cuts, info: ClipInfo, progress) -> None:

