@@ -19,6 +19,7 @@ void register_warp(py::module_& m);
 void register_color(py::module_& m);
 void register_stats(py::module_& m);
 void register_flow(py::module_& m);
+void register_deflicker(py::module_& m);
 }
 
 namespace {
@@ -64,4 +65,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     framefix::bindings::register_color(m);
     framefix::bindings::register_stats(m);
     framefix::bindings::register_flow(m);
+    framefix::bindings::register_deflicker(m);
 }

@@ -3,6 +3,7 @@
 
 #include "border.hpp"
 #include "color.hpp"
+#include "deflicker.hpp"
 #include "flow.hpp"
 #include "image_view.hpp"
 #include "parallel.hpp"

@@ -10,6 +10,7 @@ from framefix._numba.color import (
     sorted_channel_values,
     srgb_to_lab,
 )
+from framefix._numba.deflicker import apply_gain_field, apply_tone_curves, shrink_area
 from framefix._numba.flow import (
     compare_along_flow,
     consistency_ratio,
@@ -24,7 +25,9 @@ from framefix._numba.warp import remap, warp
 
 __all__ = [
     "apply_affine3",
+    "apply_gain_field",
     "apply_lut",
+    "apply_tone_curves",
     "channel_histograms",
     "channel_moments",
     "compare_along_flow",
@@ -38,6 +41,7 @@ __all__ = [
     "refine_flow_level",
     "remap",
     "resize_flow",
+    "shrink_area",
     "sorted_channel_values",
     "srgb_to_lab",
     "warp",
