@@ -72,18 +72,23 @@ def _tone_table(knots_x, knots_y, bins, max_value):
 
 
 @_jit
-def _curve_rows(image, knots_x, knots_y, table, is_integer, out, y0, y1):
+def _table_rows(image, table, out, y0, y1):
+    curves = table.shape[0]
+    for y in range(y0, y1):
+        for x in range(image.shape[1]):
+            for c in range(image.shape[2]):
+                v = image[y, x, c]
+                out[y, x, c] = table[c, v] if c < curves else v
+
+
+@_jit
+def _curve_rows(image, knots_x, knots_y, out, y0, y1):
     curves = knots_x.shape[0]
     for y in range(y0, y1):
         for x in range(image.shape[1]):
             for c in range(image.shape[2]):
                 v = image[y, x, c]
-                if c >= curves:
-                    out[y, x, c] = v
-                elif is_integer:
-                    out[y, x, c] = table[c, v]
-                else:
-                    out[y, x, c] = _tone_curve(v, knots_x[c], knots_y[c])
+                out[y, x, c] = _tone_curve(v, knots_x[c], knots_y[c]) if c < curves else v
 
 
 def apply_tone_curves(image, knots_x, knots_y, out, workers):
@@ -102,10 +107,9 @@ def apply_tone_curves(image, knots_x, knots_y, out, workers):
     max_value = _max_value(image.dtype)
     if is_integer:
         table = _tone_table(knots_x, knots_y, int(max_value) + 1, max_value).astype(image.dtype)
+        for_rows(image.shape[0], workers, lambda y0, y1: _table_rows(image, table, out, y0, y1))
     else:
-        table = np.zeros((1, 1), image.dtype)
-    for_rows(image.shape[0], workers,
-             lambda y0, y1: _curve_rows(image, knots_x, knots_y, table, is_integer, out, y0, y1))
+        for_rows(image.shape[0], workers, lambda y0, y1: _curve_rows(image, knots_x, knots_y, out, y0, y1))
 
 
 @_jit
