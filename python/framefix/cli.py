@@ -21,6 +21,7 @@ import av
 from framefix import __version__
 from framefix._progress import Progress
 from framefix.color import METHODS
+from framefix.deflicker import MODES as DEFLICKER_MODES
 from framefix.flow import PRESETS
 from framefix.io import ClipError, split_reference
 from framefix.outputs import atomic_output, check_distinct
@@ -124,6 +125,24 @@ def _build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--preset", default="medium", choices=list(PRESETS))
     flow.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     flow.set_defaults(run=_run_flow)
+
+    deflicker = commands.add_parser("deflicker", parents=[common],
+                                    help="remove flicker (exposure, contrast, white balance, regional shimmer)")
+    deflicker.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
+    deflicker.add_argument("--mode", default="auto", choices=list(DEFLICKER_MODES),
+                           help="global: per-frame tone curves; local: also a smooth gain field for regional "
+                                "flicker; auto (default): the field only where regional flicker exceeds noise")
+    deflicker.add_argument("--window", type=int, default=None,
+                           help="frames each frame is compared with, centred (default 15)")
+    deflicker.add_argument("--strength", type=float, default=1.0, help="0..1, how much correction (default 1)")
+    deflicker.add_argument("--keep-flashes", action="store_true",
+                           help="leave one- and two-frame flashes alone (default: even them out)")
+    deflicker.add_argument("--report", metavar="JSON",
+                           help="write per-shot measures before and after (adds flow analyses of input and output)")
+    deflicker.add_argument("--plot", metavar="PNG", help="plot before and after (needs matplotlib; adds flow analyses)")
+    deflicker.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
+    _add_output_options(deflicker)
+    deflicker.set_defaults(run=_run_deflicker)
 
     demo = commands.add_parser("demo", parents=[common], help="make a flickering synthetic clip and show what framefix does")
     demo.add_argument("-o", "--output", default="framefix-demo", help="folder for the files (default ./framefix-demo)")
@@ -234,6 +253,48 @@ def _run_flow(args) -> int:
         magnitude = (flow**2).sum(axis=-1) ** 0.5
         print(f"wrote {args.output}: {flow.shape[1]}x{flow.shape[0]}, mean motion {magnitude.mean():.2f} px, "
               f"max {magnitude.max():.2f} px", file=sys.stderr)
+    return EXIT_OK
+
+
+def _run_deflicker(args) -> int:
+    from framefix.analysis import analyze_clip
+    from framefix.deflicker import deflicker_clip
+    from framefix.report import deflicker_dict, deflicker_text, plot_deflicker, plot_format
+
+    check_distinct([args.input], [args.output, args.report, args.plot])
+    if args.plot:
+        plot_format(args.plot)
+    with contextlib.ExitStack() as outputs:
+        report_file, plot_file = (None if path is None else outputs.enter_context(
+            atomic_output(path, overwrite=args.overwrite, inputs=[args.input])) for path in (args.report, args.plot))
+        scan = Progress("scan", enabled=False if args.quiet else None)
+        progress = Progress("deflicker", enabled=False if args.quiet else None)
+        try:
+            run = deflicker_clip(args.input, args.output, mode=args.mode, window=args.window, strength=args.strength,
+                                 keep_flashes=args.keep_flashes, workers=args.workers, fps=args.fps,
+                                 progress=progress, scan_progress=scan, codec=args.codec, crf=args.crf,
+                                 preset=args.preset, image_format=args.image_format, overwrite=args.overwrite)
+        finally:
+            scan.close()
+            progress.close()
+        before = after = None
+        if report_file or plot_file:
+            for label, path in (("measure input", args.input), ("measure output", args.output)):
+                bar = Progress(label, enabled=False if args.quiet else None)
+                try:
+                    analysis = analyze_clip(path, fps=args.fps, flow=True, workers=args.workers, progress=bar)
+                finally:
+                    bar.close()
+                before, after = (analysis, None) if before is None else (before, analysis)
+        report = deflicker_dict(run, before, after)
+        print(deflicker_text(report))
+        if report_file:
+            with open(report_file, "w") as f:
+                json.dump(report, f, indent=1, allow_nan=False)
+        if plot_file:
+            plot_deflicker(report, plot_file)
+    if not args.quiet:
+        print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

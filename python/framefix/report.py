@@ -12,7 +12,8 @@ import numpy as np
 if TYPE_CHECKING:
     from framefix.analysis import ClipAnalysis
 
-__all__ = ["REPORT_FORMAT", "REPORT_VERSION", "plot_format", "plot_report", "report_dict", "report_text", "write_json"]
+__all__ = ["DEFLICKER_FORMAT", "REPORT_FORMAT", "REPORT_VERSION", "deflicker_dict", "deflicker_text", "plot_deflicker",
+           "plot_format", "plot_report", "report_dict", "report_text", "write_json"]
 
 REPORT_FORMAT, REPORT_VERSION = "framefix.analysis", 1
 
@@ -205,5 +206,137 @@ def plot_report(analysis: ClipAnalysis, path) -> None:
         for cut in transitions.cuts:
             axis.axvline(cut, color="gray", ls="--", lw=0.8)
     figure.suptitle(f"{os.path.basename(analysis.info.path)}: flicker index {flicker.flicker_index:.2f}")
+    figure.tight_layout()
+    figure.savefig(os.fspath(path), dpi=100, format=fmt)
+
+
+# --- deflicker ---------------------------------------------------------------------------------------
+
+DEFLICKER_FORMAT = "framefix.deflicker"
+
+
+def deflicker_dict(run, before=None, after=None) -> dict:
+    """The deflicker report: per shot the flicker and white-balance indices before and after
+    and, when flow analyses of the input and output are given (:func:`framefix.analysis.analyze_clip`
+    with ``flow=True``), the regional flicker and warping error before and after.
+
+    Parameters
+    ----------
+    run : DeflickerRun
+        From :func:`framefix.deflicker.deflicker_clip`.
+    before, after : ClipAnalysis, optional
+        Flow analyses of the input and of the output.
+
+    Returns
+    -------
+    dict
+        JSON-ready; indices in percent, shots as ``[start, end)`` frame ranges.
+    """
+    from framefix.flicker import measure_flicker
+
+    flicker_before = measure_flicker(run.before, run.transitions)
+    flicker_after = measure_flicker(run.after, run.transitions)
+
+    def per_shot(analysis, what):
+        if analysis is None:
+            return [None] * len(run.transitions.shots)
+        return analysis.shot_warping_errors() if what == "warp" else analysis.shot_regional_flicker()
+
+    shots = []
+    for i, (a, b) in enumerate(zip(flicker_before.shots, flicker_after.shots, strict=True)):
+        regional = (per_shot(before, "regional")[i], per_shot(after, "regional")[i])
+        warp = (per_shot(before, "warp")[i], per_shot(after, "warp")[i])
+        shots.append({
+            "start": a.start, "end": a.end,
+            "flicker_index": {"before": a.flicker_index, "after": b.flicker_index},
+            "white_balance_index": {"before": a.white_balance_index, "after": b.white_balance_index},
+            "regional_flicker_index": {"before": None if regional[0] is None else regional[0][0],
+                                       "after": None if regional[1] is None else regional[1][0]},
+            "warping_error": {"before": warp[0], "after": warp[1]},
+        })
+    return {
+        "format": DEFLICKER_FORMAT,
+        "version": 1,
+        "clip": run.info.to_dict(),
+        "settings": {"mode": run.mode, "window": run.window, "strength": run.strength},
+        "flicker_index": {"before": flicker_before.flicker_index, "after": flicker_after.flicker_index},
+        "shots": shots,
+        "cuts": list(run.transitions.cuts),
+        "flashes": [list(f) for f in run.transitions.flashes],
+        "fades": [{"start": a, "end": b, "direction": d} for a, b, d in run.transitions.fades],
+        "frames": {"luma_before": flicker_before.luma.tolist(), "luma_after": flicker_after.luma.tolist(),
+                   "luma_residual_before": flicker_before.residual.tolist(),
+                   "luma_residual_after": flicker_after.residual.tolist(),
+                   "warping_error_before": None if before is None else _series(before.warping_error),
+                   "warping_error_after": None if after is None else _series(after.warping_error)},
+    }
+
+
+def deflicker_text(report: dict) -> str:
+    """A terminal summary of :func:`deflicker_dict`: one line per shot, before -> after."""
+    def pair(values, scale=1.0):
+        a, b = values["before"], values["after"]
+        if a is None or b is None:
+            return f"{'-':>15}"
+        return f"{scale * a:>6.2f} -> {scale * b:<5.2f}"
+
+    total = report["flicker_index"]
+    lines = [f"{report['clip']['path']}: {len(report['shots'])} shot(s), flicker index "
+             f"{total['before']:.2f} -> {total['after']:.2f} ({report['settings']['mode']}, window "
+             f"{report['settings']['window']}, strength {report['settings']['strength']:g})",
+             f"  {'shot':<5}{'frames':<13}{'flicker':>15}{'white bal.':>17}{'regional':>17}{'E_warp x1000':>17}"]
+    for number, shot in enumerate(report["shots"], 1):
+        frames = f"{shot['start']}-{shot['end'] - 1}"
+        lines.append(f"  {number:<5}{frames:<13}{pair(shot['flicker_index']):>15}"
+                     f"{pair(shot['white_balance_index']):>17}{pair(shot['regional_flicker_index']):>17}"
+                     f"{pair(shot['warping_error'], 1000):>17}")
+    lines.append("  cuts at frames: " + (", ".join(map(str, report["cuts"])) or "none"))
+    if report["flashes"]:
+        lines.append("  flashes: " + ", ".join(f"{a}-{b - 1}" for a, b in report["flashes"]))
+    if report["shots"] and report["shots"][0]["warping_error"]["before"] is None:
+        lines.append("  (regional flicker and E_warp: pass --report or --plot to measure them along the motion)")
+    return "\n".join(lines)
+
+
+def plot_deflicker(report: dict, path) -> None:
+    """Mean luma and flicker residual before and after (and the warping error when measured),
+    cuts marked, as an image in the format the extension of ``path`` names.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`deflicker_dict`.
+    path : path-like
+        The image written.
+    """
+    fmt = plot_format(path)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    frames = report["frames"]
+    t = np.arange(len(frames["luma_before"]))
+    with_flow = frames["warping_error_before"] is not None
+    figure = Figure(figsize=(10, 8 if with_flow else 6))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(3 if with_flow else 2, 1, sharex=True)
+    axes[0].plot(t, frames["luma_before"], color="tab:red", lw=0.8, label="before")
+    axes[0].plot(t, frames["luma_after"], color="black", label="after")
+    axes[0].set_ylabel("mean luma")
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[1].plot(t, 100 * np.asarray(frames["luma_residual_before"]), color="tab:red", lw=0.8, label="before")
+    axes[1].plot(t, 100 * np.asarray(frames["luma_residual_after"]), color="black", label="after")
+    axes[1].set_ylabel("flicker residual (%)")
+    if with_flow:
+        for key, colour, label in (("warping_error_before", "tab:red", "before"), ("warping_error_after", "black", "after")):
+            values = np.array([np.nan if v is None else v for v in frames[key]], float)
+            axes[2].plot(t, 1000 * values, color=colour, lw=0.8, label=label)
+        axes[2].set_ylabel("E_warp x 1000")
+    axes[-1].set_xlabel("frame")
+    for axis in axes:
+        for cut in report["cuts"]:
+            axis.axvline(cut, color="gray", ls="--", lw=0.8)
+    total = report["flicker_index"]
+    figure.suptitle(f"{os.path.basename(report['clip']['path'])}: flicker index {total['before']:.2f} -> "
+                    f"{total['after']:.2f}")
     figure.tight_layout()
     figure.savefig(os.fspath(path), dpi=100, format=fmt)
