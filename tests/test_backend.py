@@ -131,3 +131,123 @@ def test_frames_that_went_through_pickle_are_accepted(backend):
     np.testing.assert_array_equal(framefix.warp(image, flow), image)
     np.testing.assert_array_equal(framefix.match_histograms(image, image), image)
     assert framefix.frame_statistics(image).luma_histogram.sum() == 256
+
+
+# --- the twin contract ------------------------------------------------------------------------------
+
+# compiled-core helpers with no Numba twin: the thread pool's own probes, not kernels
+CORE_ONLY = {"hardware_workers", "_parallel_probe"}
+
+
+def test_numba_exports_exactly_the_native_kernels(native):
+    from framefix import _numba
+
+    kernels = {name for name in dir(native) if not name.startswith("__")} - CORE_ONLY
+    assert set(_numba.__all__) == kernels
+    for name in kernels:
+        assert callable(getattr(_numba, name)) and callable(getattr(native, name)), name
+    assert CORE_ONLY <= set(dir(native))  # the list stays honest
+
+
+def test_the_numba_package_imports_nothing_from_the_rest_of_framefix():
+    import ast
+    import pathlib
+
+    from framefix import _numba
+
+    folder = pathlib.Path(_numba.__file__).parent
+    files = sorted(folder.glob("*.py"))
+    assert len(files) >= 5
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                modules = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                assert module.startswith(("framefix._numba", ".")) or not module.startswith("framefix"), \
+                    f"{path.name} imports {module}"
+
+
+def test_the_numba_package_shares_the_libraries_constants():
+    from framefix import stats
+    from framefix._numba import _parallel, _pixels
+
+    assert _parallel.MAX_WORKERS == _backend.MAX_WORKERS
+    assert (_pixels.LUMA_R, _pixels.LUMA_G, _pixels.LUMA_B) == tuple(np.float32(w) for w in stats.LUMA_WEIGHTS)
+
+
+def test_helper_threads_run_the_callers_backend(monkeypatch):
+    from framefix import flow
+
+    seen = []
+    estimate = flow._flow_from_luma
+
+    def spy(*args):
+        seen.append((threading.current_thread() is threading.main_thread(), _backend.active_backend()))
+        return estimate(*args)
+
+    monkeypatch.setattr(flow, "_flow_from_luma", spy)
+    frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    with framefix.use_backend("numba"):
+        framefix.warping_error(frame, frame, workers=2)  # the backward flow runs on a helper thread
+    assert sorted(seen) == [(False, "numba"), (True, "numba")]
+
+
+# --- whole commands on each backend -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flickering_clip(tmp_path_factory):
+    from clips import moving_frames, write_video
+
+    folder = tmp_path_factory.mktemp("twins")
+    rng = np.random.default_rng(7)
+    frames = [np.clip(f * (1 + 0.1 * rng.standard_normal()), 0, 255).astype(np.uint8)
+              for f in moving_frames(8, 48, 64)]
+    write_video(folder / "clip.mkv", frames, codec="ffv1", pix_fmt="bgr0")
+    return folder / "clip.mkv"
+
+
+def run_commands(folder, clip):
+    """analyze --flow and match-color through the command line; what they wrote."""
+    import json
+
+    from framefix.cli import main
+    from framefix.io import open_clip
+
+    assert main(["analyze", str(clip), "--flow", "--workers", "2", "--json", str(folder / "r.json"), "-q"]) == 0
+    assert main(["match-color", str(clip), "-o", str(folder / "graded.mkv"), "--codec", "ffv1", "--reference",
+                 f"{clip}@0", "--cube", str(folder / "g.cube"), "--save-transform", str(folder / "g.json"),
+                 "--workers", "2", "-q"]) == 0
+    with open_clip(folder / "graded.mkv") as graded:
+        frames = list(graded)
+    return json.loads((folder / "r.json").read_text()), frames, (folder / "g.cube").read_text()
+
+
+def test_clip_commands_on_each_backend(backend, flickering_clip, tmp_path, capsys):
+    report, graded, cube = run_commands(tmp_path, flickering_clip)
+    assert "1 shot(s)" in capsys.readouterr().out
+    errors = report["frames"]["warping_error"]
+    assert len(errors) == 8 and errors[0] is None and all(e is not None and e > 0 for e in errors[1:])
+    assert report["shots"][0]["flicker_index"] > 2  # the 10% exposure flicker is seen
+    with framefix.open_clip(flickering_clip) as clip:
+        source = [f.reshape(-1, 3).mean(axis=0) for f in clip]
+    graded_mean = np.mean([f.reshape(-1, 3).mean(axis=0) for f in graded], axis=0)
+    # the clip graded to its frame 0: its colors come to frame 0's (the input's were far off)
+    assert len(graded) == 8 and np.abs(graded_mean - source[0]).max() < 4 < np.abs(np.mean(source, 0) - source[0]).max()
+    assert cube.startswith('TITLE "framefix mkl"') and len(cube.splitlines()) == 4 + 33**3
+
+
+def test_clip_commands_agree_across_backends(native, flickering_clip, tmp_path, capsys):
+    results = []
+    for name in _backend.BACKENDS:
+        (tmp_path / name).mkdir()
+        with framefix.use_backend(name):
+            results.append(run_commands(tmp_path / name, flickering_clip))
+    (report_a, frames_a, cube_a), (report_b, frames_b, cube_b) = results
+    assert report_a == report_b and cube_a == cube_b
+    for a, b in zip(frames_a, frames_b, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -6,6 +6,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import framefix
 from framefix import _backend
+from parity import assert_backends_agree
 from reference import match_histograms_reference
 
 DTYPES = (np.uint8, np.uint16, np.float32)
@@ -169,46 +170,31 @@ def test_bad_match_input(backend, call, error, message):
 
 
 def test_color_kernels_agree_across_backends(native):
-    from framefix import _numba
-
     rng = np.random.default_rng(9)
     for dtype in DTYPES:
         image = textured(rng, 37, 41, 3, dtype)[::-1]  # negative row stride
         mask = rng.random((37, 41)) < 0.6
         if dtype != np.float32:
             for m in (None, mask):
-                counts = [np.zeros((3, int(top(dtype)) + 1), np.int64) for _ in range(2)]
-                native.channel_histograms(image, m, counts[0], 2)
-                _numba.channel_histograms(image, m, counts[1], 2)
-                assert_array_equal(counts[0], counts[1])
-                assert counts[0].sum() == 3 * (m.sum() if m is not None else image.shape[0] * image.shape[1])
+                counts = np.zeros((3, int(top(dtype)) + 1), np.int64)
+                counts = assert_backends_agree("channel_histograms", image, m, counts, workers=(1, 2), outputs=(2,))
+                assert counts.sum() == 3 * (m.sum() if m is not None else image.shape[0] * image.shape[1])
             lut = rng.integers(0, top(dtype), size=(3, int(top(dtype)) + 1), endpoint=True).astype(dtype)
-            outs = [np.empty_like(image) for _ in range(2)]
-            native.apply_lut(image, lut, outs[0], 2)
-            _numba.apply_lut(image, lut, outs[1], 2)
-            assert_array_equal(outs[0], outs[1])
-            assert_array_equal(outs[0], np.stack([lut[c][image[..., c]] for c in range(3)], axis=-1))
+            out = assert_backends_agree("apply_lut", image, lut, np.empty_like(image), workers=(1, 2), outputs=(2,))
+            assert_array_equal(out, np.stack([lut[c][image[..., c]] for c in range(3)], axis=-1))
         matrix = rng.normal(0, 0.3, (3, 3)).astype(np.float32) + np.eye(3, dtype=np.float32)
         offset = rng.normal(0, 0.1 * top(dtype), 3).astype(np.float32)
-        outs = [np.empty_like(image) for _ in range(2)]
-        native.apply_affine3(image, matrix, offset, outs[0], 1)
-        _numba.apply_affine3(image, matrix, offset, outs[1], 1)
-        assert_array_equal(outs[0].view(np.uint8), outs[1].view(np.uint8))
-        labs = [np.empty(image.shape, np.float32) for _ in range(2)]
-        native.srgb_to_lab(image, labs[0], 2)
-        _numba.srgb_to_lab(image, labs[1], 2)
-        assert_array_equal(labs[0].view(np.uint32), labs[1].view(np.uint32))
-        backs = [np.empty_like(image) for _ in range(2)]
-        native.lab_to_srgb(labs[0], backs[0], 2)
-        _numba.lab_to_srgb(labs[0], backs[1], 2)
-        assert_array_equal(backs[0].view(np.uint8), backs[1].view(np.uint8))
+        assert_backends_agree("apply_affine3", image, matrix, offset, np.empty_like(image), workers=(1, 2), outputs=(3,))
+        lab = assert_backends_agree("srgb_to_lab", image, np.empty(image.shape, np.float32), workers=(1, 2),
+                                    outputs=(1,))
+        back = assert_backends_agree("lab_to_srgb", lab, np.empty_like(image), workers=(1, 2), outputs=(1,))
         tolerance = 0 if dtype != np.float32 else 2e-6  # integers survive the round trip exactly
-        assert np.abs(backs[0].astype(np.float64) - image).max() <= tolerance
+        assert np.abs(back.astype(np.float64) - image).max() <= tolerance
+        for m in (None, mask):
+            assert_backends_agree("channel_moments", image, m, workers=(1, 2))
 
 
 def test_float_matching_agrees_across_backends(native):
-    from framefix import _numba
-
     rng = np.random.default_rng(13)
     image = textured(rng, 33, 45, 3, np.float32)[:, ::-1]
     image[::7, ::5] = -0.0  # equal to +0.0: one value for the quantiles
@@ -217,11 +203,9 @@ def test_float_matching_agrees_across_backends(native):
     mask = rng.random((33, 45)) < 0.7
     for m in (None, mask):
         curves = framefix.color._reference_quantiles(reference, None, 1, 1.0)
-        outs = [np.empty(image.shape, np.float32) for _ in range(2)]
-        for kernels, out in zip((native, _numba), outs, strict=True):
-            kernels.match_float_channels(image, m, [q for q, _ in curves], [v for _, v in curves], 0.75, out)
-        assert_array_equal(outs[0].view(np.uint32), outs[1].view(np.uint32))
-        assert_array_equal(native.sorted_channel_values(image, 1, m), _numba.sorted_channel_values(image, 1, m))
+        assert_backends_agree("match_float_channels", image, m, [q for q, _ in curves], [v for _, v in curves], 0.75,
+                              np.empty(image.shape, np.float32), workers=None, outputs=(5,))
+        assert_backends_agree("sorted_channel_values", image, 1, m, workers=None)
     expected = match_histograms_reference(image, reference, mask=mask)
     assert_allclose(framefix.match_histograms(image, reference, mask=mask), expected, rtol=1e-6, atol=1e-6)
 

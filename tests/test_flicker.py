@@ -37,9 +37,10 @@ def test_white_balance_flicker_is_told_apart(bikes):
 
 def test_the_flicker_period_is_found(bikes):
     clip = [np.clip(f * (1 + 0.06 * np.sin(2 * np.pi * t / 4)), 0, 255).astype(np.uint8) for t, f in enumerate(bikes)]
-    for shot in report(clip).shots:
-        if shot.end - shot.start >= 16:
-            assert 3.5 <= shot.period <= 4.5
+    long_shots = [shot for shot in report(clip).shots if shot.end - shot.start >= 16]
+    assert len(long_shots) == 5  # all but the last (8 frames)
+    for shot in long_shots:
+        assert 3.5 <= shot.period <= 4.5
 
 
 def test_flashes_and_slow_changes_are_not_flicker(bikes):
@@ -81,5 +82,31 @@ def test_shot_edges_and_values_below_black(bikes):
     measured = report(flashed)
     assert measured.shots[0].worst_frames[0] == 0  # the first frame's error is its own, not frame 1's
     dark = [np.full((16, 16, 3), -0.02, np.float32)] * 6
-    flat = framefix.measure_flicker([framefix.frame_statistics(f, tiles=(2, 2)) for f in dark])
-    assert np.isfinite(flat.flicker_index)
+    statistics = [framefix.frame_statistics(f, tiles=(2, 2)) for f in dark]
+    flat = framefix.measure_flicker(statistics)
+    # every frame is below black: all are left out, none is flicker, and nothing is NaN
+    assert framefix.excluded_frames(statistics).all()
+    assert flat.flicker_index == 0 and flat.shots[0].flicker_index == 0 and flat.shots[0].kind == "none"
+    assert np.isfinite(flat.residual).all() and np.isfinite(flat.chroma_residual).all()
+
+
+def test_excluded_frames_are_isolated_flashes_fades_and_black(bikes):
+    shot = [f.copy() for f in bikes[76:137]]
+    shot[30] = np.clip(shot[30] * 1.8 + 30, 0, 255).astype(np.uint8)  # one flash
+    for t in range(45, 61):  # a fade out to black
+        shot[t] = (shot[t] * max(0.0, 1 - (t - 44) / 12)).astype(np.uint8)
+    statistics = [framefix.frame_statistics(f) for f in shot]
+    transitions = framefix.detect_transitions(statistics)
+    excluded = framefix.excluded_frames(statistics, transitions)
+    assert excluded.dtype == bool and excluded.shape == (61,)
+    assert transitions.flashes == [(30, 31)] and excluded[30] and not excluded[:30].any()
+    (start, end, kind), = transitions.fades
+    assert kind == "out" and excluded[start:end].all() and not excluded[31:start].any()
+    assert excluded[56:].all()  # below black
+    assert np.array_equal(excluded, framefix.excluded_frames(statistics))  # transitions found when not given
+    # flashes that recur are flicker: they count
+    recurring = [np.clip(f * (1.4 if t % 10 == 5 else 1.0), 0, 255).astype(np.uint8) for t, f in enumerate(bikes[76:137])]
+    statistics = [framefix.frame_statistics(f) for f in recurring]
+    assert len(framefix.detect_transitions(statistics).flashes) > 1 and not framefix.excluded_frames(statistics).any()
+    with pytest.raises(ValueError, match="transitions cover 61 frames, the statistics 60"):
+        framefix.excluded_frames(statistics[:60], transitions)

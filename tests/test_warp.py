@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import framefix
+from parity import assert_backends_agree
 from reference import remap_reference, warp_reference
 
 DTYPES = (np.uint8, np.uint16, np.float32)
@@ -272,24 +273,6 @@ def test_linear_agrees_with_cv2_remap(backend, border, dtype, channels):
     assert_array_equal(framefix.remap(image, map_x, map_y, border=border, cval=cval), out)
 
 
-def assert_same_bits(a, b, message=""):
-    """Integers equal; float32 equal bit for bit (-0.0 is not 0.0), NaN anywhere the other has NaN."""
-    if a.dtype != np.float32:
-        assert_array_equal(a, b, err_msg=message)
-        return
-    nan = np.isnan(a)
-    assert_array_equal(nan, np.isnan(b), err_msg=message)  # the sign of a NaN is unspecified
-    assert_array_equal(a.view(np.uint32)[~nan], b.view(np.uint32)[~nan], err_msg=message)
-
-
-def on_both_backends(call):
-    results = []
-    for name in ("native", "numba"):
-        with framefix.use_backend(name):
-            results.append(call())
-    return results
-
-
 def test_backends_agree_bit_for_bit(native):
     rng = np.random.default_rng(21)
     for dtype in DTYPES:
@@ -305,12 +288,11 @@ def test_backends_agree_bit_for_bit(native):
                 for border in BORDERS:
                     options = dict(interpolation=interpolation, border=border, cval=3, return_mask=True)
                     label = f"{dtype} {channels} {interpolation} {border}"
-                    (a, mask_a), (b, mask_b) = on_both_backends(lambda: framefix.warp(flipped, flow, **options))
-                    assert_same_bits(a, b, label)
-                    assert_array_equal(mask_a, mask_b)
-                    (a, mask_a), (b, mask_b) = on_both_backends(lambda: framefix.remap(image, map_x, map_y, **options))
-                    assert_same_bits(a, b, "remap " + label)
-                    assert_array_equal(mask_a, mask_b)
+                    # image and mask: bit for bit
+                    warped, mask = assert_backends_agree(framefix.warp, flipped, flow, **options)
+                    assert warped.shape == flipped.shape and mask.shape == flipped.shape[:2], label
+                    remapped, mask = assert_backends_agree(framefix.remap, image, map_x, map_y, **options)
+                    assert remapped.shape[:2] == mask.shape == map_x.shape, label
 
 
 def test_backends_agree_on_special_float_pixels(native):
@@ -320,8 +302,7 @@ def test_backends_agree_on_special_float_pixels(native):
     image.flat[rng.integers(0, image.size, 60)] = rng.choice(specials, 60)
     flow = random_flow(rng, 16, 19)
     for interpolation in INTERPOLATIONS:
-        a, b = on_both_backends(lambda: framefix.warp(image, flow, interpolation=interpolation, border="wrap"))
-        assert_same_bits(a, b, interpolation)
+        assert_backends_agree(framefix.warp, image, flow, interpolation=interpolation, border="wrap")
 
 
 # --- bad input ----------------------------------------------------------------------------------

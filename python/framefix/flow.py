@@ -10,6 +10,7 @@ Flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels, from frame A to frame B:
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import numbers
 import os
 import threading
@@ -374,7 +375,9 @@ def _flow_pair(i0: np.ndarray, i1: np.ndarray, settings: dict, workers: int) -> 
     with _flow_helper_lock:
         if _flow_helper is None:
             _flow_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framefix-flow")
-        backward = _flow_helper.submit(_flow_from_luma, i1, i0, settings, None, workers - workers // 2)
+        # in the caller's context: the helper thread must run the backend the caller chose
+        backward = _flow_helper.submit(contextvars.copy_context().run, _flow_from_luma, i1, i0, settings, None,
+                                       workers - workers // 2)
     try:
         forward = _flow_from_luma(i0, i1, settings, None, workers // 2)
     finally:

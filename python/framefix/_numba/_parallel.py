@@ -13,7 +13,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from framefix._backend import MAX_WORKERS
+# The most threads a kernel runs on: the C++ pool's limit (parallel.hpp), which framefix._backend
+# caps `workers` at too. Written here rather than imported: this package imports nothing from the
+# rest of framefix (tests/test_backend.py checks both facts).
+MAX_WORKERS = 256
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None

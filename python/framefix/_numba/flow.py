@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit
 
 from framefix._numba._parallel import for_rows
+from framefix._numba._pixels import LUMA_B, LUMA_G, LUMA_R
 
 _F = np.float32
 
@@ -443,8 +444,7 @@ def _luma(image, scale, out):
             if channels == 1:
                 value = _F(image[y, x, 0])
             else:
-                value = (_F(0.2126) * _F(image[y, x, 0]) + _F(0.7152) * _F(image[y, x, 1])
-                         + _F(0.0722) * _F(image[y, x, 2]))
+                value = LUMA_R * _F(image[y, x, 0]) + LUMA_G * _F(image[y, x, 1]) + LUMA_B * _F(image[y, x, 2])
             out[y, x] = value * scale
 
 

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from framefix._numba._parallel import for_rows
+from framefix._numba._pixels import LUMA_B, LUMA_G, LUMA_R
 
 _F = np.float32
 _LUMA_BINS = 256
@@ -14,7 +15,7 @@ _LUMA_BINS = 256
 @njit(cache=True, nogil=True)
 def _luma_bin(image, y, x, channels, scale):
     if channels >= 3:
-        luma = (_F(0.2126) * _F(image[y, x, 0]) + _F(0.7152) * _F(image[y, x, 1])) + _F(0.0722) * _F(image[y, x, 2])
+        luma = (LUMA_R * _F(image[y, x, 0]) + LUMA_G * _F(image[y, x, 1])) + LUMA_B * _F(image[y, x, 2])
     else:
         luma = _F(image[y, x, 0])
     scaled = luma * scale
