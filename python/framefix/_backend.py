@@ -60,12 +60,24 @@ _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("framefix
 
 
 def active_backend() -> str:
-    """Name of the backend that runs kernels in the current context: 'native' or 'numba'."""
+    """Name of the backend that runs kernels in the current context.
+
+    Returns
+    -------
+    str
+        'native' or 'numba'.
+    """
     return _override.get() or _default
 
 
 def implementation() -> ModuleType:
-    """The module whose private kernels (same names in both) the public functions call."""
+    """The module whose private kernels (same names in both) the public functions call.
+
+    Returns
+    -------
+    module
+        ``framefix._core`` or ``framefix._numba``, for the current context.
+    """
     if active_backend() == "native":
         assert _native is not None  # use_backend refuses 'native' without it
         return _native
@@ -74,10 +86,22 @@ def implementation() -> ModuleType:
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    """Run the kernels of a ``with`` block on backend ``name`` ('native', 'numba' or 'auto').
+    """Run the kernels of a ``with`` block on backend ``name``.
 
     The choice is held in a context variable: other threads (and other asyncio tasks) keep
     their own backend, so switching here never changes what a concurrent caller runs.
+
+    Parameters
+    ----------
+    name : {'native', 'numba', 'auto'}
+        The backend; 'auto' is the one chosen at import.
+
+    Examples
+    --------
+    >>> import framefix
+    >>> with framefix.use_backend("numba"):
+    ...     framefix.backend_info()["active"]
+    'numba'
     """
     if name == "auto":
         name = _default
@@ -133,7 +157,12 @@ _workers_lock = threading.Lock()
 
 
 def available_cpus() -> int:
-    """Cores this process may run on (affinity-aware where the OS tells)."""
+    """Cores this process may run on (affinity-aware where the OS tells).
+
+    Returns
+    -------
+    int
+    """
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
@@ -145,8 +174,21 @@ MAX_WORKERS = 256
 
 
 def resolve_workers(workers: int | None, func: str = "workers") -> int:
-    """``workers`` argument -> a thread count in 1..256 (None: the default; -1: all cores, -2: all
-    but one; larger requests are capped at 256)."""
+    """A ``workers`` argument as a thread count.
+
+    Parameters
+    ----------
+    workers : int or None
+        None: the default (:func:`set_workers`); -1: all cores, -2: all but one...; larger
+        requests are capped at 256.
+    func : str
+        The caller's name, for messages.
+
+    Returns
+    -------
+    int
+        1..256.
+    """
     if workers is None:
         return _default_workers
     if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):

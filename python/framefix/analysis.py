@@ -54,7 +54,13 @@ class ClipAnalysis:
         return values
 
     def shot_warping_errors(self) -> list:
-        """Mean warping error of each shot (None without flow or without a pair)."""
+        """Mean warping error of each shot.
+
+        Returns
+        -------
+        list
+            Per shot a float, or None without flow or without a measured pair.
+        """
         def mean(part):
             part = part[np.isfinite(part)]
             return float(part.mean()) if part.size else None
@@ -65,7 +71,13 @@ class ClipAnalysis:
         or None without flow or pairs. The index is ``100 x sqrt(median over the shot's pairs of
         r^2)`` for r the tile residual (percent of the tile's brightness): the typical size, not
         swayed by the few pairs where the flow fails (fast motion, blur); about 1 on clean
-        footage, above 2 visible."""
+        footage, above 2 visible.
+
+        Returns
+        -------
+        list
+            Per shot ``(index, (row, column))``, or None.
+        """
         def worst_tile(part):
             measured = np.isfinite(part)
             if not measured.any():

@@ -306,6 +306,19 @@ def _run_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``framefix`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 done, 2 bad input or usage, 130 interrupted. A ``TypeError`` (a bug,
+        not bad input) is raised, not reported.
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None

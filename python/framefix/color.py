@@ -77,6 +77,14 @@ def match_histograms(image, reference, *, channel_axis=-1, mask=None, reference_
         floors them). A value's mapping is the reference value at the same quantile, linearly
         interpolated between the reference's distinct values, as scikit-image does; matching an
         image to itself is the identity, and a single-valued reference maps every pixel to its value.
+
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> image = np.array([[10, 20], [30, 40]], np.uint8)
+    >>> reference = np.array([[100, 150], [200, 250]], np.uint8)
+    >>> framefix.match_histograms(image, reference, channel_axis=None).tolist()
+    [[100, 150], [200, 250]]
     """
     func = "match_histograms"
     image = _validate.as_array(func, "image", image)
@@ -318,6 +326,16 @@ def fit_color_transform(source, reference, *, method="mkl", mask=None, reference
     ColorTransform
         MKL uses the exact mean and covariance of every selected pixel; the other methods use
         about 260 000 pixels sampled evenly across the frames.
+
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> rng = np.random.default_rng(0)
+    >>> shot = rng.integers(0, 200, (4, 32, 32, 3), dtype=np.uint8)  # a clip: samples pooled
+    >>> grade = framefix.fit_color_transform(shot, np.clip(shot[0] * 1.2, 0, 255).astype(np.uint8))
+    >>> graded = [grade.apply(frame) for frame in shot]  # one grade for every frame: no new flicker
+    >>> grade.method, graded[0].dtype
+    ('mkl', dtype('uint8'))
     """
     return ColorFitter(reference, method=method, reference_mask=reference_mask, workers=workers).fit(
         source, mask=mask)
@@ -345,6 +363,19 @@ class ColorFitter:
             raise ValueError(f"{func}: reference is a single color; there is no distribution to transfer")
 
     def fit(self, source, *, mask=None) -> ColorTransform:
+        """Fit the transform that carries ``source``'s colors onto the reference's.
+
+        Parameters
+        ----------
+        source : ndarray or sequence of ndarray
+            RGB frames, a clip ``(T, H, W, 3)`` or a list of frames (samples pooled).
+        mask : ndarray of bool, optional
+            ``(H, W)`` pixels of the source whose statistics count.
+
+        Returns
+        -------
+        ColorTransform
+        """
         sources = _rgb_frames("fit_color_transform", "source", source, mask)
         if self.method == "mkl":
             mu_s, cs = _mean_and_covariance(sources, self.workers)
@@ -364,7 +395,39 @@ class ColorFitter:
 
 
 def transfer_color(image, reference, *, method="mkl", mask=None, reference_mask=None, out=None, workers=None):
-    """``fit_color_transform(image, reference, ...).apply(image, out=out, workers=workers)``."""
+    """Grade ``image`` to ``reference``'s colors:
+    ``fit_color_transform(image, reference, ...).apply(image, out=out, workers=workers)``.
+
+    Parameters
+    ----------
+    image : ndarray
+        An RGB frame ``(H, W, 3)``, uint8, uint16 or float32.
+    reference : ndarray or sequence of ndarray
+        RGB frames whose colors to take.
+    method : {'mkl', 'reinhard', 'hm-mkl-hm', 'histogram'}
+        See :func:`fit_color_transform`.
+    mask, reference_mask : ndarray of bool, optional
+        ``(H, W)`` pixels whose statistics count; every pixel of ``image`` is graded.
+    out : ndarray, optional
+        Where to write the result (same shape and dtype as ``image``).
+    workers : int, optional
+        Threads for the kernels.
+
+    Returns
+    -------
+    ndarray
+        The graded image, same shape and dtype (integers rounded and saturated).
+
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> rng = np.random.default_rng(0)
+    >>> image = rng.integers(0, 200, (32, 32, 3), dtype=np.uint8)
+    >>> warmer = np.clip(image * [1.2, 1.0, 0.8], 0, 255).astype(np.uint8)
+    >>> graded = framefix.transfer_color(image, warmer)
+    >>> bool(np.abs(graded.mean((0, 1)) - warmer.mean((0, 1))).max() < 1)
+    True
+    """
     transform = fit_color_transform(image, reference, method=method, mask=mask, reference_mask=reference_mask,
                                     workers=workers)
     return transform.apply(image, out=out, workers=workers)
@@ -414,7 +477,22 @@ class ColorTransform:
         return f"ColorTransform(method={self.method!r}, stages={[s['kind'] for s in self.stages]})"
 
     def apply(self, frame, *, out=None, workers=None) -> np.ndarray:
-        """The transformed frame: same shape and dtype (integers rounded and saturated)."""
+        """The transformed frame: same shape and dtype (integers rounded and saturated).
+
+        Parameters
+        ----------
+        frame : ndarray
+            An RGB frame ``(H, W, 3)``, uint8, uint16 or float32 (0..1 nominal), any strides.
+        out : ndarray, optional
+            Where to write the result (same shape and dtype, not overlapping ``frame``).
+        workers : int, optional
+            Threads for the kernels.
+
+        Returns
+        -------
+        ndarray
+            ``out`` if given, else a new array.
+        """
         func = "ColorTransform.apply"
         frame = _validate.as_array(func, "frame", frame)
         view = _validate.frame(func, "frame", frame)
@@ -481,7 +559,17 @@ class ColorTransform:
 
     @classmethod
     def mean(cls, transforms: Sequence[ColorTransform]) -> ColorTransform:
-        """The stage-by-stage average of transforms of one method (parameters averaged)."""
+        """The stage-by-stage average of transforms of one method (parameters averaged).
+
+        Parameters
+        ----------
+        transforms : sequence of ColorTransform
+            At least one, all of one method with the same stages.
+
+        Returns
+        -------
+        ColorTransform
+        """
         if not transforms:
             raise ValueError("ColorTransform.mean: no transforms")
         first = transforms[0]
@@ -496,6 +584,13 @@ class ColorTransform:
     # --- files
 
     def to_dict(self) -> dict:
+        """The transform as plain JSON-ready data (what :meth:`save` writes as ``.json``).
+
+        Returns
+        -------
+        dict
+            ``format``, ``version``, ``method`` and the ``stages`` as lists.
+        """
         return {
             "format": "framefix.ColorTransform",
             "version": 1,
@@ -602,9 +697,24 @@ def _transform_format(func: str, path) -> str:
 
 
 def read_cube(path: str | os.PathLike) -> np.ndarray:
-    """A ``.cube`` 3D LUT as an array ``[b, g, r, channel]`` of shape (N, N, N, 3) (entries in
-    file order, red fastest). Keywords other than LUT_3D_SIZE (TITLE, DOMAIN_*,
-    LUT_3D_INPUT_RANGE ...) are skipped; 1D LUTs are refused."""
+    """Read a ``.cube`` 3D LUT (Adobe/Resolve format). Keywords other than LUT_3D_SIZE (TITLE,
+    DOMAIN_*, LUT_3D_INPUT_RANGE ...) are skipped; 1D LUTs are refused.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to read.
+
+    Returns
+    -------
+    ndarray
+        ``[b, g, r, channel]``: (N, N, N, 3) float32, entries in file order (red fastest).
+
+    Raises
+    ------
+    ValueError
+        Not a 3D LUT of ``LUT_3D_SIZE``^3 rows of three numbers.
+    """
     size = None
     rows = []
     with open(os.fspath(path)) as f:
@@ -633,7 +743,22 @@ def read_cube(path: str | os.PathLike) -> np.ndarray:
 
 def sample_frames(path, *, count: int = 8, fps=None) -> list[np.ndarray]:
     """About ``count`` frames spread evenly over a clip, read in one streaming pass (memory stays
-    bounded even when the length is unknown), each halved in size: enough for color statistics."""
+    bounded even when the length is unknown), each halved in size: enough for color statistics.
+
+    Parameters
+    ----------
+    path : path-like
+        The clip.
+    count : int
+        Frames wanted (between ``count`` and ``2 * count`` come back).
+    fps : rational, optional
+        Frame rate of an image sequence.
+
+    Returns
+    -------
+    list of ndarray
+        Contiguous frames of half the height and width.
+    """
     from framefix.io import open_clip
 
     kept: list[np.ndarray] = []
@@ -651,7 +776,19 @@ def sample_frames(path, *, count: int = 8, fps=None) -> list[np.ndarray]:
 
 def reference_frames(reference: str, *, fps=None) -> list[np.ndarray]:
     """The frames a ``--reference`` names: ``CLIP@N`` (frame N of a clip), or an image or clip
-    (frames sampled across it); halved in size like :func:`sample_frames`."""
+    (frames sampled across it); halved in size like :func:`sample_frames`.
+
+    Parameters
+    ----------
+    reference : str
+        ``CLIP@N``, an image or a clip.
+    fps : rational, optional
+        Frame rate of an image sequence.
+
+    Returns
+    -------
+    list of ndarray
+    """
     from framefix.io import read_frame, split_reference
 
     if split_reference(reference)[1] is None:
@@ -660,7 +797,27 @@ def reference_frames(reference: str, *, fps=None) -> list[np.ndarray]:
 
 
 def load_mask(mask, height: int, width: int, name: str = "mask") -> np.ndarray:
-    """A bool (H, W) selection from an array or an image file (pixels brighter than half white)."""
+    """A bool (H, W) selection from an array or an image file (pixels brighter than half white).
+
+    Parameters
+    ----------
+    mask : path-like or ndarray of bool
+        An image file, or the selection itself.
+    height, width : int
+        The size the selection must have.
+    name : str
+        What to call it in messages.
+
+    Returns
+    -------
+    ndarray
+        ``(height, width)`` bool, selecting at least one pixel.
+
+    Raises
+    ------
+    ClipError
+        The wrong size or type, or nothing selected.
+    """
     from framefix.io import ClipError, read_frame
 
     if isinstance(mask, (str, os.PathLike)):

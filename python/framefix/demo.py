@@ -49,7 +49,20 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 
 
 def clean_scene(frames: int = FRAMES, height: int = HEIGHT, width: int = WIDTH, seed: int = 1):
-    """Yields the clean frames (float32 RGB, 0..1): a pan across a texture plus a swirling disc."""
+    """The clean scene: a pan across a texture plus a swirling disc, moved with framefix.remap.
+
+    Parameters
+    ----------
+    frames, height, width : int
+        Length and size.
+    seed : int
+        Seed of the texture.
+
+    Yields
+    ------
+    ndarray
+        ``(height, width, 3)`` float32 RGB frames in 0..1.
+    """
     rng = np.random.default_rng(seed)
     texture = _texture(rng, height + 64, width + 96)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -68,7 +81,20 @@ def clean_scene(frames: int = FRAMES, height: int = HEIGHT, width: int = WIDTH, 
 
 
 def add_flicker(frames, seed: int = 2):
-    """Exposure pumping, white-balance drift and a shimmering region, frame by frame."""
+    """Exposure pumping, white-balance drift and a shimmering region, frame by frame.
+
+    Parameters
+    ----------
+    frames : iterable of ndarray
+        float32 RGB frames in 0..1.
+    seed : int
+        Seed of the random defects.
+
+    Yields
+    ------
+    ndarray
+        The flickered frames, float32, clipped to 0..1.
+    """
     rng = np.random.default_rng(seed)
     for t, frame in enumerate(frames):
         height, width = frame.shape[:2]
@@ -101,6 +127,17 @@ def _deviation(before: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
 
 
 def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> None:
+    """``framefix demo``: write the clean, flickered and repaired clips and report the errors.
+
+    Parameters
+    ----------
+    folder : str
+        Where the clips go (made if missing).
+    overwrite : bool
+        Replace clips of an earlier demo.
+    quiet : bool
+        Write the clips only, no report.
+    """
     os.makedirs(folder, exist_ok=True)
     info = ClipInfo(
         path="<demo>", kind="video", width=WIDTH, height=HEIGHT, dtype="uint8", bit_depth=8, fps=FPS,

@@ -265,6 +265,16 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     -------
     ndarray
         ``(H, W, 2)`` float32.
+
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> y, x = np.mgrid[0:64, 0:96].astype(np.float32)
+    >>> a = (0.5 + 0.25 * np.sin(x / 5) * np.cos(y / 7)).astype(np.float32)
+    >>> b = framefix.warp(a, np.full((64, 96, 2), -1.5, np.float32), border="reflect")  # moved 1.5 px
+    >>> flow = framefix.estimate_flow(a, b, preset="fast")
+    >>> np.round(np.median(flow[16:-16, 16:-16], axis=(0, 1)), 1).tolist()
+    [1.5, 1.5]
     """
     func = "estimate_flow"
     settings = _settings(func, preset, overrides)

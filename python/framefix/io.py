@@ -60,6 +60,14 @@ class ClipInfo:
     audio: tuple[AudioInfo, ...] = ()
 
     def to_dict(self) -> dict:
+        """JSON-ready: what ``framefix info --json`` prints.
+
+        Returns
+        -------
+        dict
+            Every field, with ``fps`` and ``time_base`` as ``"num/den"`` strings plus
+            ``fps_float``.
+        """
         d = dataclasses.asdict(self)
         d["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
         d["fps_float"] = float(self.fps)
@@ -255,8 +263,19 @@ class Clip:
     # --- decoding
 
     def items(self, *, audio: bool = True) -> Iterator[tuple[str, object, int | None]]:
-        """``("video", frame_array, pts)`` in presentation order and, with ``audio``,
-        ``("audio", packet, None)`` for every audio packet, in file order."""
+        """Every frame, and the audio packets, in one stream.
+
+        Parameters
+        ----------
+        audio : bool
+            Also yield the audio packets (for copying them into an output).
+
+        Yields
+        ------
+        tuple
+            ``("video", frame_array, pts)`` in presentation order and, with ``audio``,
+            ``("audio", packet, None)`` for every audio packet, in file order.
+        """
         if self._files is not None:
             yield from self._sequence_items()
         else:
@@ -363,8 +382,24 @@ VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".n
 
 
 def is_sequence_target(path: str) -> bool:
-    """True when an output path names an image folder: an existing folder or a name without an
-    extension; False for a video file; an error for anything else."""
+    """Whether an output path names an image folder (an existing folder, or a name without an
+    extension) rather than a video file.
+
+    Parameters
+    ----------
+    path : str
+        The output path.
+
+    Returns
+    -------
+    bool
+        True for a folder, False for a video file (a known video extension).
+
+    Raises
+    ------
+    ClipError
+        Any other extension.
+    """
     if os.path.isdir(path):
         return True
     extension = os.path.splitext(os.path.basename(path.rstrip("/")))[1].lower()
@@ -388,7 +423,20 @@ def _subsampled(pix_fmt: str) -> bool:
 def choose_pix_fmt(codec: str, info: ClipInfo) -> str:
     """The output pixel format: the source's when the codec takes it, else the closest the codec
     offers (same family RGB/YUV, at least the source's bit depth), subsampling only for sizes it
-    allows."""
+    allows.
+
+    Parameters
+    ----------
+    codec : str
+        FFmpeg encoder name.
+    info : ClipInfo
+        The source.
+
+    Returns
+    -------
+    str
+        FFmpeg pixel format name.
+    """
     supported = [f.name for f in (av.Codec(codec, "w").video_formats or ())]
     if not supported:
         return info.pix_fmt
@@ -514,6 +562,15 @@ class VideoWriter:
                 ) from None
 
     def write(self, frame: np.ndarray, pts: int | None) -> None:
+        """Encode one frame.
+
+        Parameters
+        ----------
+        frame : ndarray
+            ``(H, W, 3)`` RGB of the clip's dtype.
+        pts : int or None
+            Presentation time in the source's time base (None: the next frame's).
+        """
         video_frame = av.VideoFrame.from_ndarray(frame, format=self._array_format)
         if self._out_rgb:
             video_frame = video_frame.reformat(format=self._stream.pix_fmt)
@@ -543,6 +600,13 @@ class VideoWriter:
             raise ClipError(f"{self.name}: encoding with {self._stream.codec_context.name} failed ({_reason(exc)})") from None
 
     def write_audio(self, packet) -> None:
+        """Copy one audio packet of a source stream given at construction (others are dropped).
+
+        Parameters
+        ----------
+        packet : av.Packet
+            From :meth:`Clip.items`.
+        """
         target = self._audio.get(packet.stream.index)
         if target is not None:
             packet.stream = target
@@ -555,7 +619,14 @@ class VideoWriter:
             raise ClipError(f"{self.name}: writing failed ({_reason(exc)})") from None
 
     def close(self, *, flush: bool = True) -> None:
-        """Finish the file. After a failure (flush=False) errors are ignored: it is discarded anyway."""
+        """Finish the file.
+
+        Parameters
+        ----------
+        flush : bool
+            Encode what the encoder holds and write the trailer; False after a failure, when
+            errors are ignored (the file is discarded anyway).
+        """
         if not flush:
             with contextlib.suppress(av.FFmpegError, OSError, ValueError):
                 self._container.close()
@@ -568,7 +639,19 @@ class VideoWriter:
 
 
 def encode_image(frame: np.ndarray, codec: str = "png") -> bytes:
-    """One RGB frame (uint8, or uint16 kept 16-bit) as the bytes of a PNG or TIFF file."""
+    """One RGB frame as the bytes of a PNG or TIFF file.
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W, 3)`` uint8, or uint16 (kept 16-bit).
+    codec : {'png', 'tiff'}
+        The image format.
+
+    Returns
+    -------
+    bytes
+    """
     deep = frame.dtype == np.uint16
     pix_fmt = ("rgb48be" if codec == "png" else "rgb48le") if deep else "rgb24"
     context = av.CodecContext.create(codec, "w")
@@ -581,7 +664,23 @@ def encode_image(frame: np.ndarray, codec: str = "png") -> bytes:
 
 
 def split_reference(spec: str) -> tuple[str, int | None]:
-    """``CLIP@N`` -> (CLIP, N); anything else (an existing path included) -> (spec, None)."""
+    """Split a frame reference ``CLIP@N`` into the clip and the frame number.
+
+    Parameters
+    ----------
+    spec : str
+        ``CLIP@N``, or a path (an existing path containing ``@`` is a path).
+
+    Returns
+    -------
+    (str, int or None)
+        ``(CLIP, N)``, or ``(spec, None)``.
+
+    Examples
+    --------
+    >>> split_reference("shot.mp4@120"), split_reference("hero.png")
+    (('shot.mp4', 120), ('hero.png', None))
+    """
     path, at, index = spec.rpartition("@")
     if at and index.isdigit() and not os.path.exists(spec):
         return path, int(index)
@@ -589,7 +688,25 @@ def split_reference(spec: str) -> tuple[str, int | None]:
 
 
 def read_frame(spec: str | os.PathLike, *, fps=None) -> np.ndarray:
-    """One frame: the first of an image or clip, or frame N (from 0) of a clip given as ``CLIP@N``."""
+    """One frame: the first of an image or clip, or frame N (from 0) of a clip given as ``CLIP@N``.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        An image, a clip, or ``CLIP@N``.
+    fps : rational, optional
+        Frame rate of an image sequence.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W, 3)`` uint8 or uint16.
+
+    Raises
+    ------
+    ClipError
+        Unreadable, or the clip has no frame N.
+    """
     path, index = split_reference(os.fspath(spec))
     seen = 0
     with open_clip(path, fps=fps) as clip:
@@ -610,12 +727,33 @@ class SequenceWriter:
         os.makedirs(folder, exist_ok=True)
 
     def write(self, frame: np.ndarray, pts: int | None) -> None:
+        """Write the next numbered image.
+
+        Parameters
+        ----------
+        frame : ndarray
+            ``(H, W, 3)`` RGB.
+        pts : int or None
+            Ignored (images are numbered in order).
+        """
         with open(os.path.join(self.folder, f"{self.count:05d}{self.extension}"), "wb") as f:
             f.write(encode_image(frame, self.codec))
         self.count += 1
 
     def write_audio(self, packet) -> None:
-        pass  # image sequences carry no sound
+        """Image sequences carry no sound: the packet is dropped.
+
+        Parameters
+        ----------
+        packet : av.Packet
+            Ignored.
+        """
 
     def close(self, *, flush: bool = True) -> None:
-        pass
+        """Nothing to finish: every image is complete when written.
+
+        Parameters
+        ----------
+        flush : bool
+            Ignored.
+        """

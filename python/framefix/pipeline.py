@@ -299,7 +299,30 @@ def write_clip(
 ) -> None:
     """Write ``("video", frame, pts)`` / ``("audio", packet, None)`` items to ``target`` through
     the operations, safely (:func:`framefix.outputs.atomic_output`): into a temporary file or
-    folder beside it, renamed when complete; ``target`` may be none of the ``inputs``."""
+    folder beside it, renamed when complete.
+
+    Parameters
+    ----------
+    items : iterable
+        ``("video", frame, pts)`` and ``("audio", packet, None)`` tuples, as
+        :meth:`framefix.io.Clip.items` yields them.
+    target : path-like
+        A video file (by its extension) or a folder of numbered images.
+    info : ClipInfo
+        The source's description (size, dtype, frame rate, color tags).
+    operations : sequence of Operation
+        Applied to the frames in order.
+    codec, crf, preset, image_format, progress
+        As for :func:`process_clip`.
+    overwrite : bool
+        Replace an existing target.
+    cuts : iterable of int
+        First frames of new shots.
+    audio_streams : sequence
+        Source audio streams whose packets are copied.
+    inputs : iterable of path-like
+        What the caller reads: ``target`` may be none of them.
+    """
     target = os.fspath(target)
     to_folder = is_sequence_target(target)
     if to_folder and image_format not in ("png", "tif", "tiff"):

@@ -100,6 +100,19 @@ warp.__doc__ = (
         exactly the image; an integer flow gives exactly a shift.
 """
     + _SHARED_DOC
+    + """
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> image = np.arange(12, dtype=np.float32).reshape(3, 4)
+    >>> flow = np.zeros((3, 4, 2), np.float32)
+    >>> flow[..., 0] = 1  # read one pixel to the right
+    >>> framefix.warp(image, flow)[0].tolist()
+    [1.0, 2.0, 3.0, 3.0]
+    >>> warped, valid = framefix.warp(image, flow, border="constant", cval=-1, return_mask=True)
+    >>> warped[0].tolist(), valid[0].tolist()
+    ([1.0, 2.0, 3.0, -1.0], [True, True, True, False])
+"""
 )
 
 remap.__doc__ = (
@@ -114,6 +127,16 @@ remap.__doc__ = (
         ``(Ho, Wo)`` plus the image's channel axis, as with ``cv2.remap``.
 """
     + _SHARED_DOC
+    + """
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> image = np.arange(12, dtype=np.float32).reshape(3, 4)
+    >>> map_x = np.array([[0.5, 3.0]], np.float32)
+    >>> map_y = np.array([[0.0, 2.0]], np.float32)
+    >>> framefix.remap(image, map_x, map_y).tolist()  # between two pixels, and a corner
+    [[0.5, 11.0]]
+"""
 )
 
 
