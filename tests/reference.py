@@ -152,3 +152,38 @@ def flow_consistency_reference(forward, backward, alpha=0.01, beta=0.5, motion_b
             if not (motion_boundaries and boundary):
                 ratio[y, x] = error / max(tolerance, 1e-12)
     return ratio
+
+
+def shrink_area_reference(image, factor):
+    """Block means in 0..1 units (float64): the slow, obvious shrink."""
+    image = np.asarray(image)
+    top = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    blocks = image[:h * factor, :w * factor].astype(np.float64).reshape(h, factor, w, factor, -1)
+    return blocks.mean(axis=(1, 3)) / top
+
+
+def tone_curve_reference(values, xs, ys):
+    """The deflicker tone curve in float64: linear between knots, a gain through black below the
+    first knot, the last knot's gain above the last."""
+    values = np.asarray(values, np.float64)
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    out = np.interp(values, xs, ys)
+    low, high = values <= xs[0], values >= xs[-1]
+    out[low] = values[low] * (ys[0] / xs[0])
+    out[high] = ys[-1] + (values[high] - xs[-1]) * (ys[-1] / xs[-1])
+    return out
+
+
+def gain_field_reference(image, gains):
+    """image x gains bilinearly interpolated from cell centres (held beyond the outer ones), float64."""
+    image = np.asarray(image, np.float64)
+    h, w = image.shape[:2]
+    gh, gw = gains.shape[:2]
+    gy = np.clip((np.arange(h) + 0.5) * gh / h - 0.5, 0, gh - 1)
+    gx = np.clip((np.arange(w) + 0.5) * gw / w - 0.5, 0, gw - 1)
+    rows = np.array([np.interp(gx, np.arange(gw), gains[r, :, c]) for r in range(gh) for c in range(gains.shape[2])])
+    rows = rows.reshape(gh, gains.shape[2], w)
+    field = np.stack([np.array([np.interp(gy, np.arange(gh), rows[:, c, x]) for x in range(w)]).T
+                      for c in range(gains.shape[2])], axis=-1)
+    return image * field

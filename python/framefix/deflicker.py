@@ -49,6 +49,7 @@ LEVELS = np.linspace(0.01, 0.99, 33)  # quantile levels of the tone curves
 _CLIP_LOW, _CLIP_HIGH = 2 / 255, 253 / 255  # values this close to the ends may be clipped: no evidence
 _MIN_SHARED = 0.05           # fewer pixels seen by both frames than this fraction: no comparison
 _TUKEY = 4.685 * 0.02        # biweight cut-off (0..1 units): farther from the consensus counts for nothing
+_NOISE = 0.003             # level changes below this (0..1 units) are estimation noise, not flicker
 _MAX_GAIN = 4.0              # a tone curve moves no level by more than this factor
 _FLOW_PRESET = "fast"
 
@@ -127,15 +128,19 @@ def _pair_curve(current: np.ndarray, previous: np.ndarray, workers: int):
 
 def _robust_level(values: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
     """The consensus of ``values`` (S, C, K) seen at frame ``offsets`` (S,) from the frame being
-    corrected: a Theil-Sen slope where the window is lopsided (a shot's ends; it keeps a fade's
-    ramp), then Tukey's biweight about the median with Gaussian weights in time."""
-    slope = 0.0
+    corrected: Tukey's biweight about the median, with Gaussian weights in time. Where the
+    window is lopsided (a shot's ends) a Theil-Sen slope is taken out first, but only where it
+    explains the values (halves their spread: a fade's ramp), never to chase noise."""
+    level = values
     if offsets.size > 2 and offsets.min() + offsets.max() != 0:
         i, j = np.triu_indices(offsets.size, 1)
         slope = np.median((values[j] - values[i]) / (offsets[j] - offsets[i])[:, None, None], axis=0)
-    level = values - slope * offsets[:, None, None]
+        tilted = values - slope * offsets[:, None, None]
+        spread_flat = np.median(np.abs(values - np.median(values, axis=0)), axis=0)
+        spread_tilted = np.median(np.abs(tilted - np.median(tilted, axis=0)), axis=0)
+        level = np.where(spread_tilted < 0.5 * spread_flat, tilted, values)
     centre = np.median(level, axis=0)
-    closeness = np.exp(-0.5 * (offsets / (window / 4)) ** 2)[:, None, None]
+    closeness = np.exp(-0.5 * (offsets / (window / 2)) ** 2)[:, None, None]
     for _ in range(3):
         r = (level - centre) / _TUKEY
         weights = np.where(np.abs(r) < 1, (1 - r * r) ** 2, 0.0) * closeness
@@ -234,7 +239,10 @@ class Deflicker(Operation):
         if not seen:
             return levels, levels
         goal = _robust_level(np.stack(seen), np.array(offsets, np.float64), self.window)
-        goal = levels + self.strength * (goal - levels)
+        # changes within what the chained estimates scatter by on clean footage are left alone
+        change = goal - levels
+        change = np.sign(change) * np.maximum(np.abs(change) - _NOISE, 0.0)
+        goal = levels + self.strength * change
         goal = np.clip(goal, levels / _MAX_GAIN, levels * _MAX_GAIN + 1e-3)
         return levels, _monotone(goal.astype(np.float32))
 
