@@ -35,7 +35,11 @@ def test_the_analyze_command(tmp_path):
 
 def test_analyze_takes_tiny_frames(tmp_path):
     write_video(tmp_path / "tiny.mkv", moving_frames(5, 4, 6), codec="ffv1", pix_fmt="bgr0")
-    assert analyze_clip(tmp_path / "tiny.mkv").transitions.shots == [(0, 5)]
+    analysis = analyze_clip(tmp_path / "tiny.mkv")
+    assert analysis.transitions.shots == [(0, 5)]
+    # every frame's statistics are kept, luma histograms included (tone-curve work needs them)
+    assert len(analysis.statistics) == 5
+    assert all(s.luma_histogram.shape == (256,) and s.luma_histogram.sum() == 24 for s in analysis.statistics)
 
 
 def test_analyze_with_flow_reports_warping_errors(tmp_path):
