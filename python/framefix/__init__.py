@@ -9,6 +9,7 @@ from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
 from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
+from framefix.deflicker import Deflicker, LocalDeflicker, deflicker
 from framefix.flicker import FlickerReport, ShotFlicker, excluded_frames, measure_flicker
 from framefix.flow import estimate_flow, flow_consistency, flow_to_color, read_flo, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
@@ -24,8 +25,10 @@ __all__ = [
     "ClipError",
     "ClipInfo",
     "ColorTransform",
+    "Deflicker",
     "FlickerReport",
     "FrameStatistics",
+    "LocalDeflicker",
     "Operation",
     "ShotFlicker",
     "Transitions",
@@ -33,6 +36,7 @@ __all__ = [
     "__version__",
     "apply_operations",
     "backend_info",
+    "deflicker",
     "detect_transitions",
     "estimate_flow",
     "excluded_frames",

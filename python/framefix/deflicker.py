@@ -48,7 +48,8 @@ ANALYSIS_SIDE = 256          # long side of the shrunk frames the temporal analy
 LEVELS = np.linspace(0.01, 0.99, 33)  # quantile levels of the tone curves
 _CLIP_LOW, _CLIP_HIGH = 2 / 255, 253 / 255  # values this close to the ends may be clipped: no evidence
 _MIN_SHARED = 0.05           # fewer pixels seen by both frames than this fraction: no comparison
-_TUKEY = 4.685 * 0.02        # biweight cut-off (0..1 units): farther from the consensus counts for nothing
+_TUKEY = 0.15                # biweight cut-off (0..1 units): farther from the consensus counts for nothing
+_TUKEY_LOG_GAIN = 0.3        # the same for the local stage's log-gains (a flash is ~0.3 and more)
 _NOISE = 0.003             # level changes below this (0..1 units) are estimation noise, not flicker
 _MAX_GAIN = 4.0              # a tone curve moves no level by more than this factor
 _FLOW_PRESET = "fast"
@@ -126,7 +127,7 @@ def _pair_curve(current: np.ndarray, previous: np.ndarray, workers: int):
     return _monotone(a), _monotone(b)
 
 
-def _robust_level(values: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
+def _robust_level(values: np.ndarray, offsets: np.ndarray, window: int, cutoff: float = _TUKEY) -> np.ndarray:
     """The consensus of ``values`` (S, C, K) seen at frame ``offsets`` (S,) from the frame being
     corrected: Tukey's biweight about the median, with Gaussian weights in time. Where the
     window is lopsided (a shot's ends) a Theil-Sen slope is taken out first, but only where it
@@ -142,7 +143,7 @@ def _robust_level(values: np.ndarray, offsets: np.ndarray, window: int) -> np.nd
     centre = np.median(level, axis=0)
     closeness = np.exp(-0.5 * (offsets / (window / 2)) ** 2)[:, None, None]
     for _ in range(3):
-        r = (level - centre) / _TUKEY
+        r = (level - centre) / cutoff
         weights = np.where(np.abs(r) < 1, (1 - r * r) ** 2, 0.0) * closeness
         total = weights.sum(axis=0)
         centre = np.where(total > 0, (weights * level).sum(axis=0) / np.maximum(total, 1e-12), centre)
@@ -392,7 +393,8 @@ class LocalDeflicker(Operation):
         if len(seen) < 2:
             return np.zeros((rows, columns, channels))
         values = np.stack(seen).reshape(len(seen), rows * columns, channels)
-        goal = _robust_level(values, np.array(offsets, np.float64), self.window).reshape(rows, columns, channels)
+        goal = _robust_level(values, np.array(offsets, np.float64), self.window,
+                             _TUKEY_LOG_GAIN).reshape(rows, columns, channels)
         # smooth across the grid: a field, not per-cell noise
         goal = _blur_grid(goal)
         if self.gate:

@@ -17,7 +17,9 @@ from fractions import Fraction
 import numpy as np
 
 import framefix
+from framefix.analysis import analyze_clip
 from framefix.color import match_clip_colors
+from framefix.deflicker import deflicker_clip
 from framefix.flicker import measure_flicker
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import write_clip
@@ -126,6 +128,12 @@ def _deviation(before: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     return float(brightness), float(cast)
 
 
+def _steps(frames) -> float:
+    """Mean frame-to-frame change of the mean brightness, in percent."""
+    means = np.array([f.mean() for f in frames], np.float64)
+    return float(100 * np.mean(np.abs(np.diff(means)) / means[1:]))
+
+
 def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> None:
     """``framefix demo``: write the clean, flickered and repaired clips and report the errors.
 
@@ -155,10 +163,16 @@ def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> No
     after_path = os.path.join(folder, "after-color.mp4")
     match_clip_colors(os.path.join(folder, "before.mp4"), after_path, [clean[0]], method="mkl", per_frame=True,
                       smooth=1, codec="libx264", crf=14, overwrite=overwrite)
+    # Repair 2: deflicker (global tone curves and the local gain field for the shimmer).
+    deflickered_path = os.path.join(folder, "after-deflicker.mp4")
+    deflicker_clip(os.path.join(folder, "before.mp4"), deflickered_path, mode="auto", codec="libx264", crf=14,
+                   overwrite=overwrite)
     if quiet:
         return
     with open_clip(after_path) as clip:
         after = list(clip)
+    with open_clip(deflickered_path) as clip:
+        deflickered = list(clip)
     errors = np.array([_deviation(b, c) for b, c in zip(before, clean, strict=True)])
     fixed = np.array([_deviation(a, c) for a, c in zip(after, clean, strict=True)])
     out = sys.stdout
@@ -171,12 +185,22 @@ def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> No
               "(framefix match-color --per-frame --smooth 1)\n")
     out.write(f"  after:  brightness off by {np.abs(fixed[:, 0]).mean():.1f}% on average "
               f"(worst {np.abs(fixed[:, 0]).max():.1f}%), color cast {fixed[:, 1].mean():.1f}% on average\n")
+    repaired = np.array([_deviation(a, c) for a, c in zip(deflickered, clean, strict=True)])
+    out.write("  after-deflicker.mp4  framefix deflicker before.mp4 (nothing told about the clean clip)\n")
+    out.write(f"  after:  brightness steps between frames {_steps(deflickered):.2f}% on average "
+              f"(before {_steps(before):.2f}%, clean {_steps(clean):.2f}%), color cast {repaired[:, 1].mean():.1f}%\n")
     indices = {name: measure_flicker([frame_statistics(f) for f in frames])
-               for name, frames in (("clean", clean), ("before", before), ("after", after))}
+               for name, frames in (("clean", clean), ("before", before), ("after-color", after),
+                                    ("after-deflicker", deflickered))}
     out.write("  flicker index (framefix analyze): " + ", ".join(
         f"{name} {report.flicker_index:.2f}" for name, report in indices.items()) + "; white balance: " + ", ".join(
         f"{name} {np.mean([s.white_balance_index for s in report.shots]):.2f}" for name, report in indices.items()) + "\n")
-    out.write("  (the regional shimmer is left for deflicker, which writes its after-*.mp4 here when it lands)\n")
+    regional = {}
+    for name in ("clean.mp4", "before.mp4", "after-color.mp4", "after-deflicker.mp4"):
+        shot = analyze_clip(os.path.join(folder, name), flow=True).shot_regional_flicker()[0]
+        regional[name] = shot[0] if shot is not None else float("nan")
+    out.write("  regional flicker (framefix analyze --flow, worst tile): " + ", ".join(
+        f"{name[:-4]} {value:.2f}" for name, value in regional.items()) + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover
