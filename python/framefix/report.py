@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from framefix.outputs import atomic_output
+
 if TYPE_CHECKING:
     from framefix.analysis import ClipAnalysis
 
@@ -126,11 +128,11 @@ def write_json(analysis: ClipAnalysis, path) -> None:
     analysis : ClipAnalysis
         From :func:`framefix.analysis.analyze_clip`.
     path : path-like
-        The file written (as given: callers that need a safe output wrap this in
-        :func:`framefix.outputs.atomic_output`).
+        The file, written whole or not at all (:func:`framefix.outputs.atomic_output`; an
+        existing file is replaced).
     """
     data = report_dict(analysis)
-    with open(os.fspath(path), "w") as f:
+    with atomic_output(path, overwrite=True) as temporary, open(temporary, "w") as f:
         json.dump(data, f, indent=1, allow_nan=False)
 
 
@@ -177,7 +179,8 @@ def plot_report(analysis: ClipAnalysis, path) -> None:
     analysis : ClipAnalysis
         From :func:`framefix.analysis.analyze_clip`.
     path : path-like
-        The image written, in the format its extension names (:func:`plot_format`).
+        The image, in the format its extension names (:func:`plot_format`), written whole or
+        not at all (:func:`framefix.outputs.atomic_output`; an existing file is replaced).
     """
     fmt = plot_format(path)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -207,7 +210,8 @@ def plot_report(analysis: ClipAnalysis, path) -> None:
             axis.axvline(cut, color="gray", ls="--", lw=0.8)
     figure.suptitle(f"{os.path.basename(analysis.info.path)}: flicker index {flicker.flicker_index:.2f}")
     figure.tight_layout()
-    figure.savefig(os.fspath(path), dpi=100, format=fmt)
+    with atomic_output(path, overwrite=True) as temporary:
+        figure.savefig(temporary, dpi=100, format=fmt)
 
 
 # --- deflicker ---------------------------------------------------------------------------------------
