@@ -284,3 +284,20 @@ def test_a_failing_side_file_leaves_nothing(tmp_path, clip, capsys):
     pytest.importorskip("matplotlib")
     assert refused(capsys, "analyze", clip, "--json", tmp_path / "r.json", "--plot", tmp_path / "p.xyz", "-q")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_filled_at_the_last_moment_is_not_replaced(tmp_path, monkeypatch):
+    target = tmp_path / "frames"
+    rename = os.rename
+
+    def racing_rename(source, destination):  # someone makes the folder, with a file, just before
+        target.mkdir()
+        (target / "notes.txt").write_text("keep")
+        rename(source, destination)
+
+    with pytest.raises(ClipError, match="appeared while writing"):
+        with atomic_output(target, folder=True) as temporary:
+            write(os.path.join(temporary, "00000.png"), "new")
+            monkeypatch.setattr(os, "rename", racing_rename)
+    monkeypatch.undo()
+    assert os.listdir(target) == ["notes.txt"] and leftovers(tmp_path) == []

@@ -194,7 +194,12 @@ def _commit_file(temporary: str, path: str, overwrite: bool) -> None:
 
 def _commit_folder(temporary: str, path: str, overwrite: bool, sources: list[str]) -> None:
     if not os.path.lexists(path):
-        os.rename(temporary, path)  # an empty folder made there meanwhile would be replaced: harmless
+        try:
+            os.rename(temporary, path)  # an empty folder made there meanwhile is replaced: harmless
+        except OSError:
+            if os.path.lexists(path):  # a folder with files in it, made there meanwhile
+                raise ClipError(f"{path}: appeared while writing; pass --overwrite to replace it") from None
+            raise
         return
     if not overwrite:
         raise ClipError(f"{path}: appeared while writing; pass --overwrite to replace it")
