@@ -48,12 +48,6 @@ def test_decode_and_analyze(benchmark, clip_720p):
     benchmark.pedantic(analyze_clip, args=(clip_720p,), rounds=3, iterations=1, warmup_rounds=1)
 
 
-def test_statistics_alone(benchmark):
-    frame = np.random.default_rng(1).integers(0, 256, size=(720, 1280, 3), dtype=np.uint8)
-    benchmark.group = "frame_statistics 720p RGB uint8, 1 thread"
-    benchmark(framefix.frame_statistics, frame, workers=1)
-
-
 def test_decode_and_analyze_with_flow(benchmark, clip_720p):
     benchmark.group = "720p, 100 frames: analysis with flow (fast preset), 2 workers"
     benchmark.pedantic(analyze_clip, args=(clip_720p,), kwargs={"flow": True, "workers": 2},
