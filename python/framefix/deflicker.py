@@ -48,7 +48,8 @@ ANALYSIS_SIDE = 256          # long side of the shrunk frames the temporal analy
 LEVELS = np.linspace(0.01, 0.99, 33)  # quantile levels of the tone curves
 _CLIP_LOW, _CLIP_HIGH = 2 / 255, 253 / 255  # values this close to the ends may be clipped: no evidence
 _MIN_SHARED = 0.05           # fewer pixels seen by both frames than this fraction: no comparison
-_TUKEY = 0.15                # biweight cut-off (0..1 units): farther from the consensus counts for nothing
+_TUKEY = 0.094               # biweight cut-off (0..1 units): farther from the consensus counts for nothing
+#                              (a light switched on, a flash: not flicker, not evidence)
 _TUKEY_LOG_GAIN = 0.3        # the same for the local stage's log-gains (a flash is ~0.3 and more)
 _NOISE = 0.003             # level changes below this (0..1 units) are estimation noise, not flicker
 _MAX_GAIN = 4.0              # a tone curve moves no level by more than this factor
