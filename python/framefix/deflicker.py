@@ -60,10 +60,14 @@ def _shrink_factor(height: int, width: int, side: int = ANALYSIS_SIDE) -> int:
     return max(1, math.ceil(max(height, width) / side))
 
 
-def shrink(frame: np.ndarray, factor: int, workers: int) -> np.ndarray:
-    """Block means of a validated (H, W, C) frame, float32 0..1 units."""
-    out = np.empty((frame.shape[0] // factor, frame.shape[1] // factor, frame.shape[2]), np.float32)
-    _backend.implementation().shrink_area(frame, factor, out, workers)
+def _shrunk_colours(frame: np.ndarray, workers: int) -> np.ndarray:
+    """The frame's colour channels (alpha left out) as block means, long side about
+    ``ANALYSIS_SIDE``, float32 0..1 units: what both stages analyse."""
+    frame = _validate.frame("deflicker", "frame", frame)
+    colours = frame[..., :3] if frame.shape[2] == 4 else frame
+    factor = _shrink_factor(*frame.shape[:2])
+    out = np.empty((frame.shape[0] // factor, frame.shape[1] // factor, colours.shape[2]), np.float32)
+    _backend.implementation().shrink_area(colours, factor, out, workers)
     return out
 
 
@@ -192,7 +196,6 @@ class Deflicker(Operation):
         self.keep_flashes = bool(keep_flashes)
         self.workers = _backend.resolve_workers(workers, "Deflicker")
         self._memory = _ShotMemory()
-        self.curves_applied: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # the last few, for inspection
 
     def reset(self) -> None:
         self._memory = _ShotMemory()
@@ -204,10 +207,7 @@ class Deflicker(Operation):
         for offset, frame in enumerate(window):
             index = first + offset
             if index not in memory.small:
-                frame3 = _validate.frame("deflicker", "frame", frame)
-                factor = _shrink_factor(*frame3.shape[:2])
-                small = shrink(frame3[..., :3] if frame3.shape[2] == 4 else frame3, factor, self.workers)
-                memory.small[index] = small
+                small = memory.small[index] = _shrunk_colours(frame, self.workers)
                 memory.levels[index] = _monotone(np.quantile(small.reshape(-1, small.shape[2]), LEVELS, axis=0).T)
             if index not in memory.curves and index > position.shot_start and index - 1 in memory.small:
                 memory.curves[index] = _pair_curve(memory.small[index], memory.small[index - 1], self.workers)
@@ -358,9 +358,7 @@ class LocalDeflicker(Operation):
         for offset, frame in enumerate(window):
             index = first + offset
             if index not in self._small:
-                frame3 = _validate.frame("deflicker", "frame", frame)
-                colour = frame3[..., :3] if frame3.shape[2] == 4 else frame3
-                self._small[index] = shrink(colour, _shrink_factor(*frame3.shape[:2]), self.workers)
+                self._small[index] = _shrunk_colours(frame, self.workers)
             if index not in self._steps and index > position.shot_start and index - 1 in self._small:
                 self._steps[index] = self._step(self._small[index], self._small[index - 1])
 
@@ -564,10 +562,12 @@ def deflicker_clip(source, target, *, mode: str = "auto", window: int | None = N
     window = DEFAULT_WINDOW if window is None else _check_window(func, window)
     _check_strength(func, strength)
     workers = _backend.resolve_workers(workers, func)
+    from framefix.io import is_sequence_target
     from framefix.outputs import check_output
 
+    # before the statistics pass, not after it
     check_output(os.fspath(target), overwrite=write_options.get("overwrite", False), inputs=[os.fspath(source)],
-                 folder=False)
+                 folder=is_sequence_target(os.fspath(target)))
     scan = scan_clip(source, fps=fps, workers=workers, progress=scan_progress)
     measure = _Measure(workers)
     operations = deflicker_operations(mode=mode, window=window, strength=strength, flashes=scan.transitions.flashes,
