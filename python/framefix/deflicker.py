@@ -51,7 +51,7 @@ _MIN_SHARED = 0.05           # fewer pixels seen by both frames than this fracti
 _TUKEY = 0.094               # biweight cut-off (0..1 units): farther from the consensus counts for nothing
 #                              (a light switched on, a flash: not flicker, not evidence)
 _TUKEY_LOG_GAIN = 0.3        # the same for the local stage's log-gains (a flash is ~0.3 and more)
-_NOISE = 0.003             # level changes below this (0..1 units) are estimation noise, not flicker
+_NOISE = 0.004               # level changes below this (0..1 units) are estimation noise, not flicker
 _MAX_GAIN = 4.0              # a tone curve moves no level by more than this factor
 _FLOW_PRESET = "fast"
 
@@ -62,13 +62,25 @@ def _shrink_factor(height: int, width: int, side: int = ANALYSIS_SIDE) -> int:
 
 def _shrunk_colours(frame: np.ndarray, workers: int) -> np.ndarray:
     """The frame's colour channels (alpha left out) as block means, long side about
-    ``ANALYSIS_SIDE``, float32 0..1 units: what both stages analyse."""
+    ``ANALYSIS_SIDE``, then a 3x3 binomial blur, float32 0..1 units: what both stages analyse.
+
+    The blur is what keeps the comparisons unbiased: a neighbour brought along the motion is
+    resampled bilinearly, which softens it, so fine texture, noise and GIF dithering would read
+    as lower contrast in the neighbour than in the frame, and chained over the window the tone
+    curves would flatten the picture. Softened alike beforehand, both sides lose the same."""
     frame = _validate.frame("deflicker", "frame", frame)
     colours = frame[..., :3] if frame.shape[2] == 4 else frame
     factor = _shrink_factor(*frame.shape[:2])
     out = np.empty((frame.shape[0] // factor, frame.shape[1] // factor, colours.shape[2]), np.float32)
     _backend.implementation().shrink_area(colours, factor, out, workers)
-    return out
+    return _binomial_blur(out)
+
+
+def _binomial_blur(image: np.ndarray) -> np.ndarray:
+    """A 3x3 binomial blur of an (H, W, C) image or grid, edges repeated."""
+    padded = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    rows = (padded[:-2] + 2 * padded[1:-1] + padded[2:]) * image.dtype.type(0.25)
+    return (rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) * image.dtype.type(0.25)
 
 
 def _monotone(knots: np.ndarray) -> np.ndarray:
@@ -241,9 +253,7 @@ class Deflicker(Operation):
         if not seen:
             return levels, levels
         goal = _robust_level(np.stack(seen), np.array(offsets, np.float64), self.window)
-        # changes within what the chained estimates scatter by on clean footage are left alone
-        change = goal - levels
-        change = np.sign(change) * np.maximum(np.abs(change) - _NOISE, 0.0)
+        change = _shrink_noise(goal - levels, _NOISE)
         goal = levels + self.strength * change
         goal = np.clip(goal, levels / _MAX_GAIN, levels * _MAX_GAIN + 1e-3)
         return levels, _monotone(goal.astype(np.float32))
@@ -259,6 +269,14 @@ class Deflicker(Operation):
         _backend.implementation().apply_tone_curves(frame3, np.ascontiguousarray(levels, np.float32),
                                                     np.ascontiguousarray(goal, np.float32), out, self.workers)
         return out.reshape(frame.shape)
+
+
+def _shrink_noise(change: np.ndarray, noise: float) -> np.ndarray:
+    """``change`` with what estimation noise explains taken out (the non-negative garrote):
+    changes within ``noise`` are dropped, larger ones kept nearly whole (less ``noise^2 / change``),
+    so clean footage is left alone without leaving a fixed part of every real correction undone."""
+    magnitude = np.abs(change)
+    return np.where(magnitude > noise, change * (1 - (noise / np.maximum(magnitude, 1e-12)) ** 2), 0.0)
 
 
 def _check_window(func: str, window) -> int:
@@ -395,9 +413,9 @@ class LocalDeflicker(Operation):
         goal = _robust_level(values, np.array(offsets, np.float64), self.window,
                              _TUKEY_LOG_GAIN).reshape(rows, columns, channels)
         # smooth across the grid: a field, not per-cell noise
-        goal = _blur_grid(goal)
+        goal = _binomial_blur(goal)
         if self.gate:
-            goal = np.sign(goal) * np.maximum(np.abs(goal) - _GATE, 0.0)
+            goal = _shrink_noise(goal, _GATE)
         return np.clip(self.strength * goal, -0.7, 0.7)
 
     def process(self, window: Sequence[np.ndarray], position: Position) -> np.ndarray:
@@ -414,13 +432,6 @@ class LocalDeflicker(Operation):
         _backend.implementation().apply_gain_field(frame3, np.ascontiguousarray(np.exp(log_gain), np.float32),
                                                    colours, out, self.workers)
         return out.reshape(frame.shape)
-
-
-def _blur_grid(grid: np.ndarray) -> np.ndarray:
-    """A 3x3 binomial blur of a (rows, columns, C) grid, edges repeated."""
-    padded = np.pad(grid, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    rows = (padded[:-2] + 2 * padded[1:-1] + padded[2:]) / 4
-    return (rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) / 4
 
 
 # --- whole clips in memory -------------------------------------------------------------------------
