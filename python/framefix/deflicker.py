@@ -83,6 +83,20 @@ def _binomial_blur(image: np.ndarray) -> np.ndarray:
     return (rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) * image.dtype.type(0.25)
 
 
+_QUANTILE_BINS = 4096
+
+
+def _quantiles(values: np.ndarray) -> np.ndarray:
+    """``LEVELS`` quantiles of ``values`` (1-D) from a fine histogram: within 1/4096 of the range
+    of np.quantile's, several times faster (a full partition per level set is most of the global
+    stage's analysis time)."""
+    low, high = min(0.0, float(values.min())), max(1.0, float(values.max()))  # float frames may leave 0..1
+    scale = _QUANTILE_BINS / (high - low)
+    bins = np.minimum(((values - low) * scale).astype(np.intp), _QUANTILE_BINS - 1)
+    cumulative = np.concatenate([[0.0], np.cumsum(np.bincount(bins, minlength=_QUANTILE_BINS))]) / values.size
+    return np.interp(LEVELS, cumulative, low + np.arange(_QUANTILE_BINS + 1) / scale).astype(np.float32)
+
+
 def _monotone(knots: np.ndarray) -> np.ndarray:
     """Strictly increasing along the last axis (ties nudged apart by 1e-6 per knot)."""
     bumped = knots + np.arange(knots.shape[-1]) * np.float32(1e-6)
@@ -139,8 +153,8 @@ def _pair_curve(current: np.ndarray, previous: np.ndarray, workers: int):
         valid = shared & (here > _CLIP_LOW) & (here < _CLIP_HIGH) & (there > _CLIP_LOW) & (there < _CLIP_HIGH)
         if valid.mean() < _MIN_SHARED:
             return None
-        a[c] = np.quantile(here[valid], LEVELS)
-        b[c] = np.quantile(there[valid], LEVELS)
+        a[c] = _quantiles(here[valid])
+        b[c] = _quantiles(there[valid])
     return _monotone(a), _monotone(b)
 
 
@@ -220,7 +234,8 @@ class Deflicker(Operation):
             index = first + offset
             if index not in memory.small:
                 small = memory.small[index] = _shrunk_colours(frame, self.workers)
-                memory.levels[index] = _monotone(np.quantile(small.reshape(-1, small.shape[2]), LEVELS, axis=0).T)
+                memory.levels[index] = _monotone(np.stack([_quantiles(small[..., c].ravel())
+                                                           for c in range(small.shape[2])]))
             if index not in memory.curves and index > position.shot_start and index - 1 in memory.small:
                 memory.curves[index] = _pair_curve(memory.small[index], memory.small[index - 1], self.workers)
 
