@@ -369,6 +369,28 @@ def test_yuv420_round_trip_has_no_bias(tmp_path):
             assert abs(float(y.astype(float).mean() - x.astype(float).mean())) < 0.1
 
 
+@pytest.mark.parametrize(("pix_fmt", "codec"), [("yuv420p", "ffv1"), ("yuv422p", "ffv1"), ("yuv444p", "ffv1"),
+                                               ("yuv420p10le", "ffv1"), ("yuvj420p", "libx264"), ("nv12", "libx264")])
+def test_decoding_gives_swscale_exact_rgb(tmp_path, pix_fmt, codec):
+    # The reader takes swscale's faster planar-RGB path; it must give the pixels of the exact
+    # packed path (accurate rounding, full chroma interpolation), not merely close ones.
+    deep = "10" in pix_fmt
+    frames = [f.astype(np.uint16) * 257 if deep else f for f in moving_frames(3, 36, 50)]
+    source = tmp_path / "in.mkv"
+    write_video(source, frames, codec=codec, pix_fmt=pix_fmt)
+    with open_clip(source) as clip:
+        got = list(clip)
+    exact = av.video.reformatter.Interpolation.ACCURATE_RND | av.video.reformatter.Interpolation.FULL_CHR_H_INT
+    with av.open(str(source)) as container:
+        want = [frame.reformat(format="rgb48le" if deep else "rgb24", src_colorspace="itu601",
+                               src_color_range="JPEG" if pix_fmt.startswith("yuvj") else "MPEG",
+                               interpolation=exact).to_ndarray() for frame in container.decode(video=0)]
+    assert len(got) == len(want) == 3
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype
+        assert_array_equal(a, b)
+
+
 def test_odd_sizes_get_a_pixel_format_the_encoder_accepts(tmp_path):
     source = tmp_path / "odd.mkv"
     write_video(source, moving_frames(3, 95, 127), codec="ffv1", pix_fmt="bgr0")
