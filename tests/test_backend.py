@@ -149,6 +149,30 @@ def test_numba_exports_exactly_the_native_kernels(native):
     assert CORE_ONLY <= set(dir(native))  # the list stays honest
 
 
+def test_core_stub_lists_every_function_with_its_arguments(native):
+    # python/framefix/_core.pyi cannot drift: the same functions as the module, the same argument
+    # names as the bindings (their pybind11 signature line) and as the Numba twins
+    import ast
+    import inspect
+    import pathlib
+    import re
+
+    from framefix import _numba
+
+    stub = pathlib.Path(framefix.__file__).with_name("_core.pyi")
+    functions = {node.name: [a.arg for a in node.args.args]
+                 for node in ast.parse(stub.read_text()).body if isinstance(node, ast.FunctionDef)}
+    public = {name for name in dir(native) if not name.startswith("__") and callable(getattr(native, name))}
+    assert set(functions) == public
+    for name, arguments in functions.items():
+        doc = getattr(native, name).__doc__
+        signature, _, description = doc.partition("\n")
+        assert re.findall(r"(\w+):", signature.split("(", 1)[1].rsplit(")", 1)[0]) == arguments, name
+        assert description.strip(), f"{name} has no docstring"
+        if name not in CORE_ONLY:
+            assert list(inspect.signature(getattr(_numba, name)).parameters) == arguments, name
+
+
 def test_the_numba_package_imports_nothing_from_the_rest_of_framefix():
     import ast
     import pathlib
