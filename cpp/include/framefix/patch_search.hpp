@@ -54,9 +54,8 @@ inline void sample_patch_row(const PlaneView<const float>& image, std::ptrdiff_t
         const float* __restrict r0 = image.row(y0 + j) + x0 * sx;
         const float* __restrict r1 = image.row(y0 + j + 1) + x0 * sx;
         auto pixels = [&](std::ptrdiff_t step) {
-            for (std::ptrdiff_t i = 0; i < p; ++i) {
+            for (std::ptrdiff_t i = 0; i < p; ++i)
                 out[i] = bilinear(r0[i * step], r0[(i + 1) * step], r1[i * step], r1[(i + 1) * step], fx, fy);
-            }
         };
         if (sx == 1)  // the usual contiguous plane: a loop that vectorises
             pixels(1);

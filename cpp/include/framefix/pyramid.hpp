@@ -3,7 +3,6 @@
 // the next and the resizing of a flow field between levels. python/framefix/flow.py runs the
 // levels; the Numba twins are in python/framefix/_numba/flow.py.
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>

@@ -1,4 +1,7 @@
-"""Numba twin of cpp/include/framefix/flow.hpp: patch_flow_level, same steps in the same order."""
+"""Numba twins of the flow estimator's parts (cpp/include/framefix/flow.hpp includes them), one
+section each, same steps in the same order: patch_search.hpp (patch_flow_level), flow_refine.hpp
+(refine_flow_level), pyramid.hpp (flow_luma, halve_plane, resize_flow) and consistency.hpp
+(consistency_ratio, and consistency_at, which the temporal twin shares)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from framefix._numba._sampling import (
 
 _F = np.float32
 
+
+# --- patch_search.hpp ----------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
 def _lane_total(values, n):
@@ -231,7 +236,7 @@ def patch_flow_level(i0, i1, flow, patch, stride, iterations, workers):
     _blend(i0, i1, flow, xs, ys, patch, pu, pv, m0, s0, m1, s1)
 
 
-# --- variational refinement (the C++ refine_flow_level) ------------------------------------------
+# --- flow_refine.hpp: variational refinement ------------------------------------------------------
 
 _EPS2 = _F(1e-6)  # Charbonnier epsilon squared
 
@@ -395,7 +400,7 @@ def refine_flow_level(i0, i1, flow, alpha, gamma, delta, fixed_point, sor, omega
     flow[..., 1] = v
 
 
-# --- pyramid helpers (the C++ flow_luma, halve_plane, resize_flow) --------------------------------
+# --- pyramid.hpp ---------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
 def _luma(image, scale, out):
@@ -458,7 +463,7 @@ def resize_flow(flow, height, width, workers):
     return out
 
 
-# --- forward-backward consistency (the C++ consistency_ratio) -------------------------------------
+# --- consistency.hpp: forward-backward check -----------------------------------------------------
 
 @njit(cache=True, nogil=True)
 def consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundaries):
