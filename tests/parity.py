@@ -82,7 +82,8 @@ def assert_backends_agree(func, *args, workers=(1, 3), outputs=(), ulps=0, **kwa
         ``framefix.use_backend`` for each backend.
     outputs : tuple of int
         Kernel arguments written in place: each run gets fresh copies, and they are compared
-        (and returned) along with the return value.
+        (and returned) along with the return value, unless that is the output itself (the
+        kernels' out= convention).
     ulps : int
         Units in the last place floats may differ by (0: bit for bit).
 
@@ -90,7 +91,7 @@ def assert_backends_agree(func, *args, workers=(1, 3), outputs=(), ulps=0, **kwa
     -------
     object
         The first (native, fewest workers) result: the return value, the in-place outputs when
-        the kernel returns None, or ``(value, *outputs)``.
+        the kernel returns None or its output, or ``(value, *outputs)``.
     """
     results = []
     if callable(func):
@@ -105,7 +106,7 @@ def assert_backends_agree(func, *args, workers=(1, 3), outputs=(), ulps=0, **kwa
                 written = [call[i] for i in outputs]
                 if not outputs:
                     result = value
-                elif value is None:
+                elif value is None or any(value is w for w in written):
                     result = written[0] if len(written) == 1 else tuple(written)
                 else:
                     result = (value, *written)

@@ -149,6 +149,79 @@ def test_numba_exports_exactly_the_native_kernels(native):
     assert CORE_ONLY <= set(dir(native))  # the list stays honest
 
 
+def test_core_stub_lists_every_function_with_its_arguments(native):
+    # python/framefix/_core.pyi cannot drift: the same functions as the module, the same argument
+    # names as the bindings (their pybind11 signature line) and as the Numba twins
+    import ast
+    import inspect
+    import pathlib
+    import re
+
+    from framefix import _numba
+
+    stub = pathlib.Path(framefix.__file__).with_name("_core.pyi")
+    functions = {node.name: [a.arg for a in node.args.args]
+                 for node in ast.parse(stub.read_text()).body if isinstance(node, ast.FunctionDef)}
+    public = {name for name in dir(native) if not name.startswith("__") and callable(getattr(native, name))}
+    assert set(functions) == public
+    for name, arguments in functions.items():
+        doc = getattr(native, name).__doc__
+        signature, _, description = doc.partition("\n")
+        assert re.findall(r"(\w+):", signature.split("(", 1)[1].rsplit(")", 1)[0]) == arguments, name
+        assert description.strip(), f"{name} has no docstring"
+        if name not in CORE_ONLY:
+            assert list(inspect.signature(getattr(_numba, name)).parameters) == arguments, name
+
+
+def out_kernel_calls():
+    """(kernel, arguments before out, arguments after out, result shape, result dtype) of every
+    kernel with an out argument that None may fill."""
+    image = np.random.default_rng(4).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    flow = np.full((6, 9, 2), 0.25, np.float32)
+    maps = np.mgrid[0:4, 0:5].astype(np.float32)[::-1] * 1.5
+    curve = np.array([[0.0, 0.5, 1.0]] * 3, np.float32)
+    same = (image.shape, np.uint8)
+    return [
+        ("warp", (image, flow), (None, 1, 1, 0.0), *same),
+        ("remap", (image, maps[0], maps[1]), (None, 1, 1, 0.0), (4, 5, 3), np.uint8),
+        ("shrink_area", (image, 2), (), (3, 4, 3), np.float32),
+        ("apply_tone_curves", (image, curve, curve ** 2), (), *same),
+        ("apply_gain_field", (image, np.full((2, 2, 1), 1.5, np.float32), 3), (), *same),
+        ("apply_lut", (image, np.tile(np.arange(256, dtype=np.uint8)[::-1], (3, 1))), (), *same),
+        ("apply_affine3", (image, np.eye(3, dtype=np.float32) * 0.5, np.ones(3, np.float32)), (), *same),
+        ("srgb_to_lab", (image,), (), image.shape, np.float32),
+        ("channel_histograms", (image, None), (), (3, 256), np.int64),
+    ]
+
+
+@pytest.mark.parametrize("kernel, before, after, shape, dtype", out_kernel_calls())
+def test_out_convention_is_one_for_every_kernel(native, kernel, before, after, shape, dtype):
+    # src/bindings/common.hpp's prepare_output and its twin: None allocates, an exact writeable
+    # array is written in place, the output is returned, anything else is refused by name
+    from framefix import _numba
+
+    name = {"channel_histograms": "counts", "srgb_to_lab": "lab"}.get(kernel, "out")
+    results = []
+    for module in (native, _numba):
+        run = getattr(module, kernel)
+        made = run(*before, None, *after, 1)
+        assert made.shape == shape and made.dtype == dtype and made.flags.c_contiguous
+        given = np.zeros(shape, dtype)
+        assert run(*before, given, *after, 1) is given
+        np.testing.assert_array_equal(given, made)
+        with pytest.raises(ValueError, match=rf"{name} must be \({shape[0]}, .* {np.dtype(dtype)}, got"):
+            run(*before, np.zeros(shape, np.float64), *after, 1)
+        with pytest.raises(ValueError, match=f"{name} must be"):
+            run(*before, np.zeros(shape[:-1] + (shape[-1] + 1,), dtype), *after, 1)
+        given.flags.writeable = False
+        with pytest.raises(ValueError, match=f"{name} must be writeable"):
+            run(*before, given, *after, 1)
+        with pytest.raises(TypeError, match=f"{name} must be a numpy array or None, got list"):
+            run(*before, [0], *after, 1)
+        results.append(made)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_the_numba_package_imports_nothing_from_the_rest_of_framefix():
     import ast
     import pathlib

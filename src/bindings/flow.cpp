@@ -1,8 +1,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "common.hpp"
 #include "framefix/flow.hpp"
-#include "numpy_views.hpp"
 
 namespace py = pybind11;
 
@@ -73,51 +73,39 @@ py::array_t<float> bind_consistency_ratio(const py::array& forward, const py::ar
     return out;
 }
 
-py::tuple bind_compare_along_flow(const py::array& prev, const py::array& next, const py::array& prev_luma,
-                                  const py::array& flow, const py::array& back, float alpha, float beta,
-                                  std::ptrdiff_t step, std::size_t workers) {
-    const auto luma = plane_view<const float>(prev_luma, "prev_luma");
-    const auto f = image_view<const float>(flow, "flow");
-    const auto b = image_view<const float>(back, "back");
-    if (step < 1) throw std::invalid_argument("step must be >= 1");
-    const std::ptrdiff_t rows = (luma.height + step - 1) / step, columns = (luma.width + step - 1) / step;
-    py::array_t<float> carried({rows, columns});
-    py::array_t<bool> valid({rows, columns});
-    const auto carried_view = plane_view<float>(carried, "carried");
-    const auto valid_view = plane_view<std::uint8_t>(valid, "valid");
-    std::pair<double, std::ptrdiff_t> result;
-    dispatch_pixel_type(next, [&](auto tag) {
-        using T = decltype(tag);
-        const auto p = image_view<const T>(prev, "prev");
-        const auto n = image_view<const T>(next, "next");
-        py::gil_scoped_release release;
-        result = compare_along_flow<T>(p, n, luma, f, b, alpha, beta, carried_view, valid_view, step, workers);
-    });
-    return py::make_tuple(result.first, result.second, carried, valid);
-}
-
 }  // namespace
 
 void register_flow(py::module_& m) {
+    m.def("flow_luma", &bind_flow_luma, py::arg("image"), py::arg("workers"),
+          R"doc(The flow estimator's input plane: (H, W) float32 Rec. 709 luma of an (H, W, C) frame, C 1, 3
+or 4, in 0..1 for integer pixels (private: see framefix.estimate_flow).)doc");
+    m.def("halve_plane", &bind_halve_plane, py::arg("plane"), py::arg("workers"),
+          R"doc(2x2 box average of an (H, W) float32 plane into a new (H // 2, W // 2) one; an odd last row or
+column is dropped (private: the flow pyramid).)doc");
+    m.def("resize_flow", &bind_resize_flow, py::arg("flow"), py::arg("height"), py::arg("width"), py::arg("workers"),
+          R"doc(Bilinear resize of an (H, W, 2) float32 flow to a new (height, width, 2) one, pixel centres
+aligned, edge border, vectors scaled with the size (private: the flow pyramid).)doc");
     m.def("patch_flow_level", &bind_patch_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("patch"),
           py::arg("stride"), py::arg("iterations"), py::arg("workers"),
-          "Refine one pyramid level's flow in place by patch inverse search (private: use framefix.estimate_flow).");
-    m.def("flow_luma", &bind_flow_luma, py::arg("image"), py::arg("workers"),
-          "The estimator's float32 luma plane of an (H, W, C) frame (private).");
-    m.def("halve_plane", &bind_halve_plane, py::arg("plane"), py::arg("workers"),
-          "2x2 box average of a float32 plane (private).");
-    m.def("resize_flow", &bind_resize_flow, py::arg("flow"), py::arg("height"), py::arg("width"), py::arg("workers"),
-          "Bilinear resize of a flow field, vectors scaled (private).");
-    m.def("consistency_ratio", &bind_consistency_ratio, py::arg("forward"), py::arg("backward"), py::arg("alpha"),
-          py::arg("beta"), py::arg("motion_boundaries"), py::arg("workers"),
-          "Forward-backward error over tolerance per pixel (private: use framefix.flow_consistency).");
-    m.def("compare_along_flow", &bind_compare_along_flow, py::arg("prev"), py::arg("next"), py::arg("prev_luma"),
-          py::arg("flow"), py::arg("back"), py::arg("alpha"), py::arg("beta"), py::arg("step"),
-          py::arg("workers"), "Consistency mask, carried luma and squared differences of a frame pair (private: see warping_error).");
+          R"doc(Refine one pyramid level's flow in place by patch inverse search (private: use framefix.estimate_flow).
+
+i0, i1 (H, W) float32 planes at least patch x patch; flow (H, W, 2) float32, read as the start
+and overwritten; patch side, stride between patch origins (1..patch), at most `iterations`
+Gauss-Newton steps a patch. Returns None.)doc");
     m.def("refine_flow_level", &bind_refine_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("alpha"),
           py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("omega"), py::arg("radius"),
           py::arg("epsilon"), py::arg("workers"),
-          "Refine one pyramid level's flow in place variationally (private: use framefix.estimate_flow).");
+          R"doc(Refine one pyramid level's flow in place variationally (private: use framefix.estimate_flow).
+
+i0, i1 (H, W) float32 planes at least 2x2; flow (H, W, 2) float32, overwritten; alpha smoothness,
+gamma gradient and delta brightness constancy weights, fixed_point relinearisations of sor
+red-black SOR sweeps over-relaxed by omega (0..2), on images normalised over (2 radius + 1)^2
+windows with epsilon added to the local deviation. Returns None.)doc");
+    m.def("consistency_ratio", &bind_consistency_ratio, py::arg("forward"), py::arg("backward"), py::arg("alpha"),
+          py::arg("beta"), py::arg("motion_boundaries"), py::arg("workers"),
+          R"doc(Forward-backward error over its tolerance per pixel, a new (H, W) float32 array: below 1
+consistent, +inf where the match leaves the frame or (with motion_boundaries) sits on a motion
+boundary; forward and backward (H, W, 2) float32 (private: use framefix.flow_consistency).)doc");
 }
 
 }  // namespace framefix::bindings

@@ -20,6 +20,7 @@ void register_color(py::module_& m);
 void register_stats(py::module_& m);
 void register_flow(py::module_& m);
 void register_deflicker(py::module_& m);
+void register_temporal(py::module_& m);
 }
 
 namespace {
@@ -59,11 +60,14 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.attr("__version__") = FRAMEFIX_VERSION;
 #endif
     m.def("hardware_workers", &framefix::threading::hardware_workers,
-          "Threads the hardware runs at once, as the C++ pool sees it.");
-    m.def("_parallel_probe", &parallel_probe, py::arg("count"), py::arg("workers"), py::arg("throw_at") = -1);
+          "Threads the hardware runs at once, as the C++ pool sees it (at least 1).");
+    m.def("_parallel_probe", &parallel_probe, py::arg("count"), py::arg("workers"), py::arg("throw_at") = -1,
+          R"doc(Run parallel_for over range(count) on `workers` threads, failing at index throw_at (if >= 0);
+returns (visits per index, int array; number of threads that took part). For tests/test_parallel.py.)doc");
     framefix::bindings::register_warp(m);
     framefix::bindings::register_color(m);
     framefix::bindings::register_stats(m);
     framefix::bindings::register_flow(m);
     framefix::bindings::register_deflicker(m);
+    framefix::bindings::register_temporal(m);
 }

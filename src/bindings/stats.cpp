@@ -1,8 +1,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "common.hpp"
 #include "framefix/stats.hpp"
-#include "numpy_views.hpp"
 
 namespace py = pybind11;
 
@@ -38,7 +38,10 @@ py::tuple bind_frame_sums(const py::array& image, std::ptrdiff_t tiles_y, std::p
 
 void register_stats(py::module_& m) {
     m.def("frame_sums", &bind_frame_sums, py::arg("image"), py::arg("tiles_y"), py::arg("tiles_x"), py::arg("workers"),
-          "(sum, sum_squares, luma_histogram, tile_sums, tile_counts) of an (H, W, C) frame, in code values.");
+          R"doc(Per-frame sums of an (H, W, C) frame in code values (private: use framefix.frame_statistics).
+
+Returns (sum (C,), sum_squares (C,), luma_histogram (bins,), tile_sums (tiles_y, tiles_x, C),
+tile_counts (tiles_y, tiles_x)) over a tiles_y x tiles_x grid.)doc");
 }
 
 }  // namespace framefix::bindings

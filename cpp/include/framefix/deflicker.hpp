@@ -13,6 +13,7 @@
 #include "image_view.hpp"
 #include "parallel.hpp"
 #include "pixel_traits.hpp"
+#include "sampling.hpp"
 
 namespace framefix {
 
@@ -206,9 +207,8 @@ void apply_gain_field(const ImageView<const T>& image, const float* gains, std::
                         continue;
                     }
                     const std::ptrdiff_t k = gain_channels == 1 ? 0 : c;
-                    const float upper = g00[k] + wx * (g00[k + step_x] - g00[k]);
-                    const float lower = g00[k + step_y] + wx * (g00[k + step_y + step_x] - g00[k + step_y]);
-                    const float gain = upper + wy * (lower - upper);
+                    const float gain = detail::bilinear(g00[k], g00[k + step_x], g00[k + step_y],
+                                                        g00[k + step_y + step_x], wx, wy);
                     o[c * out.stride_c] = traits::from_work(static_cast<float>(p[c * image.stride_c]) * gain);
                 }
             }

@@ -22,6 +22,7 @@
 #include "image_view.hpp"
 #include "parallel.hpp"
 #include "pixel_traits.hpp"
+#include "sampling.hpp"
 #include "simd.hpp"
 
 namespace framefix {
@@ -234,9 +235,7 @@ struct Sampler {
         for (std::ptrdiff_t c = 0; c < channels(); ++c) {
             const float a = static_cast<float>(p00[c * sc]), b = static_cast<float>(p01[c * sc]);
             const float d = static_cast<float>(p10[c * sc]), e = static_cast<float>(p11[c * sc]);
-            const float top = a + fx * (b - a);
-            const float bottom = d + fx * (e - d);
-            o[c * osc] = pixel_traits<T>::from_work(top + fy * (bottom - top));
+            o[c * osc] = pixel_traits<T>::from_work(bilinear(a, b, d, e, fx, fy));
         }
     }
 
@@ -299,9 +298,7 @@ struct Sampler {
             for (std::ptrdiff_t c = 0; c < channels(); ++c) {
                 const float a = value(p00, c), b = value(p01, c);
                 const float d = value(p10, c), e = value(p11, c);
-                const float top = a + fx * (b - a);
-                const float bottom = d + fx * (e - d);
-                o[c * osc] = pixel_traits<T>::from_work(top + fy * (bottom - top));
+                o[c * osc] = pixel_traits<T>::from_work(bilinear(a, b, d, e, fx, fy));
             }
         } else {
             const std::ptrdiff_t x0 = floor_index(sx), y0 = floor_index(sy);

@@ -12,7 +12,6 @@ from framefix._numba.color import (
 )
 from framefix._numba.deflicker import apply_gain_field, apply_tone_curves, shrink_area
 from framefix._numba.flow import (
-    compare_along_flow,
     consistency_ratio,
     flow_luma,
     halve_plane,
@@ -21,6 +20,7 @@ from framefix._numba.flow import (
     resize_flow,
 )
 from framefix._numba.stats import frame_sums
+from framefix._numba.temporal import compare_along_flow
 from framefix._numba.warp import remap, warp
 
 __all__ = [

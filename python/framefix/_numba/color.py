@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from framefix._numba._outputs import prepare_output
 from framefix._numba._parallel import for_rows
 from framefix._numba._pixels import to_pixel as _from_work
 
@@ -36,6 +37,11 @@ def _histogram_rows(image, mask, has_mask, counts, y0, y1):
 
 def channel_histograms(image, mask, counts, workers):
     # Partial counts per stripe, summed in order: the same totals as the C++ kernel.
+    if image.dtype.kind != "u":
+        raise ValueError("histograms need a uint8 or uint16 image")
+    counts = prepare_output(counts, (image.shape[2], np.iinfo(image.dtype).max + 1), np.int64, "counts")
+    if not counts.flags.c_contiguous:
+        raise ValueError("counts must be C-contiguous")
     height = image.shape[0]
     stripes = max(1, min(height, workers * 4)) if workers > 1 else 1
     bounds = [height * s // stripes for s in range(stripes + 1)]
@@ -46,6 +52,7 @@ def channel_histograms(image, mask, counts, workers):
         _histogram_rows(image, mask_array, has_mask, partial[s], bounds[s], bounds[s + 1]) for s in range(s0, s1)
     ])
     counts[...] = partial.sum(axis=0)
+    return counts
 
 
 _STRIPES = 64
@@ -113,7 +120,9 @@ def _lut_rows(image, lut, out, y0, y1):
 
 
 def apply_lut(image, lut, out, workers):
+    out = prepare_output(out, image.shape, image.dtype, "out")
     for_rows(image.shape[0], workers, lambda y0, y1: _lut_rows(image, lut, out, y0, y1))
+    return out
 
 
 @_jit
@@ -133,9 +142,11 @@ def _kind(dtype):
 
 
 def apply_affine3(image, matrix, offset, out, workers):
+    out = prepare_output(out, image.shape, image.dtype, "out")
     is_integer, max_value = _kind(out.dtype)
     for_rows(image.shape[0], workers,
              lambda y0, y1: _affine_rows(image, matrix, offset, out, is_integer, max_value, y0, y1))
+    return out
 
 
 @_jit
@@ -202,12 +213,14 @@ def _decode_table(size, max_value):
 
 
 def srgb_to_lab(image, lab, workers):
+    lab = prepare_output(lab, image.shape, np.float32, "lab")
     is_integer, max_value = _kind(image.dtype)
     if is_integer:
         table = _decode_table(int(max_value) + 1, max_value)
         for_rows(image.shape[0], workers, lambda y0, y1: _srgb_to_lab_rows_table(image, table, lab, y0, y1))
     else:
         for_rows(image.shape[0], workers, lambda y0, y1: _srgb_to_lab_rows_float(image, lab, y0, y1))
+    return lab
 
 
 @_jit
@@ -229,8 +242,12 @@ def _lab_to_srgb_rows(lab, out, is_integer, max_value, y0, y1):
 
 
 def lab_to_srgb(lab, out, workers):
+    if out is None:
+        raise ValueError("lab_to_srgb: out is needed: its dtype is the result's")
+    out = prepare_output(out, lab.shape, out.dtype, "out")
     is_integer, max_value = _kind(out.dtype)
     for_rows(lab.shape[0], workers, lambda y0, y1: _lab_to_srgb_rows(lab, out, is_integer, max_value, y0, y1))
+    return out
 
 
 # --- float32 histogram matching: the C++ radix-sort kernels' algorithm --------------------------
@@ -363,6 +380,9 @@ def match_float_channels(image, mask, ref_quantiles, ref_values, strength, out):
         raise ValueError("match_float_channels: one non-empty reference curve per channel needed")
     if mask is not None and not mask.any():
         raise ValueError("match_float_channels: no pixel selected")
+    out = prepare_output(out, image.shape, np.float32, "out")
+    if not out.flags.c_contiguous:  # the kernel scatters into a packed (H, W, C) block
+        raise ValueError("out must be C-contiguous")
     has_mask = mask is not None
     mask_array = mask if has_mask else np.zeros((1, 1), np.bool_)
     n = image.shape[0] * image.shape[1]
@@ -370,3 +390,4 @@ def match_float_channels(image, mask, ref_quantiles, ref_values, strength, out):
     for channel in range(image.shape[2]):
         _match_channel(image, channel, mask_array, has_mask, ref_quantiles[channel], ref_values[channel],
                        float(strength), out, items, scratch)
+    return out

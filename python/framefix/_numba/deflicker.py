@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from framefix._numba._outputs import prepare_output
 from framefix._numba._parallel import for_rows
 from framefix._numba._pixels import to_pixel
+from framefix._numba._sampling import bilinear
 
 _jit = njit(cache=True, nogil=True)
 _F = np.float32
@@ -36,10 +38,10 @@ def _shrink_rows(image, factor, scale, out, y0, y1):
 def shrink_area(image, factor, out, workers):
     if factor < 1:
         raise ValueError("shrink_area: factor must be >= 1")
-    if out.shape != (image.shape[0] // factor, image.shape[1] // factor, image.shape[2]):
-        raise ValueError("shrink_area: out must be (H // factor, W // factor, C)")
+    out = prepare_output(out, (image.shape[0] // factor, image.shape[1] // factor, image.shape[2]), np.float32, "out")
     scale = _F(1.0) / (_F(factor * factor) * _max_value(image.dtype))
     for_rows(out.shape[0], workers, lambda y0, y1: _shrink_rows(image, factor, scale, out, y0, y1))
+    return out
 
 
 @_jit
@@ -92,8 +94,7 @@ def _curve_rows(image, knots_x, knots_y, out, y0, y1):
 
 
 def apply_tone_curves(image, knots_x, knots_y, out, workers):
-    if out.shape != image.shape:
-        raise ValueError("apply_tone_curves: out must have the image's shape")
+    out = prepare_output(out, image.shape, image.dtype, "out")
     curves, count = knots_x.shape
     if knots_y.shape != knots_x.shape or not 1 <= curves <= image.shape[2]:
         raise ValueError("apply_tone_curves: one curve per colour channel needed")
@@ -110,6 +111,7 @@ def apply_tone_curves(image, knots_x, knots_y, out, workers):
         for_rows(image.shape[0], workers, lambda y0, y1: _table_rows(image, table, out, y0, y1))
     else:
         for_rows(image.shape[0], workers, lambda y0, y1: _curve_rows(image, knots_x, knots_y, out, y0, y1))
+    return out
 
 
 @_jit
@@ -143,17 +145,13 @@ def _gain_rows(image, gains, colours, rows, row_w, columns, column_w, is_integer
                     out[y, x, c] = image[y, x, c]
                     continue
                 k = 0 if gain_channels == 1 else c
-                g00 = gains[r, q, k]
-                upper = g00 + wx * (gains[r, q + step_x, k] - g00)
-                g10 = gains[r + step_y, q, k]
-                lower = g10 + wx * (gains[r + step_y, q + step_x, k] - g10)
-                gain = upper + wy * (lower - upper)
+                gain = bilinear(gains[r, q, k], gains[r, q + step_x, k], gains[r + step_y, q, k],
+                                gains[r + step_y, q + step_x, k], wx, wy)
                 out[y, x, c] = to_pixel(_F(image[y, x, c]) * gain, is_integer, max_value)
 
 
 def apply_gain_field(image, gains, colours, out, workers):
-    if out.shape != image.shape:
-        raise ValueError("apply_gain_field: out must have the image's shape")
+    out = prepare_output(out, image.shape, image.dtype, "out")
     grid_h, grid_w, gain_channels = gains.shape
     if grid_h < 1 or grid_w < 1:
         raise ValueError("apply_gain_field: the grid needs a cell")
@@ -165,3 +163,4 @@ def apply_gain_field(image, gains, colours, out, workers):
     max_value = _max_value(image.dtype)
     for_rows(image.shape[0], workers, lambda y0, y1: _gain_rows(image, gains, colours, rows, row_w, columns, column_w,
                                                                 is_integer, max_value, out, y0, y1))
+    return out

@@ -1,4 +1,7 @@
-"""Numba twin of cpp/include/framefix/flow.hpp: patch_flow_level, same steps in the same order."""
+"""Numba twins of the flow estimator's parts (cpp/include/framefix/flow.hpp includes them), one
+section each, same steps in the same order: patch_search.hpp (patch_flow_level), flow_refine.hpp
+(refine_flow_level), pyramid.hpp (flow_luma, halve_plane, resize_flow) and consistency.hpp
+(consistency_ratio, and consistency_at, which the temporal twin shares)."""
 
 from __future__ import annotations
 
@@ -9,31 +12,19 @@ from numba import njit
 
 from framefix._numba._parallel import for_rows
 from framefix._numba._pixels import LUMA_B, LUMA_G, LUMA_R
+from framefix._numba._sampling import (
+    bilinear,
+    clamped_taps,
+    difference_x,
+    difference_y,
+    neighbours,
+    sample_clamped,
+)
 
 _F = np.float32
 
 
-@njit(cache=True, nogil=True)
-def _sample_clamped(image, x, y):
-    h, w = image.shape
-    max_x = _F(w - 1)
-    max_y = _F(h - 1)
-    x = _F(0.0) if x < _F(0.0) else (max_x if x > max_x else x)
-    y = _F(0.0) if y < _F(0.0) else (max_y if y > max_y else y)
-    x0 = int(x)
-    y0 = int(y)
-    x1 = min(x0 + 1, w - 1)
-    y1 = min(y0 + 1, h - 1)
-    fx = x - _F(x0)
-    fy = y - _F(y0)
-    a = image[y0, x0]
-    b = image[y0, x1]
-    c = image[y1, x0]
-    d = image[y1, x1]
-    top = a + fx * (b - a)
-    bottom = c + fx * (d - c)
-    return top + fy * (bottom - top)
-
+# --- patch_search.hpp ----------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
 def _lane_total(values, n):
@@ -60,17 +51,12 @@ def _sample_patch(image, ox, oy, u, v, p, out):
         fy = by - _F(y0)
         for j in range(p):
             for i in range(p):
-                a = image[y0 + j, x0 + i]
-                b = image[y0 + j, x0 + i + 1]
-                c = image[y0 + j + 1, x0 + i]
-                d = image[y0 + j + 1, x0 + i + 1]
-                top = a + fx * (b - a)
-                bottom = c + fx * (d - c)
-                out[j * p + i] = top + fy * (bottom - top)
+                out[j * p + i] = bilinear(image[y0 + j, x0 + i], image[y0 + j, x0 + i + 1], image[y0 + j + 1, x0 + i],
+                                          image[y0 + j + 1, x0 + i + 1], fx, fy)
     else:
         for j in range(p):
             for i in range(p):
-                out[j * p + i] = _sample_clamped(image, bx + _F(i), by + _F(j))
+                out[j * p + i] = sample_clamped(image, bx + _F(i), by + _F(j))
     return _lane_total(out, p * p) / _F(p * p)
 
 
@@ -100,15 +86,11 @@ def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, m0, s0, m1,
             k = r * nx + c
             for j in range(p):
                 y = oy + j
-                ya = max(y - 1, 0)
-                yb = min(y + 1, h - 1)
                 for i in range(p):
                     x = ox + i
-                    xa = max(x - 1, 0)
-                    xb = min(x + 1, w - 1)
                     t[j * p + i] = i0[y, x]
-                    gx[j * p + i] = (i0[y, xb] - i0[y, xa]) * (_F(0.5) if xb - xa == 2 else _F(1.0))
-                    gy[j * p + i] = (i0[yb, x] - i0[ya, x]) * (_F(0.5) if yb - ya == 2 else _F(1.0))
+                    gx[j * p + i] = difference_x(i0, y, x)
+                    gy[j * p + i] = difference_y(i0, y, x)
             count = _F(n)
             mean = _lane_total(t, n) / count
             for q in range(n):
@@ -254,7 +236,7 @@ def patch_flow_level(i0, i1, flow, patch, stride, iterations, workers):
     _blend(i0, i1, flow, xs, ys, patch, pu, pv, m0, s0, m1, s1)
 
 
-# --- variational refinement (the C++ refine_flow_level) ------------------------------------------
+# --- flow_refine.hpp: variational refinement ------------------------------------------------------
 
 _EPS2 = _F(1e-6)  # Charbonnier epsilon squared
 
@@ -288,22 +270,6 @@ def _normalise_locally(image, radius, epsilon, out, row_sum, row_squares):
 
 
 @njit(cache=True, nogil=True)
-def _diff_x(plane, y, x):
-    w = plane.shape[1]
-    a = x - 1 if x > 0 else 0
-    b = x + 1 if x + 1 < w else w - 1
-    return (plane[y, b] - plane[y, a]) * (_F(0.5) if b - a == 2 else _F(1.0))
-
-
-@njit(cache=True, nogil=True)
-def _diff_y(plane, y, x):
-    h = plane.shape[0]
-    a = y - 1 if y > 0 else 0
-    b = y + 1 if y + 1 < h else h - 1
-    return (plane[b, x] - plane[a, x]) * (_F(0.5) if b - a == 2 else _F(1.0))
-
-
-@njit(cache=True, nogil=True)
 def _linearise(flow, n0, n1, base_u, base_v, f1, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt):
     h, w = n0.shape
     max_x = _F(w - 1)
@@ -316,14 +282,14 @@ def _linearise(flow, n0, n1, base_u, base_v, f1, inside, ix, iy, it, ixx, ixy, i
             sy = _F(y) + v
             base_u[y, x] = u
             base_v[y, x] = v
-            f1[y, x] = _sample_clamped(n1, sx, sy)
+            f1[y, x] = sample_clamped(n1, sx, sy)
             inside[y, x] = _F(1.0) if sx >= _F(0.0) and sx <= max_x and sy >= _F(0.0) and sy <= max_y else _F(0.0)
     for y in range(h):
         for x in range(w):
-            ax = _diff_x(n0, y, x)
-            ay = _diff_y(n0, y, x)
-            bx = _diff_x(f1, y, x)
-            by = _diff_y(f1, y, x)
+            ax = difference_x(n0, y, x)
+            ay = difference_y(n0, y, x)
+            bx = difference_x(f1, y, x)
+            by = difference_y(f1, y, x)
             ix[y, x] = _F(0.5) * (ax + bx)
             iy[y, x] = _F(0.5) * (ay + by)
             it[y, x] = f1[y, x] - n0[y, x]
@@ -331,9 +297,9 @@ def _linearise(flow, n0, n1, base_u, base_v, f1, inside, ix, iy, it, ixx, ixy, i
             iyt[y, x] = by - ay
     for y in range(h):
         for x in range(w):
-            ixx[y, x] = _diff_x(ix, y, x)
-            ixy[y, x] = _diff_y(ix, y, x)
-            iyy[y, x] = _diff_y(iy, y, x)
+            ixx[y, x] = difference_x(ix, y, x)
+            ixy[y, x] = difference_y(ix, y, x)
+            iyy[y, x] = difference_y(iy, y, x)
 
 
 @njit(cache=True, nogil=True)
@@ -434,7 +400,7 @@ def refine_flow_level(i0, i1, flow, alpha, gamma, delta, fixed_point, sor, omega
     flow[..., 1] = v
 
 
-# --- pyramid helpers (the C++ flow_luma, halve_plane, resize_flow) --------------------------------
+# --- pyramid.hpp ---------------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
 def _luma(image, scale, out):
@@ -474,15 +440,6 @@ def halve_plane(plane, workers):
 
 
 @njit(cache=True, nogil=True)
-def _locate(i, ratio, size):
-    c = (_F(i) + _F(0.5)) * ratio - _F(0.5)
-    top = _F(size - 1)
-    c = _F(0.0) if c < _F(0.0) else (top if c > top else c)
-    i0 = int(c)
-    return i0, min(i0 + 1, size - 1), c - _F(i0)
-
-
-@njit(cache=True, nogil=True)
 def _resize(src, out):
     sh, sw = src.shape[:2]
     h, w = out.shape[:2]
@@ -490,17 +447,12 @@ def _resize(src, out):
     ratio_y = _F(sh) / _F(h)
     scales = (_F(w) / _F(sw), _F(h) / _F(sh))
     for y in range(h):
-        y0, y1, fy = _locate(y, ratio_y, sh)
+        y0, y1, fy = clamped_taps((_F(y) + _F(0.5)) * ratio_y - _F(0.5), sh)  # pixel centres aligned
         for x in range(w):
-            x0, x1, fx = _locate(x, ratio_x, sw)
+            x0, x1, fx = clamped_taps((_F(x) + _F(0.5)) * ratio_x - _F(0.5), sw)
             for ch in range(2):
-                a = src[y0, x0, ch]
-                b = src[y0, x1, ch]
-                c = src[y1, x0, ch]
-                d = src[y1, x1, ch]
-                top = a + fx * (b - a)
-                bottom = c + fx * (d - c)
-                out[y, x, ch] = (top + fy * (bottom - top)) * scales[ch]
+                out[y, x, ch] = bilinear(src[y0, x0, ch], src[y0, x1, ch], src[y1, x0, ch], src[y1, x1, ch], fx,
+                                         fy) * scales[ch]
 
 
 def resize_flow(flow, height, width, workers):
@@ -511,10 +463,10 @@ def resize_flow(flow, height, width, workers):
     return out
 
 
-# --- forward-backward consistency (the C++ consistency_ratio) -------------------------------------
+# --- consistency.hpp: forward-backward check -----------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundaries):
+def consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundaries):
     h, w = back_u.shape
     fu = forward[y, x, 0]
     fv = forward[y, x, 1]
@@ -522,19 +474,15 @@ def _consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundarie
     py = _F(y) + fv
     if not (px >= _F(0.0) and px <= _F(w - 1) and py >= _F(0.0) and py <= _F(h - 1)):
         return _F(np.inf)
-    bu = _sample_clamped(back_u, px, py)
-    bv = _sample_clamped(back_v, px, py)
+    bu = sample_clamped(back_u, px, py)
+    bv = sample_clamped(back_v, px, py)
     eu = fu + bu
     ev = fv + bv
     error = eu * eu + ev * ev
     tolerance = alpha * (fu * fu + fv * fv + bu * bu + bv * bv) + beta
     if motion_boundaries:
-        ya = y - 1 if y > 0 else 0
-        yb = y + 1 if y + 1 < h else h - 1
-        xa = x - 1 if x > 0 else 0
-        xb = x + 1 if x + 1 < w else w - 1
-        sx = _F(0.5) if xb - xa == 2 else _F(1.0)
-        sy = _F(0.5) if yb - ya == 2 else _F(1.0)
+        xa, xb, sx = neighbours(x, w)
+        ya, yb, sy = neighbours(y, h)
         gxu = (forward[y, xb, 0] - forward[y, xa, 0]) * sx
         gyu = (forward[yb, x, 0] - forward[ya, x, 0]) * sy
         gxv = (forward[y, xb, 1] - forward[y, xa, 1]) * sx
@@ -548,7 +496,7 @@ def _consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundarie
 def _consistency_rows(y0, y1, forward, back_u, back_v, alpha, beta, motion_boundaries, out):
     for y in range(y0, y1):
         for x in range(out.shape[1]):
-            out[y, x] = _consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundaries)
+            out[y, x] = consistency_at(forward, back_u, back_v, y, x, alpha, beta, motion_boundaries)
 
 
 def consistency_ratio(forward, backward, alpha, beta, motion_boundaries, workers):
@@ -561,67 +509,3 @@ def consistency_ratio(forward, backward, alpha, beta, motion_boundaries, workers
     for_rows(out.shape[0], workers, lambda y0, y1: _consistency_rows(y0, y1, forward, back_u, back_v, alpha, beta,
                                                                      bool(motion_boundaries), out))
     return out
-
-
-@njit(cache=True, nogil=True)
-def _compare_rows(r0, r1, step, prev, next, prev_luma, flow, back_u, back_v, alpha, beta, carried, valid, sums,
-                  counts):
-    h, w, channels = next.shape
-    max_x = _F(w - 1)
-    max_y = _F(h - 1)
-    for r in range(r0, r1):
-        y = r * step
-        total = 0.0
-        count = 0
-        for column in range(carried.shape[1]):
-            x = column * step
-            px = _F(x) + flow[y, x, 0]
-            py = _F(y) + flow[y, x, 1]
-            carried[r, column] = _sample_clamped(prev_luma, px, py)
-            consistent = _consistency_at(flow, back_u, back_v, y, x, alpha, beta, True) < _F(1.0)
-            valid[r, column] = consistent
-            if not consistent:
-                continue
-            px = _F(0.0) if px < _F(0.0) else (max_x if px > max_x else px)
-            py = _F(0.0) if py < _F(0.0) else (max_y if py > max_y else py)
-            x0 = int(px)
-            y0_ = int(py)
-            x1 = min(x0 + 1, w - 1)
-            y1_ = min(y0_ + 1, h - 1)
-            fx = px - _F(x0)
-            fy = py - _F(y0_)
-            squares = _F(0.0)
-            for ch in range(channels):
-                va = _F(prev[y0_, x0, ch])
-                vb = _F(prev[y0_, x1, ch])
-                vc = _F(prev[y1_, x0, ch])
-                vd = _F(prev[y1_, x1, ch])
-                top = va + fx * (vb - va)
-                bottom = vc + fx * (vd - vc)
-                difference = top + fy * (bottom - top) - _F(next[y, x, ch])
-                squares += difference * difference
-            total += np.float64(squares)
-            count += 1
-        sums[r] = total
-        counts[r] = count
-
-
-def compare_along_flow(prev, next, prev_luma, flow, back, alpha, beta, step, workers):
-    h, w = next.shape[:2]
-    if (step < 1 or prev.shape != next.shape or prev_luma.shape != (h, w) or flow.shape != (h, w, 2)
-            or back.shape != (h, w, 2)):
-        raise ValueError("compare_along_flow: frames, flows and outputs must have matching sizes")
-    rows, columns = -(-h // step), -(-w // step)
-    carried = np.empty((rows, columns), np.float32)
-    valid = np.empty((rows, columns), np.bool_)
-    sums = np.zeros(rows, np.float64)
-    counts = np.zeros(rows, np.int64)
-    back_u = np.ascontiguousarray(back[..., 0])
-    back_v = np.ascontiguousarray(back[..., 1])
-    alpha, beta = _F(alpha), _F(beta)
-    for_rows(rows, workers, lambda r0, r1: _compare_rows(r0, r1, step, prev, next, prev_luma, flow, back_u, back_v,
-                                                         alpha, beta, carried, valid, sums, counts))
-    total = 0.0
-    for value in sums:  # in row order, as the C++ kernel adds them
-        total += float(value)
-    return total, int(counts.sum()), carried, valid

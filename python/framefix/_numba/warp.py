@@ -13,8 +13,10 @@ import math
 import numpy as np
 from numba import njit
 
+from framefix._numba._outputs import prepare_output
 from framefix._numba._parallel import for_rows
 from framefix._numba._pixels import to_pixel as _to_pixel
+from framefix._numba._sampling import bilinear
 
 _ZERO = np.float32(0.0)
 _HALF = np.float32(0.5)
@@ -102,9 +104,7 @@ def _interior_linear(src, x0, y0, fx, fy, dst, y, x, is_integer, max_value):
         b = np.float32(src[y0, x0 + 1, c])
         d = np.float32(src[y0 + 1, x0, c])
         e = np.float32(src[y0 + 1, x0 + 1, c])
-        top = a + fx * (b - a)
-        bottom = d + fx * (e - d)
-        dst[y, x, c] = _to_pixel(top + fy * (bottom - top), is_integer, max_value)
+        dst[y, x, c] = _to_pixel(bilinear(a, b, d, e, fx, fy), is_integer, max_value)
 
 
 @_jit
@@ -126,9 +126,7 @@ def _sample_linear(src, sx, sy, dst, y, x, border, cval, is_integer, max_value):
         b = _tap_value(src, iy0, ix1, c, cval)
         d = _tap_value(src, iy1, ix0, c, cval)
         e = _tap_value(src, iy1, ix1, c, cval)
-        top = a + fx * (b - a)
-        bottom = d + fx * (e - d)
-        dst[y, x, c] = _to_pixel(top + fy * (bottom - top), is_integer, max_value)
+        dst[y, x, c] = _to_pixel(bilinear(a, b, d, e, fx, fy), is_integer, max_value)
 
 
 @_jit
@@ -247,8 +245,12 @@ def _run(image, flow, map_x, map_y, use_flow, out, mask, interpolation, border, 
 
 
 def warp(image, flow, out, mask, interpolation, border, cval, workers):
+    out = prepare_output(out, flow.shape[:2] + image.shape[2:], image.dtype, "out")
     _run(image, flow, _NO_MAP, _NO_MAP, True, out, mask, interpolation, border, cval, workers)
+    return out
 
 
 def remap(image, map_x, map_y, out, mask, interpolation, border, cval, workers):
+    out = prepare_output(out, map_x.shape + image.shape[2:], image.dtype, "out")
     _run(image, _NO_FLOW, map_x, map_y, False, out, mask, interpolation, border, cval, workers)
+    return out

@@ -1,13 +1,17 @@
 #pragma once
-// numpy arrays -> framefix views. The Python layer has already validated and explained; these
-// checks are the last line against a caller that bypasses it, and they never convert or copy.
+// What every binding file shares: numpy arrays -> framefix views, the out= convention, optional
+// masks, raw tables and the dtype dispatch. The Python layer has already validated and
+// explained; these checks are the last line against a caller that bypasses it, and they never
+// convert or copy.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "framefix/image_view.hpp"
 
@@ -70,6 +74,48 @@ PlaneView<T> plane_view(const py::array& a, const char* name) {
     v.stride_y = element_stride(a, 0, name);
     v.stride_x = element_stride(a, 1, name);
     return v;
+}
+
+inline std::string describe_shape(const std::vector<py::ssize_t>& shape) {
+    std::string text = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+    return text + (shape.size() == 1 ? ",)" : ")");
+}
+
+// The out= convention of every binding that writes an array (after pypocketfft's
+// prepare_output): None gets a new C-contiguous array; an array is written in place, so it must
+// already have exactly the dtype and shape (nothing is converted) and be writeable. The binding
+// returns the array either way, so callers may pass None and use the result.
+template <class T>
+py::array prepare_output(const py::object& out, const std::vector<py::ssize_t>& shape, const char* name) {
+    if (out.is_none()) return py::array_t<T>(shape);
+    if (!py::isinstance<py::array>(out))
+        throw py::type_error(std::string(name) + " must be a numpy array or None, got " +
+                             std::string(Py_TYPE(out.ptr())->tp_name));
+    auto a = py::reinterpret_borrow<py::array>(out);
+    const std::vector<py::ssize_t> actual(a.shape(), a.shape() + a.ndim());
+    if (!has_dtype<T>(a) || actual != shape)
+        throw std::invalid_argument(std::string(name) + " must be " + describe_shape(shape) + " " +
+                                    std::string(py::str(py::dtype::of<T>())) + ", got " + describe_shape(actual) +
+                                    " " + std::string(py::str(a.dtype())));
+    require_writeable(a, name);
+    return a;
+}
+
+// A C-contiguous array of exactly dtype T that a kernel reads through a raw pointer (tables,
+// matrices, reference curves), of `size` elements (any size when negative).
+template <class T>
+const T* contiguous_data(const py::array& a, const char* name, py::ssize_t size = -1) {
+    if (!has_dtype<T>(a) || !(a.flags() & py::array::c_style) || (size >= 0 && a.size() != size))
+        throw std::invalid_argument(std::string(name) + " must be a C-contiguous array of the expected dtype and size");
+    return static_cast<const T*>(a.data());
+}
+
+// An optional (H, W) selection: None, or bool / uint8 nonzero where selected.
+template <class T>
+std::optional<PlaneView<T>> optional_mask(const py::object& mask) {
+    if (mask.is_none()) return std::nullopt;
+    return plane_view<T>(mask.cast<py::array>(), "mask");
 }
 
 // Calls f(tag) with tag a value of the image's pixel type; anything else is refused by name.

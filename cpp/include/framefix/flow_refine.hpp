@@ -1,0 +1,412 @@
+#pragma once
+// The variational refinement of the flow estimator, one pyramid level at a time (python/
+// framefix/flow.py runs it after the patch stage of patch_search.hpp; the Numba twin is in
+// python/framefix/_numba/flow.py).
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "image_view.hpp"
+#include "parallel.hpp"
+#include "sampling.hpp"
+
+namespace framefix {
+
+// After the patch stage, a few iterations of the variational energy of Brox et al. (2004), as DIS
+// uses it: robust (Charbonnier) brightness and gradient constancy, linearised once around the
+// current flow, plus a robust smoothness term, minimised by lagged fixed-point iterations of
+// red-black SOR. It removes the patch stage's blockiness, reaches sub-pixel accuracy and fills
+// in flat and out-of-frame areas from their neighbours. Red-black ordering updates every pixel
+// of one colour from the other colour only, so the result does not depend on the worker count.
+
+struct Refinement {
+    float alpha = 1.0f;             // smoothness weight
+    float gamma = 1.0f;             // gradient constancy weight
+    float delta = 1.0f;             // brightness constancy weight
+    std::ptrdiff_t fixed_point = 5; // lagged relinearisations of the robust weights
+    std::ptrdiff_t sor = 5;         // SOR sweeps per fixed-point iteration
+    float omega = 1.6f;             // over-relaxation
+    std::ptrdiff_t radius = 4;      // window of the local normalisation: (2 radius + 1)^2 pixels, >= 1
+    float epsilon = 0.02f;          // added to the local standard deviation: flat areas stay flat
+};
+
+namespace detail {
+
+// Scratch planes that later calls on the same thread reuse. Large blocks freed after every call
+// go back to the operating system, and faulting their pages in again cost as much as the
+// arithmetic; blocks over 128 MiB are not kept. One workspace per thread at a time.
+class Workspace {
+public:
+    Workspace(std::size_t planes, std::size_t plane_size) : plane_size_(plane_size) {
+        constexpr std::size_t kept = std::size_t{1} << 25;  // floats
+        thread_local std::unique_ptr<float[]> cached;
+        thread_local std::size_t cached_count = 0;
+        thread_local bool in_use = false;
+        if (in_use) throw std::logic_error("framefix: nested flow workspaces on one thread");
+        const std::size_t count = planes * plane_size;
+        if (count <= cached_count) {
+            data_ = cached.get();
+        } else {
+            owned_.reset(new float[count]);
+            data_ = owned_.get();
+            if (count <= kept) {
+                cached = std::move(owned_);
+                cached_count = count;
+            }
+        }
+        in_use_ = &in_use;
+        in_use = true;
+    }
+    ~Workspace() { *in_use_ = false; }
+    Workspace(const Workspace&) = delete;
+    Workspace& operator=(const Workspace&) = delete;
+    float* plane(std::size_t index) const noexcept { return data_ + index * plane_size_; }
+
+private:
+    std::size_t plane_size_;
+    float* data_ = nullptr;
+    std::unique_ptr<float[]> owned_;
+    bool* in_use_ = nullptr;
+};
+
+// (p - local mean) / sqrt(local variance + epsilon^2) over a (2r+1)^2 window clamped at the
+// border: the same for any gain and offset of the image, so the refinement's data terms do not
+// see exposure flicker, even when it varies across the frame. Sums run in a fixed order
+// (separable, left to right, then top to bottom); the interior takes loops without clamping, so
+// that they vectorise. `image` is contiguous (w floats a row); row_sum and row_squares are
+// scratch planes.
+inline void normalise_locally(const float* image, std::ptrdiff_t h, std::ptrdiff_t w, std::ptrdiff_t radius,
+                              float epsilon, float* out, float* row_sum, float* row_squares, std::size_t workers) {
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            const float* __restrict r = image + y * w;
+            float* __restrict sum = row_sum + y * w;
+            float* __restrict squares = row_squares + y * w;
+            auto clamped = [&](std::ptrdiff_t x) {
+                float s = 0.0f, q = 0.0f;
+                for (std::ptrdiff_t d = -radius; d <= radius; ++d) {
+                    const float value = r[std::min(std::max<std::ptrdiff_t>(x + d, 0), w - 1)];
+                    s += value;
+                    q += value * value;
+                }
+                sum[x] = s;
+                squares[x] = q;
+            };
+            const std::ptrdiff_t inner_begin = std::min(radius, w), inner_end = std::max(w - radius, inner_begin);
+            for (std::ptrdiff_t x = 0; x < inner_begin; ++x) clamped(x);
+            for (std::ptrdiff_t x = inner_begin; x < inner_end; ++x) {
+                sum[x] = 0.0f;
+                squares[x] = 0.0f;
+            }
+            for (std::ptrdiff_t d = -radius; d <= radius; ++d)
+                for (std::ptrdiff_t x = inner_begin; x < inner_end; ++x) {
+                    const float value = r[x + d];
+                    sum[x] += value;
+                    squares[x] += value * value;
+                }
+            for (std::ptrdiff_t x = inner_end; x < w; ++x) clamped(x);
+        }
+    });
+    const float count = static_cast<float>((2 * radius + 1) * (2 * radius + 1));
+    const float epsilon2 = epsilon * epsilon;
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        std::vector<float> sums(w), squares(w);
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            float* __restrict s = sums.data();
+            float* __restrict q = squares.data();
+            std::fill(s, s + w, 0.0f);
+            std::fill(q, q + w, 0.0f);
+            for (std::ptrdiff_t d = -radius; d <= radius; ++d) {
+                const std::ptrdiff_t yy = std::min(std::max<std::ptrdiff_t>(y + d, 0), h - 1);
+                const float* __restrict rs = row_sum + yy * w;
+                const float* __restrict rq = row_squares + yy * w;
+                for (std::ptrdiff_t x = 0; x < w; ++x) {
+                    s[x] += rs[x];
+                    q[x] += rq[x];
+                }
+            }
+            const float* __restrict r = image + y * w;
+            float* __restrict o = out + y * w;
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                const float mean = s[x] / count;
+                const float variance = std::max(q[x] / count - mean * mean, 0.0f);
+                o[x] = (r[x] - mean) / std::sqrt(variance + epsilon2);
+            }
+        }
+    });
+}
+
+// Derivatives of a contiguous w-wide plane along x and along y (sampling.hpp's rule).
+inline float diff_x(const float* plane, std::ptrdiff_t w, std::ptrdiff_t y, std::ptrdiff_t x) noexcept {
+    return central_difference(plane + y * w, 1, x, w);
+}
+inline float diff_y(const float* plane, std::ptrdiff_t w, std::ptrdiff_t h, std::ptrdiff_t y, std::ptrdiff_t x) noexcept {
+    return central_difference(plane + x, w, y, h);
+}
+
+// The linearised, robustly weighted data terms of `count` pixels: the symmetric 2x2 system
+// A (du, dv) + b around the base flow, returned as A and c = b - A base (the system for the full
+// flow). Weights come from the residuals at the current flow (lagged nonlinearity); pixels whose
+// match left the frame get none. A flat loop over plain arrays, so that it vectorises.
+inline void data_terms(std::ptrdiff_t count, float delta, float gamma, const float* __restrict inside,
+                       const float* __restrict u, const float* __restrict v, const float* __restrict base_u,
+                       const float* __restrict base_v, const float* __restrict ix, const float* __restrict iy,
+                       const float* __restrict it, const float* __restrict ixx, const float* __restrict ixy,
+                       const float* __restrict iyy, const float* __restrict ixt, const float* __restrict iyt,
+                       float* __restrict a11, float* __restrict a12, float* __restrict a22, float* __restrict c1,
+                       float* __restrict c2) noexcept {
+    constexpr float eps2 = 1e-6f;
+    for (std::ptrdiff_t k = 0; k < count; ++k) {
+        const float du = u[k] - base_u[k], dv = v[k] - base_v[k];
+        const float d = ix[k] * du + iy[k] * dv + it[k];
+        const float psi_i = inside[k] * delta / std::sqrt(d * d + eps2);
+        const float ex = ixx[k] * du + ixy[k] * dv + ixt[k];
+        const float ey = ixy[k] * du + iyy[k] * dv + iyt[k];
+        const float psi_g = inside[k] * gamma / std::sqrt(ex * ex + ey * ey + eps2);
+        const float p11 = psi_i * ix[k] * ix[k] + psi_g * (ixx[k] * ixx[k] + ixy[k] * ixy[k]);
+        const float p12 = psi_i * ix[k] * iy[k] + psi_g * (ixx[k] * ixy[k] + ixy[k] * iyy[k]);
+        const float p22 = psi_i * iy[k] * iy[k] + psi_g * (ixy[k] * ixy[k] + iyy[k] * iyy[k]);
+        const float b1 = psi_i * ix[k] * it[k] + psi_g * (ixx[k] * ixt[k] + ixy[k] * iyt[k]);
+        const float b2 = psi_i * iy[k] * it[k] + psi_g * (ixy[k] * ixt[k] + iyy[k] * iyt[k]);
+        a11[k] = p11;
+        a12[k] = p12;
+        a22[k] = p22;
+        c1[k] = b1 - p11 * base_u[k] - p12 * base_v[k];
+        c2[k] = b2 - p12 * base_u[k] - p22 * base_v[k];
+    }
+}
+
+// Smoothness weights of one row: alpha / sqrt(|grad u|^2 + |grad v|^2 + eps^2) from forward
+// differences. `u_next`, `v_next` are the next row, or this row on the last one, which makes the
+// vertical differences exactly zero; the last column has no horizontal ones.
+inline void smoothness_row(std::ptrdiff_t w, float alpha, const float* __restrict u, const float* __restrict v,
+                           const float* __restrict u_next, const float* __restrict v_next,
+                           float* __restrict out) noexcept {
+    constexpr float eps2 = 1e-6f;
+    for (std::ptrdiff_t x = 0; x + 1 < w; ++x) {
+        const float ux = u[x + 1] - u[x], vx = v[x + 1] - v[x], uy = u_next[x] - u[x], vy = v_next[x] - v[x];
+        out[x] = alpha / std::sqrt(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
+    }
+    const std::ptrdiff_t x = w - 1;
+    const float ux = 0.0f, vx = 0.0f, uy = u_next[x] - u[x], vy = v_next[x] - v[x];
+    out[x] = alpha / std::sqrt(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
+}
+
+// One row's links to the right and lower neighbours (wh, wv: the mean of the two smoothness
+// weights, 0 past the border) and the inverted diagonals 1 / (A_ii + sum of the four links);
+// inv11 and inv22 hold A's diagonal on entry. Missing links add an exact zero.
+template <bool HasUp, bool HasDown>
+void links_row(std::ptrdiff_t w, const float* __restrict s, const float* __restrict s_up,
+               const float* __restrict s_down, float* __restrict wh, float* __restrict wv, float* __restrict inv11,
+               float* __restrict inv22) noexcept {
+    auto pixel = [&](std::ptrdiff_t x, bool has_left, bool has_right) {
+        const float right = has_right ? 0.5f * (s[x] + s[x + 1]) : 0.0f;
+        const float down = HasDown ? 0.5f * (s[x] + s_down[x]) : 0.0f;
+        wh[x] = right;
+        wv[x] = down;
+        float sw = right + down;
+        sw += has_left ? 0.5f * (s[x - 1] + s[x]) : 0.0f;
+        sw += HasUp ? 0.5f * (s_up[x] + s[x]) : 0.0f;
+        inv11[x] = 1.0f / (inv11[x] + sw);
+        inv22[x] = 1.0f / (inv22[x] + sw);
+    };
+    pixel(0, false, w > 1);
+    for (std::ptrdiff_t x = 1; x + 1 < w; ++x) pixel(x, true, true);
+    if (w > 1) pixel(w - 1, true, false);
+}
+
+// Red-black SOR over the pixels x0, x0 + 2, ... < x1 of an interior row (all four neighbours
+// exist): the new (u, v) of a pixel solves its 2x2 system with the neighbours' current values,
+// over-relaxed by omega. Pixels of one colour read only the other colour, so the loop has no
+// dependences and vectorises.
+inline void sor_row(std::ptrdiff_t x0, std::ptrdiff_t x1, float omega, float* __restrict u, float* __restrict v,
+                    const float* __restrict u_up, const float* __restrict v_up, const float* __restrict u_down,
+                    const float* __restrict v_down, const float* __restrict wh, const float* __restrict wv,
+                    const float* __restrict wv_up, const float* __restrict a12, const float* __restrict c1,
+                    const float* __restrict c2, const float* __restrict inv11, const float* __restrict inv22) noexcept {
+    for (std::ptrdiff_t x = x0; x < x1; x += 2) {
+        float su = 0.0f, sv = 0.0f;
+        su += wh[x - 1] * u[x - 1];
+        sv += wh[x - 1] * v[x - 1];
+        su += wh[x] * u[x + 1];
+        sv += wh[x] * v[x + 1];
+        su += wv_up[x] * u_up[x];
+        sv += wv_up[x] * v_up[x];
+        su += wv[x] * u_down[x];
+        sv += wv[x] * v_down[x];
+        u[x] += omega * ((su - c1[x] - a12[x] * v[x]) * inv11[x] - u[x]);
+        v[x] += omega * ((sv - c2[x] - a12[x] * u[x]) * inv22[x] - v[x]);
+    }
+}
+
+}  // namespace detail
+
+// Refines `flow` (H, W, 2, in place) between planes i0 and i1 (float32, same size, at least 2x2).
+inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<const float>& i1,
+                              const ImageView<float>& flow, const Refinement& settings, std::size_t workers = 1) {
+    const std::ptrdiff_t h = i0.height, w = i0.width, n = h * w;
+    if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
+        throw std::invalid_argument("refine_flow_level: i0, i1 and flow must have the same height and width");
+    if (h < 2 || w < 2 || !(settings.alpha > 0.0f) || !(settings.gamma >= 0.0f) || !(settings.delta >= 0.0f) ||
+        settings.fixed_point < 0 || settings.sor < 0 || !(settings.omega > 0.0f && settings.omega < 2.0f) ||
+        settings.radius < 1 || !(settings.epsilon > 0.0f))
+        throw std::invalid_argument("refine_flow_level: bad refinement settings for this image size");
+    const detail::Workspace workspace(22, static_cast<std::size_t>(n));
+    float* const base_u = workspace.plane(0);
+    float* const base_v = workspace.plane(1);
+    float* const f0 = workspace.plane(2);
+    float* const f1 = workspace.plane(3);
+    float* const inside = workspace.plane(4);  // 1 where the match stays in the frame, else 0
+    float* const ix = workspace.plane(5);
+    float* const iy = workspace.plane(6);
+    float* const it = workspace.plane(7);
+    float* const ixx = workspace.plane(8);
+    float* const ixy = workspace.plane(9);
+    float* const iyy = workspace.plane(10);
+    float* const ixt = workspace.plane(11);
+    float* const iyt = workspace.plane(12);
+    auto rows = [&](auto&& body) {
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            for (std::ptrdiff_t y = r0; y < r1; ++y) body(y);
+        });
+    };
+    // both frames normalised, then the second warped by the current flow; pixels whose match
+    // leaves the frame get no data term
+    PlaneView<const float> n1{workspace.plane(21), h, w, w, 1};
+    rows([&](std::ptrdiff_t y) {  // contiguous copies of the frames, in planes not yet used
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            it[y * w + x] = i0.row(y)[x * i0.stride_x];
+            ixx[y * w + x] = i1.row(y)[x * i1.stride_x];
+        }
+    });
+    detail::normalise_locally(it, h, w, settings.radius, settings.epsilon, f0, ix, iy, workers);
+    detail::normalise_locally(ixx, h, w, settings.radius, settings.epsilon, workspace.plane(21), ix, iy, workers);
+    rows([&](std::ptrdiff_t y) {
+        const float max_x = static_cast<float>(w - 1), max_y = static_cast<float>(h - 1);
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            const float* f = flow.pixel(y, x);
+            const float u = f[0], v = f[flow.stride_c];
+            const float sx = static_cast<float>(x) + u, sy = static_cast<float>(y) + v;
+            const std::ptrdiff_t k = y * w + x;
+            base_u[k] = u;
+            base_v[k] = v;
+            f1[k] = detail::sample_clamped(n1, sx, sy);
+            inside[k] = sx >= 0.0f && sx <= max_x && sy >= 0.0f && sy <= max_y ? 1.0f : 0.0f;
+        }
+    });
+    // derivatives: spatial ones averaged over both frames, temporal ones as differences
+    rows([&](std::ptrdiff_t y) {
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            const std::ptrdiff_t k = y * w + x;
+            const float ax = detail::diff_x(f0, w, y, x), ay = detail::diff_y(f0, w, h, y, x);
+            const float bx = detail::diff_x(f1, w, y, x), by = detail::diff_y(f1, w, h, y, x);
+            ix[k] = 0.5f * (ax + bx);
+            iy[k] = 0.5f * (ay + by);
+            it[k] = f1[k] - f0[k];
+            ixt[k] = bx - ax;
+            iyt[k] = by - ay;
+        }
+    });
+    rows([&](std::ptrdiff_t y) {
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            const std::ptrdiff_t k = y * w + x;
+            ixx[k] = detail::diff_x(ix, w, y, x);
+            ixy[k] = detail::diff_y(ix, w, h, y, x);
+            iyy[k] = detail::diff_y(iy, w, h, y, x);
+        }
+    });
+
+    // The unknowns are the full flow (u, v) = base + increment. Per fixed-point iteration the
+    // linearised data term of a pixel is  A (du, dv) + b  with A symmetric 2x2; written for the
+    // full flow its constant part is  c = b - A base.
+    float* const u = f0;  // the image copies are no longer needed: reuse them
+    float* const v = f1;
+    std::copy(base_u, base_u + n, u);
+    std::copy(base_v, base_v + n, v);
+    float* const smooth = workspace.plane(13);
+    float* const a12 = workspace.plane(14);
+    float* const c1 = workspace.plane(15);
+    float* const c2 = workspace.plane(16);
+    float* const inv11 = workspace.plane(17);
+    float* const inv22 = workspace.plane(18);
+    float* const wh = workspace.plane(19);
+    float* const wv = workspace.plane(20);
+    const float alpha = settings.alpha, gamma = settings.gamma, delta = settings.delta, omega = settings.omega;
+
+    for (std::ptrdiff_t fp = 0; fp < settings.fixed_point; ++fp) {
+        rows([=](std::ptrdiff_t y) {
+            const std::ptrdiff_t k = y * w, next = y + 1 < h ? k + w : k;
+            detail::smoothness_row(w, alpha, u + k, v + k, u + next, v + next, smooth + k);
+        });
+        // robust data weights at the current flow, the links to the right and lower neighbours,
+        // and each pixel's system with its diagonal inverted once for all sweeps (A's diagonal
+        // waits in inv11 and inv22)
+        rows([=](std::ptrdiff_t y) {
+            const std::ptrdiff_t k = y * w;
+            detail::data_terms(w, delta, gamma, inside + k, u + k, v + k, base_u + k, base_v + k, ix + k, iy + k, it + k,
+                               ixx + k, ixy + k, iyy + k, ixt + k, iyt + k, inv11 + k, a12 + k, inv22 + k, c1 + k, c2 + k);
+            const float* up = y > 0 ? smooth + k - w : nullptr;
+            const float* down = y + 1 < h ? smooth + k + w : nullptr;
+            if (up && down)
+                detail::links_row<true, true>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+            else if (up)
+                detail::links_row<true, false>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+            else if (down)
+                detail::links_row<false, true>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+            else
+                detail::links_row<false, false>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+        });
+        // border pixels take the general path, interior runs of a row the vectorised one
+        auto sor_pixel = [=](std::ptrdiff_t y, std::ptrdiff_t x) {
+            const std::ptrdiff_t k = y * w + x;
+            float su = 0.0f, sv = 0.0f;
+            if (x > 0) {
+                su += wh[k - 1] * u[k - 1];
+                sv += wh[k - 1] * v[k - 1];
+            }
+            if (x + 1 < w) {
+                su += wh[k] * u[k + 1];
+                sv += wh[k] * v[k + 1];
+            }
+            if (y > 0) {
+                su += wv[k - w] * u[k - w];
+                sv += wv[k - w] * v[k - w];
+            }
+            if (y + 1 < h) {
+                su += wv[k] * u[k + w];
+                sv += wv[k] * v[k + w];
+            }
+            u[k] += omega * ((su - c1[k] - a12[k] * v[k]) * inv11[k] - u[k]);
+            v[k] += omega * ((sv - c2[k] - a12[k] * u[k]) * inv22[k] - v[k]);
+        };
+        for (std::ptrdiff_t sweep = 0; sweep < settings.sor; ++sweep)
+            for (std::ptrdiff_t colour = 0; colour < 2; ++colour)
+                rows([=](std::ptrdiff_t y) {
+                    const std::ptrdiff_t first = (y + colour) & 1;
+                    if (y == 0 || y + 1 == h || w < 3) {
+                        for (std::ptrdiff_t x = first; x < w; x += 2) sor_pixel(y, x);
+                        return;
+                    }
+                    if (first == 0) sor_pixel(y, 0);
+                    const std::ptrdiff_t x0 = first == 0 ? 2 : 1;
+                    const std::ptrdiff_t k = y * w;
+                    detail::sor_row(x0, w - 1, omega, u + k, v + k, u + k - w, v + k - w, u + k + w, v + k + w, wh + k,
+                                    wv + k, wv + k - w, a12 + k, c1 + k, c2 + k, inv11 + k, inv22 + k);
+                    if ((w - 1 - first) % 2 == 0) sor_pixel(y, w - 1);
+                });
+    }
+    rows([=](std::ptrdiff_t y) {
+        for (std::ptrdiff_t x = 0; x < w; ++x) {
+            float* f = flow.pixel(y, x);
+            f[0] = u[y * w + x];
+            f[flow.stride_c] = v[y * w + x];
+        }
+    });
+}
+
+}  // namespace framefix
