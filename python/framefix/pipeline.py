@@ -55,7 +55,22 @@ class Operation(abc.ABC):
 
     @abc.abstractmethod
     def process(self, window: Sequence[np.ndarray], position: Position) -> np.ndarray:
-        """The output frame for ``window[position.current]``."""
+        """The output frame for ``window[position.current]``.
+
+        Parameters
+        ----------
+        window : sequence of ndarray
+            Up to ``past`` frames before the current one, the current one and up to ``future``
+            after it, all from the same shot (shorter at the shot's ends).
+        position : Position
+            The current frame's index in the clip, its shot's first frame and its place in
+            ``window``.
+
+        Returns
+        -------
+        ndarray
+            The new frame: the same shape and dtype as the current one.
+        """
 
     def reset(self) -> None:
         """Forget everything about the previous shot."""

@@ -277,7 +277,18 @@ def deflicker_dict(run, before=None, after=None) -> dict:
 
 
 def deflicker_text(report: dict) -> str:
-    """A terminal summary of :func:`deflicker_dict`: one line per shot, before -> after."""
+    """A terminal summary of :func:`deflicker_dict`: one line per shot, before -> after.
+
+    Parameters
+    ----------
+    report : dict
+        What :func:`deflicker_dict` returned.
+
+    Returns
+    -------
+    str
+        Lines for the terminal, without a final newline.
+    """
     def pair(values, scale=1.0):
         a, b = values["before"], values["after"]
         if a is None or b is None:
