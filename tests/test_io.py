@@ -259,23 +259,44 @@ def test_info_json(small_mp4):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="needs POSIX signals")
-def test_interrupt_leaves_no_output(tmp_path):
+@pytest.mark.parametrize(("signal_name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize("codec", [None, "ffv1"])
+def test_interrupt_exits_quickly_and_leaves_no_output(tmp_path, signal_name, code, codec):
     source = tmp_path / "long.mkv"
     write_video(source, moving_frames(400, 240, 320), codec="ffv1", pix_fmt="bgr0")
-    target = tmp_path / "out.mp4"
+    target = tmp_path / ("out.mkv" if codec else "out.mp4")  # None: the default codec (x264, its threads)
     process = subprocess.Popen([sys.executable, "-m", "framefix", "convert", str(source), "-o", str(target),
-                                "--preset", "veryslow"], stderr=subprocess.PIPE, text=True)
+                                *(["--codec", codec] if codec else ["--preset", "veryslow"])],
+                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and time.monotonic() < deadline:  # wait until it is writing
         time.sleep(0.05)
     assert leftovers(tmp_path), "convert never started writing"
     time.sleep(0.3)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    process.send_signal(getattr(signal, signal_name))
+    sent = time.monotonic()
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"framefix did not exit after {signal_name}")
+    assert time.monotonic() - sent < 5
+    assert process.returncode == code, err
     assert "interrupted" in err and "Traceback" not in err
     assert not target.exists()
     assert leftovers(tmp_path) == []
+
+
+def test_cli_never_routes_ffmpeg_logs_through_python(tmp_path):
+    # PyAV's Python log callback makes encoder threads wait for the GIL; x264 logs from a worker
+    # while its close holds the GIL and joins that worker: an interrupted encode hung there.
+    import av.logging
+
+    source = tmp_path / "in.mkv"
+    write_video(source, moving_frames(3, 32, 32), codec="ffv1")
+    for extra in ([], ["-v"]):
+        assert main(["convert", str(source), "-o", str(tmp_path / "out.mp4"), "-q", "--overwrite", *extra]) == 0
+        assert av.logging.get_level() is None
 
 
 def test_demo_writes_its_files(tmp_path):

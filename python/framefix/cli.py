@@ -1,6 +1,6 @@
 """The ``framefix`` command line.
 
-Exit codes: 0 success, 2 bad input or usage, 130 interrupted (Ctrl-C or SIGTERM). Errors are one
+Exit codes: 0 success, 2 bad input or usage, 130 interrupted by Ctrl-C, 143 by SIGTERM. Errors are one
 line on stderr (``-v`` adds the traceback); a progress bar shows on a terminal unless ``-q``.
 """
 
@@ -26,7 +26,7 @@ from framefix.flow import PRESETS
 from framefix.io import ClipError, split_reference
 from framefix.outputs import atomic_output, check_distinct
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 2, 130, 143
 
 
 class _Terminated(KeyboardInterrupt):
@@ -305,6 +305,22 @@ def _run_demo(args) -> int:
     return EXIT_OK
 
 
+def _configure_ffmpeg_logs(verbose: bool) -> None:
+    """FFmpeg's log lines would make a second line of output; -v shows its warnings.
+
+    Never through PyAV's Python log callback (``av.logging.set_level`` with a level): encoder
+    threads then take the GIL to log, and x264 logs from a worker while ``x264_encoder_close``
+    holds the GIL and joins it, so an interrupted encode never finished. Quiet is PyAV's
+    default, a callback in C that drops everything; verbose is FFmpeg's own callback, which
+    writes to stderr without Python.
+    """
+    if verbose:
+        av.logging.restore_default_callback()
+        av.logging.set_libav_level(av.logging.WARNING)
+    else:
+        av.logging.set_level(None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``framefix`` command.
 
@@ -316,19 +332,18 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit code: 0 done, 2 bad input or usage, 130 interrupted. A ``TypeError`` (a bug,
+        The exit code: 0 done, 2 bad input or usage, 130 interrupted (143 by SIGTERM). A ``TypeError`` (a bug,
         not bad input) is raised, not reported.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None
-    # FFmpeg's own log lines would make a second line of output; -v shows them.
-    av.logging.set_level(av.logging.WARNING if args.verbose else av.logging.PANIC)
+    _configure_ffmpeg_logs(args.verbose)
     try:
         return args.run(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("\nframefix: interrupted; no output was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # `framefix info clip | head -1`
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")
