@@ -351,3 +351,25 @@ BAD_CALLS = [
 def test_bad_input_is_refused_with_a_clear_message(backend, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_sides_beyond_32_bit_indices_are_refused_not_a_crash(backend):
+    from framefix.warp import MAX_SIDE
+
+    image = np.zeros((1, MAX_SIDE + 1), np.uint8)  # calloc'd, never touched: no memory used
+    map_x = np.array([[MAX_SIDE + 0.5]], np.float32)
+    with pytest.raises(ValueError, match="image sides must be at most"):
+        framefix.remap(image, map_x, np.zeros((1, 1), np.float32), interpolation="nearest")
+    flow = np.broadcast_to(np.zeros(2, np.float32), (1, MAX_SIDE + 1, 2))  # no memory either
+    with pytest.raises(ValueError, match="image sides must be at most"):
+        framefix.warp(image, flow, interpolation="nearest")
+
+
+def test_kernels_refuse_sides_beyond_32_bit_indices(backend):
+    from framefix import _backend
+    from framefix.warp import MAX_SIDE
+
+    image = np.zeros((1, MAX_SIDE + 1, 1), np.uint8)
+    with pytest.raises(ValueError, match="at most 2\\^30"):
+        _backend.implementation().remap(image, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
+                                        None, None, 0, 0, 0.0, 1)

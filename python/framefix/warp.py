@@ -6,12 +6,13 @@ import numpy as np
 
 from framefix import _backend, _validate
 
-__all__ = ["BORDERS", "INTERPOLATIONS", "remap", "warp"]
+__all__ = ["BORDERS", "INTERPOLATIONS", "MAX_SIDE", "remap", "warp"]
 
 # The position of each name is the code the backends receive (cpp/include/framefix/warp.hpp,
 # border.hpp and python/framefix/_numba/warp.py use the same numbers).
 INTERPOLATIONS = ("nearest", "linear", "cubic")
 BORDERS = ("constant", "edge", "reflect", "symmetric", "wrap")
+MAX_SIDE = 1 << 30  # longest image side warped: the kernels' sample indices are 32-bit
 
 _SHARED_DOC = """
     interpolation : {'linear', 'nearest', 'cubic'}
@@ -143,6 +144,8 @@ remap.__doc__ = (
 def _run(func, image, coordinates, interpolation, border, cval, out, return_mask, workers):
     image = _validate.as_array(func, "image", image)
     frame = _validate.frame(func, "image", image)
+    if max(frame.shape[:2]) > MAX_SIDE:
+        raise ValueError(f"{func}: image sides must be at most {MAX_SIDE} (2^30) pixels, got shape {image.shape}")
     if func == "warp":
         coordinates = (_validate.flow(func, coordinates[0], frame.shape[:2]),)
         out_height_width = frame.shape[:2]

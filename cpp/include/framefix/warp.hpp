@@ -42,6 +42,7 @@ inline Interpolation interpolation_from_code(int code) {
 namespace detail {
 
 constexpr float kMaxCoordinate = 1073741824.0f;  // 2^30
+constexpr std::ptrdiff_t kMaxSide = std::ptrdiff_t{1} << 30;  // the largest image side sampled
 
 inline float clamp_coordinate(float v) noexcept {
     return v < -kMaxCoordinate ? -kMaxCoordinate : (v > kMaxCoordinate ? kMaxCoordinate : v);
@@ -372,6 +373,10 @@ void remap_dispatch(const ImageView<const T>& src, const Coordinates& coordinate
                     float cval, std::size_t workers) {
     if (src.height <= 0 || src.width <= 0 || src.channels <= 0)
         throw std::invalid_argument("image must not be empty");
+    // Sample indices are 32-bit and coordinates are clamped to +-2^30: larger sides would index
+    // past the image.
+    if (src.height > kMaxSide || src.width > kMaxSide)
+        throw std::invalid_argument("image sides must be at most 2^30 pixels");
     if (dst.channels != src.channels) throw std::invalid_argument("out must have the image's channels");
     if (mask && !mask->same_size(dst.height, dst.width))
         throw std::invalid_argument("mask must have the output's height and width");

@@ -244,13 +244,23 @@ def _run(image, flow, map_x, map_y, use_flow, out, mask, interpolation, border, 
     for_rows(out.shape[0], workers, run_rows)
 
 
+_MAX_SIDE = 1 << 30  # as warp.hpp's kMaxSide: 32-bit sample indices, coordinates clamped to +-2^30
+
+
+def _check_size(image):
+    if image.shape[0] > _MAX_SIDE or image.shape[1] > _MAX_SIDE:
+        raise ValueError("image sides must be at most 2^30 pixels")
+
+
 def warp(image, flow, out, mask, interpolation, border, cval, workers):
+    _check_size(image)
     out = prepare_output(out, flow.shape[:2] + image.shape[2:], image.dtype, "out")
     _run(image, flow, _NO_MAP, _NO_MAP, True, out, mask, interpolation, border, cval, workers)
     return out
 
 
 def remap(image, map_x, map_y, out, mask, interpolation, border, cval, workers):
+    _check_size(image)
     out = prepare_output(out, map_x.shape + image.shape[2:], image.dtype, "out")
     _run(image, _NO_FLOW, map_x, map_y, False, out, mask, interpolation, border, cval, workers)
     return out
