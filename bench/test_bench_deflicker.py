@@ -14,6 +14,10 @@ global and local. Sharpness: mean |Laplacian| of the output over the input's.
 
 Speed: frames/s of the global and local stages at 720p (bigbuckbunny), 2 workers, and the time
 ``framefix deflicker --mode global`` adds to ``framefix convert`` (decode + encode) of the same clip.
+
+Real generated clips have no clean reference: point FRAMEFIX_BENCH_CLIPS at a folder of them and
+``test_generated_clips_reference_free`` reports the analysis' flicker index, worst regional
+flicker and warping error, E_warp along the input's own motion and the sharpness ratio.
 """
 
 import subprocess
@@ -189,3 +193,48 @@ def test_added_time_over_convert(tmp_path):
         times[label] = time.perf_counter() - start
     print("\n" + "\n".join(f"  {label:25s} {seconds:6.2f} s ({seconds / times['convert']:.2f}x convert)"
                            for label, seconds in times.items()))
+
+
+def _reference_free(frames, input_frames, folder, fps):
+    """Flicker index, worst regional flicker and E_warp of the analysis, E_warp along the input's
+    own flow (relative to the input's) and the sharpness ratio to the input."""
+    import imageio.v3 as iio
+
+    from framefix.analysis import analyze_clip
+
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        iio.imwrite(folder / f"{i:05d}.png", frame)
+    analysis = analyze_clip(folder / "%05d.png", flow=True, fps=fps)
+    regional = analysis.shot_regional_flicker()[0]
+    return (analysis.flicker.flicker_index, None if regional is None else regional[0],
+            analysis.shot_warping_errors()[0], sharpness(frames) / sharpness(input_frames))
+
+
+def test_generated_clips_reference_free(tmp_path):
+    """Real generated clips (no clean reference), from the folder FRAMEFIX_BENCH_CLIPS names (GIF,
+    MP4, ...; skipped when unset): the analysis' reference-free measures before and after, and
+    E_warp along the input's own motion, for the input, ffmpeg s=5, global and auto."""
+    import glob
+    import os
+
+    folder = os.environ.get("FRAMEFIX_BENCH_CLIPS")
+    if not folder:
+        pytest.skip("set FRAMEFIX_BENCH_CLIPS to a folder of generated clips")
+    paths = sorted(p for p in glob.glob(os.path.join(folder, "*")) if not p.endswith((".md", ".txt", ".json")))
+    lines = ["", "generated clips (flicker index / worst regional / E_warp x1000 / E_warp along the input's flow, "
+                 "x input / sharpness ratio)"]
+    for path in paths:
+        with framefix.open_clip(path) as clip:
+            frames = np.stack([f for f in clip])
+        reference = WarpReference(frames, set())
+        base = reference.error(frames)
+        results = {"input": frames, "ffmpeg s=5": ffmpeg_deflicker(frames, 5),
+                   "global": deflicker(frames, mode="global", workers=2), "auto": deflicker(frames, mode="auto", workers=2)}
+        cells = []
+        for method, out in results.items():
+            scratch = tmp_path / f"{os.path.basename(path)}-{method}".replace(" ", "_").replace("=", "")
+            index, regional, warp, sharp = _reference_free(out, frames, scratch, 8)
+            cells.append(f"{method} {index:.2f}/{regional:.1f}/{1000 * warp:.1f}/{reference.error(out) / base:.3f}x/{sharp:.3f}")
+        lines.append(f"  {os.path.basename(path)[:24]:25s}" + " | ".join(cells))
+    print("\n".join(lines))
