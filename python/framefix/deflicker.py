@@ -53,15 +53,7 @@ _TUKEY = 0.094               # biweight cut-off (0..1 units): farther from the c
 _TUKEY_LOG_GAIN = 0.3        # the same for the local stage's log-gains (a flash is ~0.3 and more)
 _NOISE = 0.004               # level changes below this (0..1 units) are estimation noise, not flicker
 _MAX_GAIN = 4.0              # a tone curve moves no level by more than this factor
-# Flow presets of the two stages, measured on the quality benchmark: the global stage's quantile
-# curves only need where the frames agree, and the coarser flow leaves fewer doubtful pixels in
-# (clean footage 46.1 dB instead of 43.7, every flicker kind better); but it solves at quarter
-# size, too coarse for small objects moving fast in analysis frames under ~100 pixels high. The
-# local stage measures cell by cell and needs the finer motion (regional shimmer 35.2 dB, not 34.9).
-_GLOBAL_FLOW_PRESET = "ultrafast"
-_GLOBAL_FLOW_PRESET_SMALL = "fast"
-_GLOBAL_COARSE_MIN_SIDE = 100
-_LOCAL_FLOW_PRESET = "fast"
+_FLOW_PRESET = "fast"
 
 
 def _shrink_factor(height: int, width: int, side: int = ANALYSIS_SIDE) -> int:
@@ -125,14 +117,14 @@ def _map_levels(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndar
     return out
 
 
-def _flow_pair(current: np.ndarray, previous: np.ndarray, preset: str, workers: int):
+def _flow_pair(current: np.ndarray, previous: np.ndarray, workers: int):
     """Flows current -> previous and back, and where they agree; None when the frames are too
     small for the estimator (then the frames are compared pixel for pixel)."""
     from framefix.flow import MIN_SIDE, _flow_pair as flow_both_ways, _settings
     from framefix.flow import flow_consistency
 
     h, w = current.shape[:2]
-    settings = _settings("deflicker", preset, {})
+    settings = _settings("deflicker", _FLOW_PRESET, {})
     if min(h, w) < max(MIN_SIDE, settings["patch"]):
         return None
     kernels = _backend.implementation()
@@ -147,8 +139,7 @@ def _pair_curve(current: np.ndarray, previous: np.ndarray, workers: int):
     they share too little."""
     from framefix.warp import warp
 
-    preset = _GLOBAL_FLOW_PRESET if min(current.shape[:2]) >= _GLOBAL_COARSE_MIN_SIDE else _GLOBAL_FLOW_PRESET_SMALL
-    pair = _flow_pair(current, previous, preset, workers)
+    pair = _flow_pair(current, previous, workers)
     if pair is None:
         carried, shared = previous, np.ones(current.shape[:2], bool)
     else:
@@ -370,7 +361,7 @@ class LocalDeflicker(Operation):
         confident, unclipped pixels (NaN where too few)."""
         from framefix.warp import warp
 
-        pair = _flow_pair(current, previous, _LOCAL_FLOW_PRESET, self.workers)
+        pair = _flow_pair(current, previous, self.workers)
         if pair is None:
             carried, shared = previous, np.ones(current.shape[:2], bool)
         else:
