@@ -238,3 +238,32 @@ def test_generated_clips_reference_free(tmp_path):
             cells.append(f"{method} {index:.2f}/{regional:.1f}/{1000 * warp:.1f}/{reference.error(out) / base:.3f}x/{sharp:.3f}")
         lines.append(f"  {os.path.basename(path)[:24]:25s}" + " | ".join(cells))
     print("\n".join(lines))
+
+
+@pytest.mark.parametrize("mode", ["global", "local"])
+def test_peak_memory_1080p(tmp_path, mode):
+    """Peak RSS of ``framefix deflicker`` on 1080p clips of 100 and 300 frames, each in a fresh
+    child process: memory must not grow with the clip's length (and stay within 600 MiB)."""
+    import os
+    import sys
+
+    from test_bench_io import _make_clip
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("peak memory is read from /proc (Linux)")
+
+    peaks = {}
+    for frames in (100, 300):
+        source = tmp_path / f"in{frames}.mp4"
+        _make_clip(source, frames, 1920, 1080)
+        # VmHWM, not ru_maxrss: the latter survives exec, so a child forked from this big test
+        # process would report the parent's size
+        script = ("import sys; from framefix.cli import main; "
+                  f"code = main(['deflicker', {str(source)!r}, '-o', {str(tmp_path / 'out.mp4')!r}, '--mode', {mode!r}, "
+                  "'--preset', 'ultrafast', '-q', '--overwrite']); "
+                  "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]); sys.exit(code)")
+        done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=3600)
+        peaks[frames] = int(done.stdout.split()[-1]) / 1024
+    print(f"\npeak RSS, deflicker --mode {mode} at 1080p: " + ", ".join(f"{n} frames {p:.0f} MiB" for n, p in peaks.items()))
+    assert peaks[300] <= 600
+    assert peaks[300] <= peaks[100] * 1.1 + 20
