@@ -44,6 +44,14 @@ def test_bad_flo_files_are_refused(tmp_path):
         framefix.write_flo(tmp_path / "x.flo", flow.astype(np.float64))
 
 
+def test_a_flo_header_claiming_terabytes_is_refused_before_allocating(tmp_path):
+    # issue 16: 2^20 x 2^20 passed the size check and f.read(8 TiB) raised MemoryError
+    header = np.float32(202021.25).astype("<f4").tobytes() + np.array([1 << 20, 1 << 20], "<i4").tobytes()
+    (tmp_path / "huge.flo").write_bytes(header + bytes(64))
+    with pytest.raises(ValueError, match=r"read_flo: .*huge\.flo: truncated \(64 data bytes, 1048576x1048576 needs"):
+        framefix.read_flo(tmp_path / "huge.flo")
+
+
 def test_flow_colors_follow_the_middlebury_wheel():
     flow = np.zeros((1, 5, 2), np.float32)
     flow[0, 1] = [10, 0]   # right: red
