@@ -478,3 +478,14 @@ def test_broken_npz_transforms_are_one_clear_value_error(tmp_path):
         np.savez(tmp_path / "bad.npz", **{**good, **change})
         with pytest.raises(ValueError, match="ColorTransform.load: .*bad.npz"):
             framefix.ColorTransform.load(tmp_path / "bad.npz")
+
+
+def test_float_frames_far_beyond_0_1_are_refused_not_turned_into_inf(backend):
+    # fuzz finding: a reinhard grade of a 7.5e15 pixel overflowed the sRGB curve to inf
+    transform = framefix.fit_color_transform(np.zeros((1, 1, 3), np.uint8), VARIED, method="reinhard")
+    huge = np.full((1, 1, 3), 7.5e15, np.float32)
+    with pytest.raises(ValueError, match=r"ColorTransform.apply: frame must hold values within \+-1e\+06"):
+        transform.apply(huge)
+    with pytest.raises(ValueError, match=r"fit_color_transform: source must hold values within \+-1e\+06"):
+        framefix.fit_color_transform(huge, VARIED)
+    assert np.isfinite(transform.apply(np.full((1, 1, 3), 1e6, np.float32))).all()

@@ -67,8 +67,13 @@ def test_flow_colors_follow_the_middlebury_wheel():
     assert colors[0, 4, 2] == 255 and colors[0, 4, 1] < 20
     half = framefix.flow_to_color(flow, max_magnitude=20).astype(int)
     assert half[0, 1, 1] > colors[0, 1, 1]  # less saturated
-    with pytest.raises(ValueError, match="max_magnitude must be positive"):
+    with pytest.raises(ValueError, match="flow_to_color: max_magnitude must be a finite number > 0, got 0"):
         framefix.flow_to_color(flow, max_magnitude=0)
+    # fuzz findings: numpy's own TypeError came out for an int beyond float range and for a str
+    with pytest.raises(ValueError, match="max_magnitude must be a finite number > 0, got 1000"):
+        framefix.flow_to_color(flow, max_magnitude=10**400)
+    with pytest.raises(TypeError, match="flow_to_color: max_magnitude must be a real number, got str"):
+        framefix.flow_to_color(flow, max_magnitude="20")
 
 
 def test_consistency_flags_an_occlusion_and_the_frame_edge(backend):

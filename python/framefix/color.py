@@ -36,6 +36,20 @@ def _finite(func: str, name: str, a: np.ndarray) -> None:
         raise ValueError(f"{func}: {name} contains NaN or infinite values")
 
 
+# Largest |value| of a float frame the transforms take (nominally 0..1): the sRGB curve raises
+# values to the power 2.4, which overflows float32 from about 1e16 on (inf out of finite input).
+MAX_FLOAT_VALUE = 1e6
+
+
+def _moderate(func: str, name: str, a: np.ndarray) -> None:
+    if a.dtype.kind == "f":
+        _finite(func, name, a)
+        largest = float(np.abs(a).max())
+        if largest > MAX_FLOAT_VALUE:
+            raise ValueError(f"{func}: {name} must hold values within +-{MAX_FLOAT_VALUE:g} (float frames are "
+                             f"nominally 0..1), got {largest:g}")
+
+
 def _pixel_mask(func: str, name: str, mask, height_width) -> np.ndarray | None:
     if mask is None:
         return None
@@ -180,7 +194,7 @@ def _rgb_frames(func: str, name: str, frames, mask) -> list[tuple[np.ndarray, np
         frame = _validate.frame(func, name, _validate.as_array(func, name, value))
         if frame.shape[2] != 3:
             raise ValueError(f"{func}: {name} must be RGB (3 channels), got {frame.shape[2]}")
-        _finite(func, name, frame)
+        _moderate(func, name, frame)
         m = None if mask is None else _pixel_mask(func, "mask" if name == "source" else "reference_mask", mask,
                                                    frame.shape[:2])
         checked.append((frame, m))
@@ -317,7 +331,7 @@ def fit_color_transform(source, reference, *, method="mkl", mask=None, reference
     Parameters
     ----------
     source, reference : ndarray or sequence of ndarray
-        RGB frames ``(H, W, 3)`` (uint8, uint16 or float32, sRGB-encoded), a clip ``(T, H, W, 3)``
+        RGB frames ``(H, W, 3)`` (uint8, uint16 or float32 within +-1e6, sRGB-encoded), a clip ``(T, H, W, 3)``
         or a list of frames: samples are pooled across all of them, so one transform serves a
         whole shot.
     method : {'mkl', 'reinhard', 'hm-mkl-hm', 'histogram'}
@@ -508,7 +522,8 @@ class ColorTransform:
         Parameters
         ----------
         frame : ndarray
-            An RGB frame ``(H, W, 3)``, uint8, uint16 or float32 (0..1 nominal), any strides.
+            An RGB frame ``(H, W, 3)``, uint8, uint16 or float32 (0..1 nominal, finite, within
+            +-1e6), any strides.
         out : ndarray, optional
             Where to write the result (same shape and dtype, not overlapping ``frame``).
         workers : int, optional
@@ -524,6 +539,7 @@ class ColorTransform:
         view = _validate.frame(func, "frame", frame)
         if view.shape[2] != 3:
             raise ValueError(f"{func}: frame must be RGB (H, W, 3), got shape {frame.shape}")
+        _moderate(func, "frame", view)
         workers = _backend.resolve_workers(workers, func)
         result, out_view = _validate.output(func, out, frame.shape, view.dtype, (view,))
         kernels = _backend.implementation()

@@ -150,8 +150,8 @@ def flow_to_color(flow, *, max_magnitude: float | None = None) -> np.ndarray:
     radius = np.hypot(u, v)
     if max_magnitude is None:
         max_magnitude = float(radius.max()) if radius.size else 0.0
-    elif not (np.isfinite(max_magnitude) and max_magnitude > 0):
-        raise ValueError(f"flow_to_color: max_magnitude must be positive and finite, got {max_magnitude!r}")
+    else:
+        max_magnitude = _validate.real("flow_to_color", "max_magnitude", max_magnitude, low=0, low_open=True)
     scale = max(max_magnitude, np.finfo(np.float64).eps)
     radius, u, v = radius / scale, u / scale, v / scale
     wheel = _color_wheel()
