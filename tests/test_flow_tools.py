@@ -108,6 +108,11 @@ def test_consistency_bad_input():
         framefix.flow_consistency(f, f[:4])
     with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
         framefix.flow_consistency(f, f, alpha=-1)
+    # fuzz findings: an int beyond float range raised OverflowError
+    with pytest.raises(ValueError, match=r"flow_consistency: beta must be a finite number >= 0 and <= 3\.40282e\+38"):
+        framefix.flow_consistency(f, f, beta=10**400)
+    with pytest.raises(ValueError, match="flow_consistency: alpha must be a finite number"):
+        framefix.flow_consistency(f, f, alpha=1e39)
     with pytest.raises(ValueError, match=r"backward must be \(H, W, 2\) float32"):
         framefix.flow_consistency(f, f[..., :1])
 

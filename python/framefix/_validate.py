@@ -12,7 +12,7 @@ import numpy as np
 
 PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _CHANNEL_COUNTS = (1, 3, 4)
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_MAX = FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _describe(a: np.ndarray) -> str:

@@ -200,11 +200,9 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
     backward = _check_flow(func, "backward", backward)
     if forward.shape != backward.shape:
         raise ValueError(f"{func}: forward and backward must have the same shape, got {forward.shape} and {backward.shape}")
-    for name, value in (("alpha", alpha), ("beta", beta)):
-        with np.errstate(over="ignore"):
-            usable = isinstance(value, numbers.Real) and np.isfinite(np.float32(value)) and value >= 0
-        if isinstance(value, bool) or not usable:
-            raise ValueError(f"{func}: {name} must be a finite number >= 0, got {value!r}")
+    # the kernels compute in float32: the tolerances must be finite there
+    alpha = _validate.real(func, "alpha", alpha, low=0, high=_validate.FLOAT32_MAX)
+    beta = _validate.real(func, "beta", beta, low=0, high=_validate.FLOAT32_MAX)
     from framefix import _backend
 
     workers = _backend.resolve_workers(workers, func)
