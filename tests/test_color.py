@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -391,3 +393,99 @@ def test_strength_zero_returns_the_input_bit_for_bit(backend):
     image = np.array([[[-0.0, 0.5, 1.0]]], np.float32)
     out = framefix.match_histograms(image, np.array([[[0.1, 0.2, 0.3]], [[0.4, 0.5, 0.6]]], np.float32), strength=0)
     assert_array_equal(out.view(np.uint32), image.view(np.uint32))
+
+
+# --- issue 16, hardening ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", framefix.color.METHODS)
+@pytest.mark.parametrize("size", [(1, 1), (1, 2), (2, 1)])
+def test_fits_on_one_or_two_pixels_are_well_defined(backend, method, size):
+    # hm-mkl-hm on one pixel: np.cov warned (degrees of freedom) and eigh raised LinAlgError
+    source, reference = VARIED[:size[0], :size[1]], VARIED
+    transform = framefix.fit_color_transform(source, reference, method=method)
+    out = transform.apply(VARIED)
+    assert out.shape == VARIED.shape and out.dtype == VARIED.dtype
+    mask = np.zeros(VARIED.shape[:2], bool)
+    mask[3, 5] = True
+    framefix.fit_color_transform(VARIED, reference, method=method, mask=mask).apply(VARIED)
+
+
+def _bad_cube(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+ROWS_8 = "".join(f"{i & 1} {i >> 1 & 1} {i >> 2 & 1}\n" for i in range(8))
+
+
+@pytest.mark.parametrize("content, message", [
+    (ROWS_8, "no LUT_3D_SIZE line; not a 3D LUT"),
+    ("LUT_3D_SIZE two\n" + ROWS_8, r"LUT_3D_SIZE must be an integer in 2\.\.256, got 'two'"),
+    ("LUT_3D_SIZE 0\n" + ROWS_8, r"LUT_3D_SIZE must be an integer in 2\.\.256, got '0'"),
+    ("LUT_3D_SIZE\n" + ROWS_8, r"LUT_3D_SIZE must be an integer in 2\.\.256, got ''"),
+    ("LUT_3D_SIZE 100000\n" + ROWS_8, r"LUT_3D_SIZE must be an integer in 2\.\.256"),
+    ("LUT_3D_SIZE 2\nLUT_3D_SIZE 2\n" + ROWS_8, "LUT_3D_SIZE given twice"),
+    ("LUT_3D_SIZE 2\n" + ROWS_8.replace("1 1 1", "1e999 1 1"), "line 9 must be three finite numbers"),
+    ("LUT_3D_SIZE 2\n" + ROWS_8.replace("0 0 0", "nan nan nan"), "line 2 must be three finite numbers"),
+    ("LUT_3D_SIZE 2\n" + ROWS_8.replace("0 0 0", "1e39 0 0"), "entries must fit in float32"),
+    ("LUT_3D_SIZE 2\n" + ROWS_8[:-6], r"LUT_3D_SIZE 2 needs 8 rows of 3 numbers, got 7"),
+    ("LUT_3D_SIZE 2\n" + ROWS_8 * 2, r"needs 8 rows of 3 numbers, got more"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "is not text; not a .cube file"),
+    (b"LUT_3D_SIZE 2\n\x00\x00\x00\n", "is not text; not a .cube file"),
+])
+def test_broken_cube_files_are_one_clear_value_error(tmp_path, content, message):
+    path = _bad_cube(tmp_path, "bad.cube", content)
+    with pytest.raises(ValueError, match=f"read_cube: .*bad.cube: .*{message}"):
+        framefix.read_cube(path)
+
+
+def test_a_minimal_cube_still_reads(tmp_path):
+    lut = framefix.read_cube(_bad_cube(tmp_path, "ok.cube", "# comment\nTITLE \"x\"\nLUT_3D_SIZE 2\n" + ROWS_8))
+    assert lut.shape == (2, 2, 2, 3) and lut[1, 1, 1].tolist() == [1, 1, 1]
+
+
+def _transform_json(**change):
+    stage = {"kind": "affine", "matrix": np.eye(3).tolist(), "offset": [0, 0, 0], "degenerate": 0.0, **change}
+    return json.dumps({"format": "framefix.ColorTransform", "version": 1, "method": "mkl", "stages": [stage]})
+
+
+@pytest.mark.parametrize("name, content", [
+    ("garbage.npz", b"PK\x03\x04 not really a zip file at all"),
+    ("text.npz", b"hello"),
+    ("empty.npz", b""),
+    ("deep.json", ("[" * 100000 + "]" * 100000).encode()),
+    ("degenerate.json", _transform_json(degenerate=[1, 2]).encode()),
+    ("huge.json", _transform_json(matrix=[[1e300, 0, 0], [0, 1, 0], [0, 0, 1]]).encode()),
+    ("bigint.json", _transform_json(offset=[10**400, 0, 0]).encode()),
+    ("nested.json", _transform_json(offset=[[0], {"a": 1}, "x"]).encode()),
+    ("binary.json", b"\xff\xfe\x00{"),
+])
+def test_broken_transform_files_are_one_clear_value_error(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ValueError, match=f"ColorTransform.load: .*{name}"):
+        framefix.ColorTransform.load(tmp_path / name)
+
+
+def test_broken_npz_transforms_are_one_clear_value_error(tmp_path):
+    good = {"method": np.array("mkl"), "stage0.kind": np.array("affine"), "stage0.matrix": np.eye(3),
+            "stage0.offset": np.zeros(3), "stage0.degenerate": np.array(0.0)}
+    np.savez(tmp_path / "good.npz", **good)
+    assert framefix.ColorTransform.load(tmp_path / "good.npz").method == "mkl"
+    for change in ({"stage0.matrix": np.full((3, 3), 1e300)}, {"stage0.degenerate": np.array([1.0, 2.0])},
+                   {"method": np.arange(3)}, {"stagex.kind": np.array("affine")}, {"stage0.kind": np.eye(2)}):
+        np.savez(tmp_path / "bad.npz", **{**good, **change})
+        with pytest.raises(ValueError, match="ColorTransform.load: .*bad.npz"):
+            framefix.ColorTransform.load(tmp_path / "bad.npz")
+
+
+def test_float_frames_far_beyond_0_1_are_refused_not_turned_into_inf(backend):
+    # fuzz finding: a reinhard grade of a 7.5e15 pixel overflowed the sRGB curve to inf
+    transform = framefix.fit_color_transform(np.zeros((1, 1, 3), np.uint8), VARIED, method="reinhard")
+    huge = np.full((1, 1, 3), 7.5e15, np.float32)
+    with pytest.raises(ValueError, match=r"ColorTransform.apply: frame must hold values within \+-1e\+06"):
+        transform.apply(huge)
+    with pytest.raises(ValueError, match=r"fit_color_transform: source must hold values within \+-1e\+06"):
+        framefix.fit_color_transform(huge, VARIED)
+    assert np.isfinite(transform.apply(np.full((1, 1, 3), 1e6, np.float32))).all()

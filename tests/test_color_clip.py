@@ -119,3 +119,25 @@ def test_masks_choose_which_pixels_count(clips, tmp_path):
     code, _, err = run_cli("match-color", tmp_path / "split.mkv", "-o", tmp_path / "y.mkv", "--reference",
                            clips / "clean.mkv", "--mask", tmp_path / "small.png")
     assert code == 2 and "mask must be a 64x48 image" in err
+
+
+@pytest.mark.parametrize("method", ["mkl", "hm-mkl-hm"])
+@pytest.mark.parametrize("where", [(10, 20), (11, 21)])
+def test_a_one_pixel_mask_per_frame_is_well_defined(clips, tmp_path, method, where):
+    # issue 16: np.cov of one sample warned and gave NaN ("Eigenvalues did not converge"), and a
+    # pixel at odd coordinates vanished from the half-size frames the statistics are taken on
+    mask = np.zeros((48, 64), bool)
+    mask[where] = True
+    match_clip_colors(clips / "pumping.mkv", tmp_path / "one.mkv", str(clips / "clean.mkv@0"), per_frame=True,
+                      method=method, mask=mask, codec="ffv1")
+    assert frame_means(tmp_path / "one.mkv").shape == (16, 3)
+
+
+def test_halving_a_mask_keeps_every_selected_pixel():
+    from framefix.color import halve_mask
+
+    mask = np.zeros((5, 7), bool)
+    mask[1, 3] = mask[4, 6] = True
+    halved = halve_mask(mask)
+    assert halved.shape == (3, 4) and halved.flags.c_contiguous
+    assert np.argwhere(halved).tolist() == [[0, 1], [2, 3]]

@@ -110,3 +110,38 @@ def test_excluded_frames_are_isolated_flashes_fades_and_black(bikes):
     assert len(framefix.detect_transitions(statistics).flashes) > 1 and not framefix.excluded_frames(statistics).any()
     with pytest.raises(ValueError, match="transitions cover 61 frames, the statistics 60"):
         framefix.excluded_frames(statistics[:60], transitions)
+
+
+def _steady(frames=6):
+    return [framefix.frame_statistics(np.full((8, 8, 3), 100, np.uint8), tiles=(2, 2))] * frames
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": float("nan")}, r"measure_flicker: threshold must be a finite number >= 0, got nan"),
+    ({"black": float("nan")}, r"measure_flicker: black must be a finite number >= 0 and <= 1, got nan"),
+])
+def test_nan_parameters_are_refused(kwargs, message):
+    # issue 16: threshold=nan named no shot's flicker, silently
+    with pytest.raises(ValueError, match=message):
+        framefix.measure_flicker(_steady(), **kwargs)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"shots": [(0, 4), (4, 9)]}, r"transitions\.shots must lie within the clip's 6 frames .*got \(4, 9\)"),
+    ({"shots": [(0, 3)]}, "transitions.shots must cover the clip's 6 frames, they end at 3"),
+    ({"shots": [(0, 3), (2, 6)]}, "transitions.shots must cover the clip in order without gaps"),
+    ({"flashes": [(5, 8)]}, r"transitions\.flashes must lie within the clip's 6 frames"),
+    ({"fades": [(-1, 3, "in")]}, r"transitions\.fades must lie within"),
+    ({"scores": np.zeros(9)}, "transitions cover 9 frames, the statistics 6"),
+])
+def test_transitions_that_do_not_fit_the_clip_are_refused(change, message):
+    # issue 16: shots past the last frame were measured on empty slices
+    import dataclasses
+
+    stats = _steady()
+    transitions = dataclasses.replace(framefix.detect_transitions(stats), **change)
+    for call in (framefix.measure_flicker, framefix.excluded_frames):
+        with pytest.raises(ValueError, match=message):
+            call(stats, transitions)
+    with pytest.raises(TypeError, match="transitions must be Transitions"):
+        framefix.measure_flicker(stats, [(0, 6)])

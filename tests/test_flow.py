@@ -164,12 +164,45 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
     (lambda: framefix.estimate_flow(BAD, BAD, init=np.full((40, 50, 2), np.nan, np.float32)), ValueError,
      "init contains NaN"),
-    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e39), ValueError, "smoothness must be a finite float32"),
-    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e-46), ValueError, "smoothness must be a finite float32"),
-    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=0), ValueError, "smoothness must be a finite float32 number > 0"),
+    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e39), ValueError, r"smoothness must be a number in 1e-06\.\.1e\+06"),
+    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e-46), ValueError, "smoothness must be a number in"),
+    (lambda: framefix.estimate_flow(BAD, BAD, smoothness=0), ValueError, "smoothness must be a number in .*, got 0"),
     (lambda: framefix.estimate_flow(BAD, BAD, gradient_constancy=float("nan")), ValueError,
-     "gradient_constancy must be a finite float32 number >= 0"),
+     r"gradient_constancy must be a number in 0\.\.1e\+06 .*, got nan"),
+    (lambda: framefix.estimate_flow(BAD, BAD, brightness_constancy="1"), ValueError,
+     "brightness_constancy must be a number in"),
 ]
+
+
+# --- issue 16, hardening: finite input must never give an all-NaN flow ---------------------------
+
+TEXTURE = np.random.default_rng(16).random((32, 40)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kwargs, frame_scale, message", [
+    ({"init": np.full((32, 40, 2), 1e30, np.float32)}, 1, r"init must hold vectors with components within \+-2\^24 pixels, got 1e\+30"),
+    ({}, 1e20, r"prev must hold values within \+-1e\+06 \(float frames are nominally 0\.\.1\), got"),
+    ({"smoothness": 1e-40}, 1, r"smoothness must be a number in 1e-06\.\.1e\+06 .*got 1e-40"),
+    ({"gradient_constancy": 3e38}, 1, r"gradient_constancy must be a number in 0\.\.1e\+06 .*got 3e\+38"),
+    ({"brightness_constancy": 3e38}, 1, r"brightness_constancy must be a number in 0\.\.1e\+06 .*got 3e\+38"),
+])
+def test_values_that_made_all_nan_flow_are_refused(backend, kwargs, frame_scale, message):
+    scaled = TEXTURE * np.float32(frame_scale)
+    with pytest.raises(ValueError, match=message):
+        framefix.estimate_flow(scaled, np.roll(scaled, 1, axis=1), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, frame_scale", [
+    ({"init": np.full((32, 40, 2), 2.0**24, np.float32), "smoothness": 1e-6, "gradient_constancy": 1e6,
+      "brightness_constancy": 1e6}, 1e6),
+    ({"init": np.full((32, 40, 2), -(2.0**24), np.float32), "smoothness": 1e6, "gradient_constancy": 0.0,
+      "brightness_constancy": 1e-40, "preset": "accurate"}, -1e6),
+    ({"smoothness": 1e-6}, 1e-38),
+])
+def test_the_extremes_still_allowed_give_finite_flow_on_both_backends(native, kwargs, frame_scale):
+    scaled = TEXTURE * np.float32(frame_scale)
+    flow = assert_backends_agree(framefix.estimate_flow, scaled, np.roll(scaled, 1, axis=1), **kwargs)
+    assert flow.shape == (32, 40, 2) and np.isfinite(flow).all()
 
 
 @pytest.mark.parametrize("call, error, message", BAD_CALLS)

@@ -44,6 +44,14 @@ def test_bad_flo_files_are_refused(tmp_path):
         framefix.write_flo(tmp_path / "x.flo", flow.astype(np.float64))
 
 
+def test_a_flo_header_claiming_terabytes_is_refused_before_allocating(tmp_path):
+    # issue 16: 2^20 x 2^20 passed the size check and f.read(8 TiB) raised MemoryError
+    header = np.float32(202021.25).astype("<f4").tobytes() + np.array([1 << 20, 1 << 20], "<i4").tobytes()
+    (tmp_path / "huge.flo").write_bytes(header + bytes(64))
+    with pytest.raises(ValueError, match=r"read_flo: .*huge\.flo: truncated \(64 data bytes, 1048576x1048576 needs"):
+        framefix.read_flo(tmp_path / "huge.flo")
+
+
 def test_flow_colors_follow_the_middlebury_wheel():
     flow = np.zeros((1, 5, 2), np.float32)
     flow[0, 1] = [10, 0]   # right: red
@@ -59,8 +67,13 @@ def test_flow_colors_follow_the_middlebury_wheel():
     assert colors[0, 4, 2] == 255 and colors[0, 4, 1] < 20
     half = framefix.flow_to_color(flow, max_magnitude=20).astype(int)
     assert half[0, 1, 1] > colors[0, 1, 1]  # less saturated
-    with pytest.raises(ValueError, match="max_magnitude must be positive"):
+    with pytest.raises(ValueError, match="flow_to_color: max_magnitude must be a finite number > 0, got 0"):
         framefix.flow_to_color(flow, max_magnitude=0)
+    # fuzz findings: numpy's own TypeError came out for an int beyond float range and for a str
+    with pytest.raises(ValueError, match="max_magnitude must be a finite number > 0, got 1000"):
+        framefix.flow_to_color(flow, max_magnitude=10**400)
+    with pytest.raises(TypeError, match="flow_to_color: max_magnitude must be a real number, got str"):
+        framefix.flow_to_color(flow, max_magnitude="20")
 
 
 def test_consistency_flags_an_occlusion_and_the_frame_edge(backend):
@@ -95,6 +108,11 @@ def test_consistency_bad_input():
         framefix.flow_consistency(f, f[:4])
     with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
         framefix.flow_consistency(f, f, alpha=-1)
+    # fuzz findings: an int beyond float range raised OverflowError
+    with pytest.raises(ValueError, match=r"flow_consistency: beta must be a finite number >= 0 and <= 3\.40282e\+38"):
+        framefix.flow_consistency(f, f, beta=10**400)
+    with pytest.raises(ValueError, match="flow_consistency: alpha must be a finite number"):
+        framefix.flow_consistency(f, f, alpha=1e39)
     with pytest.raises(ValueError, match=r"backward must be \(H, W, 2\) float32"):
         framefix.flow_consistency(f, f[..., :1])
 

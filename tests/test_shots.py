@@ -72,7 +72,7 @@ def test_transitions_bad_input():
     with pytest.raises(ValueError, match="no frames"):
         framefix.detect_transitions([])
     stats = [framefix.frame_statistics(np.zeros((8, 8), np.uint8), tiles=(2, 2))]
-    with pytest.raises(ValueError, match="ratio must be > 1"):
+    with pytest.raises(ValueError, match="ratio must be a finite number > 1, got 1"):
         framefix.detect_transitions(stats, ratio=1)
     assert framefix.detect_transitions(stats).shots == [(0, 1)]
     with pytest.raises(TypeError, match="statistics must be FrameStatistics"):
@@ -107,3 +107,26 @@ def test_a_drift_before_a_cut_to_black_is_not_a_fade(footage):
     bikes = footage["bikes"]
     clip = bikes[30:76] + [np.zeros_like(bikes[0])] * 10 + bikes[30:76]
     assert transitions(clip).fades == []
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"black": float("nan")}, ValueError, r"detect_transitions: black must be a finite number >= 0 and <= 1, got nan"),
+    ({"black": 2}, ValueError, "black must be a finite number >= 0 and <= 1, got 2"),
+    ({"ratio": float("nan")}, ValueError, "ratio must be a finite number > 1, got nan"),
+    ({"min_score": float("inf")}, ValueError, "min_score must be a finite number >= 0, got inf"),
+    ({"window": 2.5}, TypeError, "window must be an int, got float"),
+    ({"black": "0.1"}, TypeError, "black must be a real number, got str"),
+])
+def test_nan_and_other_bad_parameters_are_refused(kwargs, error, message):
+    # issue 16: black=nan made every comparison false and passed silently
+    stats = [framefix.frame_statistics(np.zeros((8, 8), np.uint8), tiles=(2, 2))] * 3
+    with pytest.raises(error, match=message):
+        framefix.detect_transitions(stats, **kwargs)
+
+
+def test_statistics_holding_nan_are_refused():
+    good = framefix.frame_statistics(np.zeros((8, 8), np.uint8), tiles=(2, 2))
+    bad = framefix.FrameStatistics(mean=np.array([np.nan]), std=good.std, luma_histogram=good.luma_histogram,
+                                   tile_means=good.tile_means)
+    with pytest.raises(ValueError, match=r"detect_transitions: statistics\[1\] holds NaN"):
+        framefix.detect_transitions([good, bad])

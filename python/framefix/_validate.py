@@ -12,7 +12,7 @@ import numpy as np
 
 PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _CHANNEL_COUNTS = (1, 3, 4)
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_MAX = FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _describe(a: np.ndarray) -> str:
@@ -137,3 +137,34 @@ def output(
                 raise ValueError(f"{func}: out must not overlap an input array")
         result = out
     return result, (result if result.ndim == 3 else result[:, :, np.newaxis])
+
+
+def real(func: str, name: str, value: object, *, low: float | None = None, high: float | None = None,
+         low_open: bool = False) -> float:
+    """A finite real number in [low, high] (``low_open``: above low), as a float; NaN never passes,
+    so a comparison chain cannot let it through."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{func}: {name} must be a real number, got {type(value).__name__}")
+    try:
+        v = float(value)
+    except OverflowError:  # integers beyond float range
+        v = math.inf
+    above = low is None or (v > low if low_open else v >= low)
+    if not (math.isfinite(v) and above and (high is None or v <= high)):
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            bounds.append(f"<= {high:g}")
+        wanted = " and ".join(bounds)
+        raise ValueError(f"{func}: {name} must be a finite number{' ' + wanted if wanted else ''}, got {value!r}")
+    return v
+
+
+def integer(func: str, name: str, value: object, *, low: int) -> int:
+    """An int (not bool) of at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{func}: {name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{func}: {name} must be an int >= {low}, got {value!r}")
+    return int(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import zipfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = ["ColorFitter", "ColorTransform", "METHODS", "load_mask", "fit_color_t
 
 METHODS = ("mkl", "reinhard", "hm-mkl-hm", "histogram")
 CURVE_KNOTS = 1025  # curves are sampled on this many evenly spaced inputs in 0..1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_SAMPLES = 1 << 18  # pixels per fit: more adds time, not accuracy (4097 quantile levels)
 
 
@@ -32,6 +34,20 @@ def _max_value(dtype: np.dtype) -> float:
 def _finite(func: str, name: str, a: np.ndarray) -> None:
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise ValueError(f"{func}: {name} contains NaN or infinite values")
+
+
+# Largest |value| of a float frame the transforms take (nominally 0..1): the sRGB curve raises
+# values to the power 2.4, which overflows float32 from about 1e16 on (inf out of finite input).
+MAX_FLOAT_VALUE = 1e6
+
+
+def _moderate(func: str, name: str, a: np.ndarray) -> None:
+    if a.dtype.kind == "f":
+        _finite(func, name, a)
+        largest = float(np.abs(a).max())
+        if largest > MAX_FLOAT_VALUE:
+            raise ValueError(f"{func}: {name} must hold values within +-{MAX_FLOAT_VALUE:g} (float frames are "
+                             f"nominally 0..1), got {largest:g}")
 
 
 def _pixel_mask(func: str, name: str, mask, height_width) -> np.ndarray | None:
@@ -178,7 +194,7 @@ def _rgb_frames(func: str, name: str, frames, mask) -> list[tuple[np.ndarray, np
         frame = _validate.frame(func, name, _validate.as_array(func, name, value))
         if frame.shape[2] != 3:
             raise ValueError(f"{func}: {name} must be RGB (3 channels), got {frame.shape[2]}")
-        _finite(func, name, frame)
+        _moderate(func, name, frame)
         m = None if mask is None else _pixel_mask(func, "mask" if name == "source" else "reference_mask", mask,
                                                    frame.shape[:2])
         checked.append((frame, m))
@@ -240,9 +256,16 @@ def _mkl_stage(mu_s, cs, mu_r, cr) -> dict:
     return {"kind": "affine", "matrix": matrix, "offset": mu_r - matrix @ mu_s, "degenerate": np.array(float(flat))}
 
 
+def _sample_covariance(samples: np.ndarray) -> np.ndarray:
+    # as _mean_and_covariance divides: one sample has covariance 0 (a flat fit, floored later),
+    # where np.cov warns and returns NaN, which eigh then fails on
+    centred = samples - samples.mean(axis=0)
+    return centred.T @ centred / max(samples.shape[0] - 1, 1)
+
+
 def _fit_mkl(source: np.ndarray, reference: np.ndarray) -> dict:
-    return _mkl_stage(source.mean(axis=0), np.cov(source, rowvar=False),
-                      reference.mean(axis=0), np.cov(reference, rowvar=False))
+    return _mkl_stage(source.mean(axis=0), _sample_covariance(source),
+                      reference.mean(axis=0), _sample_covariance(reference))
 
 
 def _quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -308,7 +331,7 @@ def fit_color_transform(source, reference, *, method="mkl", mask=None, reference
     Parameters
     ----------
     source, reference : ndarray or sequence of ndarray
-        RGB frames ``(H, W, 3)`` (uint8, uint16 or float32, sRGB-encoded), a clip ``(T, H, W, 3)``
+        RGB frames ``(H, W, 3)`` (uint8, uint16 or float32 within +-1e6, sRGB-encoded), a clip ``(T, H, W, 3)``
         or a list of frames: samples are pooled across all of them, so one transform serves a
         whole shot.
     method : {'mkl', 'reinhard', 'hm-mkl-hm', 'histogram'}
@@ -433,6 +456,17 @@ def transfer_color(image, reference, *, method="mkl", mask=None, reference_mask=
     return transform.apply(image, out=out, workers=workers)
 
 
+def _parameter(value) -> np.ndarray | None:
+    """A stage parameter as float64, or None when it is not numbers (nested objects, huge ints)."""
+    if isinstance(value, (str, bytes, dict)):
+        return None
+    try:
+        a = np.asarray(value, np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return a
+
+
 class ColorTransform:
     """A fitted color transform: a short chain of per-pixel stages in 0..1 RGB units.
 
@@ -460,11 +494,17 @@ class ColorTransform:
                 raise ValueError(f"ColorTransform: each stage must be a dict with kind in {sorted(self._SHAPES)}")
             checked = {"kind": stage["kind"]}
             for key, shape in self._SHAPES[stage["kind"]].items():
-                value = np.asarray(stage.get(key), np.float64) if key in stage else None
-                if value is None or value.shape != shape or not np.isfinite(value).all():
-                    raise ValueError(f"ColorTransform: a {stage['kind']} stage needs a finite {key} of shape {shape}")
+                value = _parameter(stage.get(key)) if key in stage else None
+                # the kernels compute in float32: a parameter beyond its range is infinite there
+                if value is None or value.shape != shape or not (np.abs(value) <= _FLOAT32_MAX).all():
+                    raise ValueError(f"ColorTransform: a {stage['kind']} stage needs a {key} of shape {shape} "
+                                     f"with finite float32 values")
                 checked[key] = value
-            checked["degenerate"] = np.asarray(stage.get("degenerate", 0.0), np.float64)
+            degenerate = _parameter(stage.get("degenerate", 0.0))
+            if degenerate is None or degenerate.shape != () or not 0 <= degenerate <= 1:
+                raise ValueError(f"ColorTransform: a stage's degenerate must be a number in 0..1, got "
+                                 f"{stage.get('degenerate')!r:.60}")
+            checked["degenerate"] = degenerate
             self.stages.append(checked)
 
     @property
@@ -482,7 +522,8 @@ class ColorTransform:
         Parameters
         ----------
         frame : ndarray
-            An RGB frame ``(H, W, 3)``, uint8, uint16 or float32 (0..1 nominal), any strides.
+            An RGB frame ``(H, W, 3)``, uint8, uint16 or float32 (0..1 nominal, finite, within
+            +-1e6), any strides.
         out : ndarray, optional
             Where to write the result (same shape and dtype, not overlapping ``frame``).
         workers : int, optional
@@ -498,6 +539,7 @@ class ColorTransform:
         view = _validate.frame(func, "frame", frame)
         if view.shape[2] != 3:
             raise ValueError(f"{func}: frame must be RGB (H, W, 3), got shape {frame.shape}")
+        _moderate(func, "frame", view)
         workers = _backend.resolve_workers(workers, func)
         result, out_view = _validate.output(func, out, frame.shape, view.dtype, (view,))
         kernels = _backend.implementation()
@@ -643,21 +685,31 @@ class ColorTransform:
         path = os.fspath(path)
         try:
             if path.endswith(".npz"):
-                with np.load(path) as data:
+                # our own handle: np.load leaves its file open when the zip turns out broken
+                with open(path, "rb") as handle, np.load(handle) as data:  # no pickles: object arrays refused
                     stages: dict[int, dict] = {}
                     for key in data.files:
                         if key.startswith("stage"):
                             index, name = key[5:].split(".", 1)
                             value = data[key]
-                            stages.setdefault(int(index), {})[name] = str(value) if name == "kind" else value
-                    return cls(str(data["method"]), [stages[i] for i in sorted(stages)])
-            with open(path) as f:
-                data = json.load(f)
+                            if name == "kind":
+                                value = str(value) if value.dtype.kind == "U" and value.ndim == 0 else None
+                            stages.setdefault(int(index), {})[name] = value
+                    method = data["method"]
+                    if method.dtype.kind != "U" or method.ndim != 0:
+                        raise ValueError("method must be a string")
+                    return cls(str(method), [stages[i] for i in sorted(stages)])
+            with open(path, "rb") as f:
+                data = json.loads(f.read().decode("utf-8"))
             if not isinstance(data, dict) or data.get("format") != "framefix.ColorTransform":
                 raise ValueError("not a framefix color transform")
             return cls(data["method"], data["stages"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"ColorTransform.load: {path}: {exc}") from None
+        # what broken files raise: a non-zip .npz (BadZipFile), a truncated one (EOFError), JSON
+        # nested too deep (RecursionError), binary junk (UnicodeDecodeError, a ValueError) ...
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EOFError, RecursionError,
+                OverflowError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"ColorTransform.load: {path}: not a readable framefix color transform "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
     def to_cube(self, path: str | os.PathLike, *, size: int = 33, title: str | None = None) -> None:
         """Export as an Adobe/Resolve ``.cube`` 3D LUT of ``size``^3 entries over 0..1 input, whole
@@ -713,29 +765,56 @@ def read_cube(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     ValueError
-        Not a 3D LUT of ``LUT_3D_SIZE``^3 rows of three numbers.
+        Not a text file, no ``LUT_3D_SIZE`` or one outside 2..256 (the format's range), a row
+        that is not three finite numbers, or not ``LUT_3D_SIZE``^3 rows.
     """
+    func = "read_cube"
+    path = os.fspath(path)
     size = None
-    rows = []
-    with open(os.fspath(path)) as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
+    rows: list[list[float]] = []
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise ValueError(f"{func}: {path}: line {number} is not text; not a .cube file") from None
+            if "\0" in line:
+                raise ValueError(f"{func}: {path}: line {number} is not text; not a .cube file")
             if not line or line.startswith("#"):
                 continue
-            if line[0].isalpha():
-                keyword = line.split()[0]
-                if keyword == "LUT_3D_SIZE":
-                    size = int(line.split()[1])
-                elif keyword == "LUT_1D_SIZE":
-                    raise ValueError(f"read_cube: {path}: a 1D LUT, not a 3D one")
-                continue
+            words = line.split()
             try:
-                rows.append([float(v) for v in line.split()])
+                values = [float(v) for v in words]
             except ValueError:
-                raise ValueError(f"read_cube: {path}: line {number} is not three numbers") from None
-    if size is None or len(rows) != size**3 or any(len(r) != 3 for r in rows):
-        raise ValueError(f"read_cube: {path}: not a 3D LUT of LUT_3D_SIZE^3 rows of 3 numbers")
-    return np.array(rows, np.float32).reshape(size, size, size, 3)
+                values = None
+            if values is None:  # a keyword line
+                keyword = words[0]
+                if keyword == "LUT_3D_SIZE":
+                    if size is not None:
+                        raise ValueError(f"{func}: {path}: line {number}: LUT_3D_SIZE given twice")
+                    if len(words) != 2 or not words[1].isdigit() or not 2 <= int(words[1]) <= 256:
+                        raise ValueError(f"{func}: {path}: line {number}: LUT_3D_SIZE must be an integer in "
+                                         f"2..256, got {line[len(keyword):].strip()[:40]!r}")
+                    size = int(words[1])
+                elif keyword == "LUT_1D_SIZE":
+                    raise ValueError(f"{func}: {path}: a 1D LUT, not a 3D one")
+                elif not keyword[0].isalpha():
+                    raise ValueError(f"{func}: {path}: line {number} is not three numbers")
+                continue
+            if len(values) != 3 or not all(np.isfinite(values)):
+                raise ValueError(f"{func}: {path}: line {number} must be three finite numbers, got {line[:60]!r}")
+            rows.append(values)
+            if len(rows) > (size or 256) ** 3:  # stop early: a huge file does not fill memory
+                break
+    if size is None:
+        raise ValueError(f"{func}: {path}: no LUT_3D_SIZE line; not a 3D LUT")
+    if len(rows) != size**3:
+        raise ValueError(f"{func}: {path}: LUT_3D_SIZE {size} needs {size**3} rows of 3 numbers, got "
+                         f"{len(rows) if len(rows) <= size**3 else 'more'}")
+    values = np.array(rows, np.float64)
+    if np.abs(values).max() > _FLOAT32_MAX:
+        raise ValueError(f"{func}: {path}: entries must fit in float32 (|value| <= {_FLOAT32_MAX:.4g})")
+    return values.astype(np.float32).reshape(size, size, size, 3)
 
 
 # --- whole clips ----------------------------------------------------------------------------------
@@ -830,6 +909,27 @@ def load_mask(mask, height: int, width: int, name: str = "mask") -> np.ndarray:
     if not mask.any():
         raise ClipError(f"{name} selects no pixels")
     return mask
+
+
+def halve_mask(mask: np.ndarray) -> np.ndarray:
+    """A full-size selection for frames halved as ``frame[::2, ::2]``: a half-size pixel is
+    selected when any pixel of its 2x2 block is, so a selection of odd rows or columns only
+    (a one-pixel mask, say) is not lost.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        ``(H, W)``.
+
+    Returns
+    -------
+    ndarray
+        ``((H + 1) // 2, (W + 1) // 2)`` bool, contiguous.
+    """
+    height, width = mask.shape
+    padded = np.zeros((height + height % 2, width + width % 2), bool)
+    padded[:height, :width] = mask
+    return np.ascontiguousarray(padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).any(axis=(1, 3)))
 
 
 class _Apply(Operation):
@@ -948,7 +1048,7 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
             return None
         with open_clip(path, fps=fps) as clip:
             height, width = clip.info.height, clip.info.width
-        return np.ascontiguousarray(load_mask(selection, height, width, name)[::2, ::2])
+        return halve_mask(load_mask(selection, height, width, name))
 
     with contextlib.ExitStack() as stack:
         # side files: written before the clip, renamed into place only once the clip is

@@ -8,7 +8,8 @@ import dataclasses
 
 import numpy as np
 
-from framefix.shots import Transitions, detect_transitions
+from framefix import _validate
+from framefix.shots import Transitions, _check_finite_statistics, check_transitions, detect_transitions
 from framefix.stats import _statistics_list
 
 __all__ = ["FlickerReport", "ShotFlicker", "excluded_frames", "measure_flicker"]
@@ -116,6 +117,12 @@ def measure_flicker(statistics, transitions: Transitions | None = None, *, windo
     FlickerReport
         Per-frame luma and residuals, per-shot indices and the clip's flicker index.
 
+    Raises
+    ------
+    ValueError
+        A parameter out of its range (NaN included), or ``transitions`` whose shots do not
+        cover exactly these frames or whose flashes or fades lie outside them.
+
     Examples
     --------
     >>> import numpy as np, framefix
@@ -126,10 +133,12 @@ def measure_flicker(statistics, transitions: Transitions | None = None, *, windo
     >>> report.flicker_index > 2, report.shots[0].kind
     (True, 'exposure')
     """
-    stats = _statistics_list("measure_flicker", statistics)
-    if not (isinstance(window, int) and window >= 3):
-        raise ValueError(f"measure_flicker: window must be an int >= 3, got {window!r}")
-    transitions = transitions or detect_transitions(stats, black=black)
+    func = "measure_flicker"
+    stats = _statistics_list(func, statistics)
+    window = _validate.integer(func, "window", window, low=3)
+    threshold = _validate.real(func, "threshold", threshold, low=0)
+    black = _validate.real(func, "black", black, low=0, high=1)
+    transitions = _transitions(func, stats, transitions, black)
     luma = np.maximum([s.luma for s in stats], 0.0)  # float frames may sit below black
     means = np.maximum([s.mean for s in stats], 0.0)
     if means.shape[1] >= 3:
@@ -190,12 +199,19 @@ def excluded_frames(statistics, transitions: Transitions | None = None, *, black
     >>> framefix.excluded_frames([framefix.frame_statistics(f, tiles=(2, 2)) for f in clip]).tolist()
     [False, False, True, True, False, False]
     """
-    stats = _statistics_list("excluded_frames", statistics)
-    transitions = transitions or detect_transitions(stats, black=black)
-    if len(transitions.scores) != len(stats):
-        raise ValueError(f"excluded_frames: transitions cover {len(transitions.scores)} frames, the statistics "
-                         f"{len(stats)}")
+    func = "excluded_frames"
+    stats = _statistics_list(func, statistics)
+    black = _validate.real(func, "black", black, low=0, high=1)
+    transitions = _transitions(func, stats, transitions, black)
     return _excluded(np.maximum([s.luma for s in stats], 0.0), transitions, black)
+
+
+def _transitions(func: str, stats: list, transitions, black: float) -> Transitions:
+    # given ones come from elsewhere (another clip, hand edits): they must fit these frames
+    if transitions is None:
+        return detect_transitions(stats, black=black)
+    _check_finite_statistics(func, stats)
+    return check_transitions(func, transitions, len(stats))
 
 
 def _excluded(luma: np.ndarray, transitions: Transitions, black: float) -> np.ndarray:

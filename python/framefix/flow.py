@@ -13,6 +13,7 @@ import concurrent.futures
 import contextvars
 import numbers
 import os
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -89,7 +90,24 @@ def read_flo(path: str | os.PathLike) -> np.ndarray:
         if not (0 < width <= _FLO_MAX_SIDE and 0 < height <= _FLO_MAX_SIDE):
             raise ValueError(f"read_flo: {path}: impossible size {width}x{height}")
         expected = width * height * 2 * 4
-        data = f.read(expected + 1)
+        # a corrupt header can claim terabytes: check against the file before allocating anything,
+        # and read pipes in pieces, so that memory only grows with data that really arrives
+        info = os.fstat(f.fileno())
+        if stat.S_ISREG(info.st_mode):
+            available = info.st_size - 12
+            if available < expected:
+                raise ValueError(f"read_flo: {path}: truncated ({max(available, 0)} data bytes, {width}x{height} "
+                                 f"needs {expected})")
+            data = f.read(expected + 1)
+        else:
+            pieces, received = [], 0
+            while received <= expected:
+                piece = f.read(min(expected + 1 - received, 1 << 26))
+                if not piece:
+                    break
+                pieces.append(piece)
+                received += len(piece)
+            data = b"".join(pieces)
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
         raise ValueError(f"read_flo: {path}: {state} ({len(data)} data bytes, {width}x{height} needs {expected})")
@@ -132,8 +150,8 @@ def flow_to_color(flow, *, max_magnitude: float | None = None) -> np.ndarray:
     radius = np.hypot(u, v)
     if max_magnitude is None:
         max_magnitude = float(radius.max()) if radius.size else 0.0
-    elif not (np.isfinite(max_magnitude) and max_magnitude > 0):
-        raise ValueError(f"flow_to_color: max_magnitude must be positive and finite, got {max_magnitude!r}")
+    else:
+        max_magnitude = _validate.real("flow_to_color", "max_magnitude", max_magnitude, low=0, low_open=True)
     scale = max(max_magnitude, np.finfo(np.float64).eps)
     radius, u, v = radius / scale, u / scale, v / scale
     wheel = _color_wheel()
@@ -182,11 +200,9 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
     backward = _check_flow(func, "backward", backward)
     if forward.shape != backward.shape:
         raise ValueError(f"{func}: forward and backward must have the same shape, got {forward.shape} and {backward.shape}")
-    for name, value in (("alpha", alpha), ("beta", beta)):
-        with np.errstate(over="ignore"):
-            usable = isinstance(value, numbers.Real) and np.isfinite(np.float32(value)) and value >= 0
-        if isinstance(value, bool) or not usable:
-            raise ValueError(f"{func}: {name} must be a finite number >= 0, got {value!r}")
+    # the kernels compute in float32: the tolerances must be finite there
+    alpha = _validate.real(func, "alpha", alpha, low=0, high=_validate.FLOAT32_MAX)
+    beta = _validate.real(func, "beta", beta, low=0, high=_validate.FLOAT32_MAX)
     from framefix import _backend
 
     workers = _backend.resolve_workers(workers, func)
@@ -220,12 +236,24 @@ _INTEGER_SETTINGS = {"patch": 2, "stride": 1, "iterations": 0, "finest_level": 0
 _OVER_RELAXATION = 1.8  # SOR's omega
 _NORMALISATION = (4, 0.02)  # local normalisation before refinement: window radius, epsilon (0..1 units)
 MIN_SIDE = 16  # smallest frame side the estimator takes
+_WEIGHT_RANGE = (1e-6, 1e6)  # of the refinement's weights (constancy weights may also be 0)
+# Largest |value| of a float frame (nominally 0..1): normalising squares the values, summed over
+# windows; far beyond this the sums overflow float32 and the flow comes out all NaN.
+MAX_FLOAT_VALUE = 1e6
+# Largest |component| of an initial flow: beyond 2^24 pixels float32 positions no longer resolve
+# whole pixels (and at 1e30 the arithmetic overflows).
+MAX_INIT = float(1 << 24)
 
 
 def _checked_frame(func: str, name: str, frame) -> np.ndarray:
     view = _validate.frame(func, name, _validate.as_array(func, name, frame))
-    if view.dtype.kind == "f" and not np.isfinite(view).all():
-        raise ValueError(f"{func}: {name} contains NaN or infinite values")
+    if view.dtype.kind == "f":
+        if not np.isfinite(view).all():
+            raise ValueError(f"{func}: {name} contains NaN or infinite values")
+        largest = float(np.abs(view).max())
+        if largest > MAX_FLOAT_VALUE:
+            raise ValueError(f"{func}: {name} must hold values within +-{MAX_FLOAT_VALUE:g} (float frames are "
+                             f"nominally 0..1), got {largest:g}")
     return view
 
 
@@ -245,12 +273,13 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     Parameters
     ----------
     prev, next : ndarray
-        Frames of the same shape, uint8, uint16 or float32 (finite), gray or color; each side at
-        least 16 pixels and at least the patch size.
+        Frames of the same shape, uint8, uint16 or float32 (finite, within +-1e6), gray or color;
+        each side at least 16 pixels and at least the patch size.
     preset : {'ultrafast', 'fast', 'medium', 'accurate'}
         Speed against accuracy; see ``framefix.flow.PRESETS`` for the settings.
     init : ndarray, optional
-        ``(H, W, 2)`` float32 flow to start from (e.g. the previous pair's flow in a clip).
+        ``(H, W, 2)`` float32 flow to start from (e.g. the previous pair's flow in a clip);
+        finite, components within +-2^24 pixels.
     workers : int, optional
         Threads; the result does not depend on them.
     **overrides
@@ -259,7 +288,14 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
         resolution, 1: at half and upsample, ...), ``refine_iterations`` (fixed-point iterations
         of the refinement, 0: none), ``refine_sweeps`` (SOR sweeps per iteration),
         ``smoothness``, ``gradient_constancy``, ``brightness_constancy`` (the refinement's
-        weights, for images in 0..1).
+        weights, for images in 0..1: smoothness in 1e-6..1e6, the others 0 or up to 1e6).
+
+    Raises
+    ------
+    TypeError
+        A frame or ``init`` of the wrong dtype, an unknown setting.
+    ValueError
+        Any other argument out of its range, named in the message.
 
     Returns
     -------
@@ -290,6 +326,9 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
             raise ValueError(f"{func}: init must be ({h}, {w}, 2) float32, got {init.shape} {init.dtype}")
         if not np.isfinite(init).all():
             raise ValueError(f"{func}: init contains NaN or infinite values")
+        largest = float(np.abs(init).max())
+        if largest > MAX_INIT:
+            raise ValueError(f"{func}: init must hold vectors with components within +-2^24 pixels, got {largest:g}")
     from framefix import _backend
 
     workers = _backend.resolve_workers(workers, func)
@@ -315,13 +354,15 @@ def _settings(func: str, preset: str, overrides: dict) -> dict:
                          f"got {settings['stride']!r}")
     for key in ("smoothness", "gradient_constancy", "brightness_constancy"):
         value = settings[key]
-        # checked as the kernels see it: float32
-        with np.errstate(over="ignore"):
-            as_float32 = np.float32(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
-        if as_float32 is None or not np.isfinite(as_float32) or not (as_float32 > 0 if key == "smoothness"
-                                                                    else as_float32 >= 0):
-            bound = "> 0" if key == "smoothness" else ">= 0"
-            raise ValueError(f"{func}: {key} must be a finite float32 number {bound}, got {value!r}")
+        # Beyond these the float32 arithmetic of the refinement overflows (3e38 weights) or its
+        # systems lose their diagonal (denormal smoothness): all-NaN flow, or ZeroDivisionError
+        # in the Numba twin. Presets use about 1; the bounds leave six decades either way.
+        low = _WEIGHT_RANGE[0] if key == "smoothness" else 0.0
+        usable = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (usable and low <= value <= _WEIGHT_RANGE[1]):  # NaN fails the comparison
+            raise ValueError(f"{func}: {key} must be a number in {low:g}..{_WEIGHT_RANGE[1]:g} (weights for images "
+                             f"in 0..1), got {value!r}")
+        settings[key] = float(value)
     return settings
 
 

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 
+from framefix import _validate
 from framefix.stats import FrameStatistics, _statistics_list
 
 __all__ = ["Transitions", "detect_transitions"]
@@ -88,6 +89,12 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
     Transitions
         Shots, cuts, flashes, fades and the per-frame change scores.
 
+    Raises
+    ------
+    TypeError, ValueError
+        A parameter of the wrong type or out of its range (NaN included), or statistics holding
+        NaN or infinite values.
+
     Examples
     --------
     >>> import numpy as np, framefix
@@ -97,9 +104,13 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
     >>> framefix.detect_transitions([framefix.frame_statistics(f) for f in clip]).shots
     [(0, 5), (5, 10)]
     """
-    stats = _statistics_list("detect_transitions", statistics)
-    if not (ratio > 1 and min_score >= 0 and isinstance(window, int) and window >= 1):
-        raise ValueError("detect_transitions: ratio must be > 1, min_score >= 0 and window an int >= 1")
+    func = "detect_transitions"
+    stats = _statistics_list(func, statistics)
+    ratio = _validate.real(func, "ratio", ratio, low=1, low_open=True)
+    min_score = _validate.real(func, "min_score", min_score, low=0)
+    window = _validate.integer(func, "window", window, low=1)
+    black = _validate.real(func, "black", black, low=0, high=1)
+    _check_finite_statistics(func, stats)
     n = len(stats)
     luma = np.array([s.luma for s in stats])
     layouts = [None if luma[t] < black else _layout(stats[t]) for t in range(n)]
@@ -182,3 +193,47 @@ def _fades(luma: list[float], black: float, min_length: int = 4) -> list:
             if end - t + 1 >= min_length:
                 fades.append((t, end + 1, "in"))
     return fades
+
+
+def _check_finite_statistics(func: str, stats: list) -> None:
+    """frame_statistics only gives finite numbers; hand-made ones with NaN would pass every
+    threshold comparison unnoticed."""
+    for t, s in enumerate(stats):
+        if not all(np.isfinite(a).all() for a in (s.mean, s.std, s.tile_means)):
+            raise ValueError(f"{func}: statistics[{t}] holds NaN or infinite values")
+
+
+def check_transitions(func: str, transitions, frames: int) -> Transitions:
+    """Transitions that describe a clip of ``frames`` frames: shots ``[start, end)`` in order,
+    covering it exactly, and flashes and fades inside it."""
+    if not isinstance(transitions, Transitions):
+        raise TypeError(f"{func}: transitions must be Transitions (from detect_transitions), got "
+                        f"{type(transitions).__name__}")
+
+    def span(item, length: int, what: str) -> tuple[int, int]:
+        if not (isinstance(item, (tuple, list)) and len(item) == length
+                and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in item[:2])):
+            raise ValueError(f"{func}: transitions.{what} must hold ({'start, end' if length == 2 else 'start, end, kind'})"
+                             f" tuples of ints, got {item!r:.80}")
+        start, end = int(item[0]), int(item[1])
+        if not 0 <= start < end <= frames:
+            raise ValueError(f"{func}: transitions.{what} must lie within the clip's {frames} frames "
+                             f"(0 <= start < end <= {frames}), got {item!r:.80}")
+        return start, end
+
+    if np.shape(transitions.scores) != (frames,):
+        raise ValueError(f"{func}: transitions cover {np.size(transitions.scores)} frames, the statistics {frames}")
+    expected = 0
+    for shot in transitions.shots:
+        start, end = span(shot, 2, "shots")
+        if start != expected:
+            raise ValueError(f"{func}: transitions.shots must cover the clip in order without gaps, got {shot!r} "
+                             f"where a shot starting at {expected} was due")
+        expected = end
+    if expected != frames:
+        raise ValueError(f"{func}: transitions.shots must cover the clip's {frames} frames, they end at {expected}")
+    for flash in transitions.flashes:
+        span(flash, 2, "flashes")
+    for fade in transitions.fades:
+        span(fade, 3, "fades")
+    return transitions
