@@ -279,6 +279,8 @@ class Deflicker(Operation):
             self._learn(window, position)
             return frame
         levels, goal = self.target(window, position)
+        if not (levels[:, -1] > 0).all():  # a float frame with no tone above black: no curve to fit
+            return frame
         frame3 = _validate.frame("deflicker", "frame", frame)
         out = np.empty(frame3.shape, frame3.dtype)
         _backend.implementation().apply_tone_curves(frame3, np.ascontiguousarray(levels, np.float32),
