@@ -318,7 +318,11 @@ def test_deflicker(both, clip, mode, strength, window):
         assert result.shape == clip.shape and result.dtype == clip.dtype
 
 
-def test_deflicker_of_a_clip_with_nothing_above_black(both):
-    # a fuzz finding: float frames all <= 0 reached the tone-curve kernel, whose error named it
+@pytest.mark.parametrize("mode", ["global", "local"])
+def test_deflicker_of_float_clips_below_black(both, mode):
+    # a fuzz finding: float frames all <= 0 reached the tone-curve kernel, whose error named it;
+    # and negative pixels must not reach the local stage's logarithm
     clip = np.full((2, 4, 5), -1, np.float32)
-    np.testing.assert_array_equal(check("deflicker", framefix.deflicker, clip, mode="global"), clip)
+    np.testing.assert_array_equal(check("deflicker", framefix.deflicker, clip, mode=mode), clip)
+    mixed = np.random.default_rng(0).uniform(-1, 0.3, (6, 40, 48, 3)).astype(np.float32)
+    assert np.isfinite(check("deflicker", framefix.deflicker, mixed, mode=mode)).all()

@@ -371,7 +371,10 @@ class LocalDeflicker(Operation):
             carried = warp(previous, flow, workers=self.workers)
         usable = shared & (current.min(axis=2) > _CLIP_LOW) & (current.max(axis=2) < _CLIP_HIGH) \
             & (carried.min(axis=2) > _CLIP_LOW) & (carried.max(axis=2) < _CLIP_HIGH)
-        ratio = np.log(current + np.float32(0.02)) - np.log(carried + np.float32(0.02))
+        # only usable pixels count, all above _CLIP_LOW; the floor keeps the rest (float frames may
+        # go below 0) out of the logarithm's domain errors
+        floor = np.float32(_CLIP_LOW)
+        ratio = np.log(np.maximum(current, floor) + np.float32(0.02)) - np.log(np.maximum(carried, floor) + np.float32(0.02))
         rows, columns = self._grid(current)
         h, w = current.shape[:2]
         out = np.full((rows, columns, current.shape[2]), np.nan)
