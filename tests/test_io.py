@@ -13,7 +13,7 @@ from numpy.testing import assert_array_equal
 
 from clips import audio_packets, decode_rgb, moving_frames, write_video
 from framefix.cli import main
-from framefix.io import ClipError, open_clip
+from framefix.io import ClipError, encode_image, open_clip
 from framefix.pipeline import Operation, apply_operations, process_clip
 
 cv2 = pytest.importorskip("cv2")
@@ -466,7 +466,7 @@ def test_cli_refuses_unknown_outputs_and_non_video_codecs(tmp_path, small_mp4):
     assert code == 2 and "not a video one" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.mp4", "--preset", "nosuch")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "preset must be one of" in err
-    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.webm")  # webm takes no H.264
+    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.webm", "--codec", "libx264")  # no H.264 in webm
     assert code == 2 and len(err.strip().splitlines()) == 1 and "out.webm" in err and "framefix-tmp" not in err
     assert leftovers(tmp_path) == []
 
@@ -493,3 +493,88 @@ def test_coarse_time_bases_keep_an_exact_frame_rate_and_variable_times(tmp_path)
     process_clip(tmp_path / "vfr.mkv", tmp_path / "vfr.mp4")
     times = [t for _, t in decode_rgb(tmp_path / "vfr.mp4")]
     np.testing.assert_allclose(times, np.array(irregular) / 1000, atol=1.5e-3)
+
+
+# --- issue 16: hardening ------------------------------------------------------------------------------
+
+
+def test_a_folder_mixing_bit_depths_is_refused_not_quantised(tmp_path):
+    frames = list(moving_frames(2, 16, 16))
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "00000.png").write_bytes(encode_image(frames[0]))
+    (folder / "00001.png").write_bytes(encode_image(frames[1].astype(np.uint16) * 257))
+    code, _, err = run_cli("convert", folder, "-o", tmp_path / "out.mkv", "--codec", "ffv1")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "00001.png: is a 16-bit image, but the sequence starts with a 8-bit one (00000.png)" in err
+    assert not (tmp_path / "out.mkv").exists() and leftovers(tmp_path) == []
+
+
+def test_an_invalid_y4m_header_is_not_a_busy_device(tmp_path):
+    bad = tmp_path / "bad.y4m"
+    bad.write_bytes(b"YUV4MPEG2 W0 H0 F25:1 Ip A1:1 C420jpeg\nFRAME\nabc")
+    code, _, err = run_cli("info", bad)
+    assert code == 2 and "busy" not in err and "header is invalid" in err
+
+
+def test_encoders_without_crf_or_preset_refuse_them(tmp_path, small_mp4):
+    for option in (["--crf", "10"], ["--preset", "slow"]):
+        code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.mkv", "--codec", "ffv1", *option)
+        assert code == 2 and f"{option[0]} does not apply to ffv1 (it is lossless)" in err
+    assert not (tmp_path / "out.mkv").exists() and leftovers(tmp_path) == []
+
+
+def test_webm_gets_vp9_without_codec(tmp_path, small_mp4):
+    if "libvpx-vp9" not in av.codecs_available:
+        pytest.skip("FFmpeg without libvpx-vp9")
+    code, _, err = run_cli("convert", small_mp4, "-o", tmp_path / "out.webm", "-q")
+    assert code == 0, err
+    with open_clip(tmp_path / "out.webm") as clip:
+        assert clip.info.codec == "vp9" and sum(1 for _ in clip) == 10
+
+
+def test_gif_output_keeps_frames_rate_and_colors(tmp_path):
+    # a smooth two-hue scene: a clip palette reproduces it closely (after dithering, block means)
+    y, x = np.mgrid[0:40, 0:48]
+    frames = [np.stack([(x * 5 + t * 3) % 256, y * 4 + 40, 255 - x * 4], axis=-1).astype(np.uint8) for t in range(12)]
+    write_video(tmp_path / "in.mkv", frames, codec="ffv1", pix_fmt="bgr0", rate=Fraction(10))
+    code, _, err = run_cli("convert", tmp_path / "in.mkv", "-o", tmp_path / "out.gif", "-q")
+    assert code == 0, err
+    with open_clip(tmp_path / "out.gif") as clip:
+        assert clip.info.codec == "gif" and clip.info.fps == 10
+        decoded = list(clip)
+    assert len(decoded) == len(frames)
+    np.testing.assert_allclose([t for _, t in decode_rgb(tmp_path / "out.gif")], np.arange(12) / 10, atol=1e-6)
+    for got, want in zip(decoded, frames, strict=True):
+        blocks = lambda a: a.astype(float).reshape(10, 4, 12, 4, 3).mean(axis=(1, 3))  # noqa: E731
+        assert np.abs(blocks(got) - blocks(want)).mean() < 5
+    code, _, err = run_cli("convert", tmp_path / "in.mkv", "-o", tmp_path / "x.gif", "--crf", "3")
+    assert code == 2 and "--crf does not apply to gif" in err
+
+
+def test_ctrl_c_while_importing_is_an_interrupt_not_a_traceback(monkeypatch, capsys):
+    import framefix.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt  # as if it came during the heavy imports
+
+    monkeypatch.setattr(cli, "_build_parser", interrupted)
+    assert cli.main(["info", "x.mp4"]) == 130
+    assert capsys.readouterr().err.strip() == "framefix: interrupted; no output was written"
+
+
+def test_every_output_of_a_command_appears_together_or_none(tmp_path, small_mp4, monkeypatch, capsys):
+    import framefix.report as report
+
+    plot = report.plot_deflicker
+
+    def failing_plot(data, path):
+        plot(data, path)
+        raise ValueError("the plot failed")  # after the video and the report are written
+
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(report, "plot_deflicker", failing_plot)
+    code = main(["deflicker", str(small_mp4), "-o", str(tmp_path / "out.mp4"), "--report", str(tmp_path / "r.json"),
+                 "--plot", str(tmp_path / "p.png"), "-q"])
+    assert code == 2 and capsys.readouterr().err.strip() == "framefix: error: the plot failed"
+    assert os.listdir(tmp_path) == [small_mp4.name]  # neither the video nor the report

@@ -1,7 +1,10 @@
 """The one safe-output path (framefix.outputs): checked targets, unique temporaries, atomic renames."""
 
 import os
+import signal
 import stat
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import framefix
 from clips import moving_frames, write_video
 from framefix.cli import main
 from framefix.io import ClipError
-from framefix.outputs import atomic_output, check_distinct, check_output
+from framefix.outputs import atomic_output, check_distinct, check_output, output_group, pending_path
 
 
 def leftovers(folder):
@@ -290,8 +293,8 @@ def test_a_folder_filled_at_the_last_moment_is_not_replaced(tmp_path, monkeypatc
     target = tmp_path / "frames"
     rename = os.rename
 
-    def racing_rename(source, destination):  # someone makes the folder, with a file, just before
-        target.mkdir()
+    def racing_rename(source, destination):  # someone fills the folder just before
+        target.mkdir(exist_ok=True)
         (target / "notes.txt").write_text("keep")
         rename(source, destination)
 
@@ -301,3 +304,105 @@ def test_a_folder_filled_at_the_last_moment_is_not_replaced(tmp_path, monkeypatc
             monkeypatch.setattr(os, "rename", racing_rename)
     monkeypatch.undo()
     assert os.listdir(target) == ["notes.txt"] and leftovers(tmp_path) == []
+
+
+def test_an_empty_folder_made_while_writing_is_not_taken_over(tmp_path):
+    target = tmp_path / "frames"
+    with pytest.raises(ClipError, match="appeared while writing; pass --overwrite"):
+        with atomic_output(target, folder=True) as temporary:
+            write(os.path.join(temporary, "00000.png"), "ours")
+            target.mkdir()  # someone else's, about to be filled
+    assert os.listdir(target) == [] and leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_folder_replacement_never_leaves_it_half_done(tmp_path, monkeypatch, signal_name):
+    from framefix.cli import _on_sigterm
+
+    monkeypatch.setattr(signal, "SIGTERM", signal.SIGTERM)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # as the CLI: SIGTERM raises like Ctrl-C
+    target = tmp_path / "frames"
+    numbered_folder(target, 4)
+    rename = os.rename
+
+    def signalled_rename(source, destination):
+        rename(source, destination)
+        if destination.endswith(os.path.join(".framefix-old", "frames")) or "framefix-old" in destination:
+            signal.raise_signal(getattr(signal, signal_name))  # right after the old folder moved aside
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_output(target, overwrite=True, folder=True) as temporary:
+                write(os.path.join(temporary, "00000.png"), "new")
+                monkeypatch.setattr(os, "rename", signalled_rename)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        monkeypatch.undo()
+    # the interrupt waited for the replacement: the new folder is whole, the old one gone
+    assert os.listdir(target) == ["00000.png"] and (target / "00000.png").read_text() == "new"
+    assert leftovers(tmp_path) == []
+
+
+def test_folder_overwrite_never_deletes_a_subfolder_named_like_a_frame(tmp_path, clip, capsys):
+    target = tmp_path / "out"
+    numbered_folder(target, 3)
+    (target / "00007.png").mkdir()
+    (target / "00007.png" / "data.bin").write_text("keep")
+    assert refused(capsys, "convert", clip, "-o", target, "--overwrite", "-q")
+    assert (target / "00007.png" / "data.bin").read_text() == "keep" and len(os.listdir(target)) == 4
+    assert leftovers(tmp_path) == []
+
+
+def test_a_folder_created_while_convert_runs_is_not_replaced(tmp_path, clip, capsys, monkeypatch):
+    import framefix.pipeline as pipeline
+
+    target = tmp_path / "frames"
+    run = pipeline._run
+
+    def slow_run(*args, **kwargs):  # someone makes the folder while the frames are being written
+        run(*args, **kwargs)
+        target.mkdir()
+        (target / "mine.txt").write_text("keep")
+
+    monkeypatch.setattr(pipeline, "_run", slow_run)
+    code = main(["convert", str(clip), "-o", str(target), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"framefix: error: {target}: appeared while writing; pass --overwrite to replace it\n"
+    assert os.listdir(target) == ["mine.txt"] and leftovers(tmp_path) == []
+
+
+def test_a_group_of_outputs_appears_together_or_not_at_all(tmp_path):
+    with output_group():
+        with atomic_output(tmp_path / "a.txt") as temporary:
+            write(temporary, "a")
+        assert not (tmp_path / "a.txt").exists()
+        assert pending_path(tmp_path / "a.txt") == temporary and Path(temporary).read_text() == "a"
+        with atomic_output(tmp_path / "b", folder=True) as temporary:
+            write(os.path.join(temporary, "00000.png"), "b")
+    assert (tmp_path / "a.txt").read_text() == "a" and os.listdir(tmp_path / "b") == ["00000.png"]
+    assert pending_path(tmp_path / "a.txt") == str(tmp_path / "a.txt")
+    # a failure after the first output is written leaves nothing
+    with pytest.raises(RuntimeError):
+        with output_group():
+            with atomic_output(tmp_path / "c.txt") as temporary:
+                write(temporary, "c")
+            raise RuntimeError("the report failed")
+    # a late refusal of one output (it appeared meanwhile) keeps the others from appearing too
+    with pytest.raises(ClipError, match="e.txt: appeared while writing"):
+        with output_group():
+            with atomic_output(tmp_path / "d.txt") as temporary:
+                write(temporary, "d")
+            with atomic_output(tmp_path / "e.txt") as temporary:
+                write(temporary, "e")
+            (tmp_path / "e.txt").write_text("theirs")
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "b", "e.txt"] and (tmp_path / "e.txt").read_text() == "theirs"
+
+
+def test_folder_write_errors_name_the_target(tmp_path):
+    target = tmp_path / "frames"
+    with pytest.raises(ClipError) as caught:
+        with atomic_output(target, folder=True) as temporary:
+            open(os.path.join(temporary, "missing", "00000.png"), "wb")
+    assert str(caught.value).startswith(f"{target}{os.sep}missing{os.sep}00000.png: cannot write")
+    assert "framefix-tmp" not in str(caught.value) and leftovers(tmp_path) == []

@@ -1,7 +1,13 @@
 """The ``framefix`` command line.
 
 Exit codes: 0 success, 2 bad input or usage, 130 interrupted by Ctrl-C, 143 by SIGTERM. Errors are one
-line on stderr (``-v`` adds the traceback); a progress bar shows on a terminal unless ``-q``.
+line on stderr (``-v`` adds the traceback); a progress bar shows on a terminal unless ``-q``. A
+truncated or damaged input (fewer frames decode than its container announces) is a warning line
+and its decodable frames are used; ``--strict`` makes it an error. Every file a command writes
+appears together at the end, or none does.
+
+The heavy modules (numpy, PyAV, the kernels) are imported inside :func:`main`, where Ctrl-C is
+already handled.
 """
 
 from __future__ import annotations
@@ -14,17 +20,8 @@ import pathlib
 import signal
 import sys
 import traceback
+import warnings
 from fractions import Fraction
-
-import av
-
-from framefix import __version__
-from framefix._progress import Progress
-from framefix.color import METHODS
-from framefix.deflicker import MODES as DEFLICKER_MODES
-from framefix.flow import PRESETS
-from framefix.io import ClipError, split_reference
-from framefix.outputs import atomic_output, check_distinct
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 2, 130, 143
 
@@ -47,17 +44,32 @@ def _fraction(text: str) -> Fraction:
     return value
 
 
+_STRICT_HELP = ("refuse a truncated or damaged input (exit 2, nothing written); by default a warning says how many "
+                "of the frames the container announces could be decoded, and those are used")
+
+
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", required=True, help="output video file, or a folder for numbered images")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output video file (.mp4, .mkv, .mov, .webm, .gif...), or a folder for numbered images")
     parser.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
-    parser.add_argument("--codec", help="video encoder: libx264 (default), ffv1 (lossless), libx265, prores_ks")
-    parser.add_argument("--crf", type=int, help="encoder quality (lower is better; libx264 default 23)")
-    parser.add_argument("--preset", help="encoder speed preset (libx264: ultrafast ... veryslow)")
+    parser.add_argument("--codec", help="video encoder; default by container: libx264, VP9 (libvpx-vp9) for .webm, "
+                                        "a GIF with a palette made for the clip for .gif; also ffv1 (lossless), "
+                                        "libx265, prores_ks")
+    parser.add_argument("--crf", type=int, help="constant quality, lower is better (libx264/libx265 default 23, "
+                                                "VP9 31); refused by encoders without it, such as ffv1 (lossless)")
+    parser.add_argument("--preset", help="encoder speed preset (libx264/libx265: ultrafast ... veryslow); refused "
+                                         "by encoders without it")
+    parser.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     parser.add_argument("--image-format", choices=["png", "tif"], default="png", help="for folder outputs")
     parser.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from framefix import __version__
+    from framefix.color import METHODS
+    from framefix.deflicker import MODES as DEFLICKER_MODES
+    from framefix.flow import PRESETS
+
     parser = argparse.ArgumentParser(
         prog="framefix",
         description="Repair flicker, color drift and temporal inconsistency in video clips.",
@@ -115,6 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--overwrite", action="store_true", help="replace report files that exist")
     analyze.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
     analyze.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
+    analyze.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     analyze.set_defaults(run=_run_analyze)
 
     flow = commands.add_parser("flow", parents=[common], help="estimate the optical flow from A to B")
@@ -177,16 +190,31 @@ def _run_info(args) -> int:
     return EXIT_OK
 
 
+def _check_video_output(args) -> None:
+    """The output's container, encoder and its settings, checked before any work."""
+    from framefix.io import is_sequence_target, video_codec
+
+    if not is_sequence_target(args.output):
+        video_codec(args.output, args.codec, crf=args.crf, preset=args.preset)
+
+
+def _progress(args, label: str):
+    from framefix._progress import Progress
+
+    return Progress(label, enabled=False if args.quiet else None)
+
+
 def _write_with_progress(args, label: str, write) -> int:
     """Run write(progress=...) with a progress bar (on a terminal, unless -q) and report the output."""
-    progress = Progress(label, enabled=False if args.quiet else None)
+    _check_video_output(args)
+    progress = _progress(args, label)
     try:
         write(progress=progress, codec=args.codec, crf=args.crf, preset=args.preset,
               image_format=args.image_format, overwrite=args.overwrite, fps=args.fps)
     finally:
         progress.close()
     if not args.quiet:
-        print(f"wrote {args.output}", file=sys.stderr)
+        args.wrote.append(args.output)
     return EXIT_OK
 
 
@@ -198,6 +226,8 @@ def _run_convert(args) -> int:
 
 def _run_match_color(args) -> int:
     from framefix.color import match_clip_colors
+    from framefix.io import split_reference
+    from framefix.outputs import check_distinct
 
     check_distinct([args.input, split_reference(args.reference)[0], args.mask, args.reference_mask],
                    [args.output, args.save_transform, args.cube])
@@ -211,6 +241,8 @@ def _run_match_color(args) -> int:
 
 def _run_analyze(args) -> int:
     from framefix.analysis import analyze_clip
+    from framefix.io import ClipError
+    from framefix.outputs import atomic_output, check_distinct
     from framefix.report import plot_format, plot_report, report_text, write_json
 
     if args.heatmap and args.flow is False:
@@ -222,7 +254,7 @@ def _run_analyze(args) -> int:
         # the report files are checked and reserved now, renamed into place once all are written
         json_file, plot_file = (None if path is None else outputs.enter_context(
             atomic_output(path, overwrite=args.overwrite, inputs=[args.clip])) for path in (args.json, args.plot))
-        progress = Progress("analyze", enabled=False if args.quiet else None)
+        progress = _progress(args, "analyze")
         try:
             analysis = analyze_clip(args.clip, fps=args.fps, progress=progress, flow=bool(args.flow),
                                     heatmap=args.heatmap, overwrite=args.overwrite, workers=args.workers)
@@ -238,7 +270,8 @@ def _run_analyze(args) -> int:
 
 def _run_flow(args) -> int:
     from framefix.flow import estimate_flow, flow_to_color, write_flo
-    from framefix.io import encode_image, read_frame
+    from framefix.io import encode_image, read_frame, split_reference
+    from framefix.outputs import atomic_output, check_distinct
 
     inputs = [split_reference(args.a)[0], split_reference(args.b)[0]]
     check_distinct(inputs, [args.output, args.viz])
@@ -251,24 +284,26 @@ def _run_flow(args) -> int:
             pathlib.Path(viz_file).write_bytes(encode_image(flow_to_color(flow)))
     if not args.quiet:
         magnitude = (flow**2).sum(axis=-1) ** 0.5
-        print(f"wrote {args.output}: {flow.shape[1]}x{flow.shape[0]}, mean motion {magnitude.mean():.2f} px, "
-              f"max {magnitude.max():.2f} px", file=sys.stderr)
+        args.wrote.append(f"{args.output}: {flow.shape[1]}x{flow.shape[0]}, mean motion {magnitude.mean():.2f} px, "
+                          f"max {magnitude.max():.2f} px")
     return EXIT_OK
 
 
 def _run_deflicker(args) -> int:
     from framefix.analysis import analyze_clip
     from framefix.deflicker import deflicker_clip
+    from framefix.outputs import atomic_output, check_distinct, pending_path
     from framefix.report import deflicker_dict, deflicker_text, plot_deflicker, plot_format
 
     check_distinct([args.input], [args.output, args.report, args.plot])
     if args.plot:
         plot_format(args.plot)
+    _check_video_output(args)
     with contextlib.ExitStack() as outputs:
         report_file, plot_file = (None if path is None else outputs.enter_context(
             atomic_output(path, overwrite=args.overwrite, inputs=[args.input])) for path in (args.report, args.plot))
-        scan = Progress("scan", enabled=False if args.quiet else None)
-        progress = Progress("deflicker", enabled=False if args.quiet else None)
+        scan = _progress(args, "scan")
+        progress = _progress(args, "deflicker")
         try:
             run = deflicker_clip(args.input, args.output, mode=args.mode, window=args.window, strength=args.strength,
                                  keep_flashes=args.keep_flashes, workers=args.workers, fps=args.fps,
@@ -279,8 +314,9 @@ def _run_deflicker(args) -> int:
             progress.close()
         before = after = None
         if report_file or plot_file:
-            for label, path in (("measure input", args.input), ("measure output", args.output)):
-                bar = Progress(label, enabled=False if args.quiet else None)
+            # the output is still its temporary: it appears with the report, or not at all
+            for label, path in (("measure input", args.input), ("measure output", pending_path(args.output))):
+                bar = _progress(args, label)
                 try:
                     analysis = analyze_clip(path, fps=args.fps, flow=True, workers=args.workers, progress=bar)
                 finally:
@@ -294,7 +330,7 @@ def _run_deflicker(args) -> int:
         if plot_file:
             plot_deflicker(report, plot_file)
     if not args.quiet:
-        print(f"wrote {args.output}", file=sys.stderr)
+        args.wrote.append(args.output)
     return EXIT_OK
 
 
@@ -314,11 +350,30 @@ def _configure_ffmpeg_logs(verbose: bool) -> None:
     default, a callback in C that drops everything; verbose is FFmpeg's own callback, which
     writes to stderr without Python.
     """
+    import av.logging
+
     if verbose:
         av.logging.restore_default_callback()
         av.logging.set_libav_level(av.logging.WARNING)
     else:
         av.logging.set_level(None)
+
+
+def _warning_printer():
+    """A ``warnings.showwarning`` writing each framefix warning once, as one line (a clip read twice,
+    by a scan and then the processing, warns twice)."""
+    from framefix.io import IncompleteClipWarning
+
+    shown, default = set(), warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, IncompleteClipWarning):
+            default(message, category, filename, lineno, file, line)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            print(f"framefix: warning: {message} (--strict refuses such input)", file=sys.stderr)
+
+    return show
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,15 +390,36 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 done, 2 bad input or usage, 130 interrupted (143 by SIGTERM). A ``TypeError`` (a bug,
         not bad input) is raised, not reported.
     """
-    parser = _build_parser()
-    args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if hasattr(signal, "SIGTERM") else None
-    _configure_ffmpeg_logs(args.verbose)
     try:
-        return args.run(args)
-    except KeyboardInterrupt as stop:
+        return _main(argv)
+    except KeyboardInterrupt as stop:  # also while the heavy modules are still being imported
         print("\nframefix: interrupted; no output was written", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
+    args.wrote = []
+    import av
+
+    from framefix.io import ClipError, IncompleteClipWarning
+    from framefix.outputs import output_group
+
+    _configure_ffmpeg_logs(args.verbose)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error" if getattr(args, "strict", False) else "always", IncompleteClipWarning)
+            warnings.showwarning = _warning_printer()
+            with output_group():  # every file of the command appears at the end, together, or none
+                code = args.run(args)
+        for line in args.wrote:
+            print(f"wrote {line}", file=sys.stderr)
+        return code
     except BrokenPipeError:  # `framefix info clip | head -1`
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")
@@ -354,9 +430,6 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"framefix: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

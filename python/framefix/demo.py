@@ -22,6 +22,7 @@ from framefix.color import match_clip_colors
 from framefix.deflicker import deflicker_clip
 from framefix.flicker import measure_flicker
 from framefix.io import ClipError, ClipInfo, open_clip
+from framefix.outputs import pending_path
 from framefix.pipeline import write_clip
 from framefix.stats import frame_statistics
 
@@ -161,17 +162,20 @@ def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> No
     # Repair 1: every frame graded to the first clean frame (its mean and color covariance), which
     # undoes global exposure and white-balance pumping; the regional shimmer needs deflicker.
     after_path = os.path.join(folder, "after-color.mp4")
-    match_clip_colors(os.path.join(folder, "before.mp4"), after_path, [clean[0]], method="mkl", per_frame=True,
+    # the clips appear together when the demo is done (framefix.outputs.output_group, in the CLI):
+    # until then each is read from its temporary
+    before_path = pending_path(os.path.join(folder, "before.mp4"))
+    match_clip_colors(before_path, after_path, [clean[0]], method="mkl", per_frame=True,
                       smooth=1, codec="libx264", crf=14, overwrite=overwrite)
     # Repair 2: deflicker (global tone curves and the local gain field for the shimmer).
     deflickered_path = os.path.join(folder, "after-deflicker.mp4")
-    deflicker_clip(os.path.join(folder, "before.mp4"), deflickered_path, mode="auto", codec="libx264", crf=14,
+    deflicker_clip(before_path, deflickered_path, mode="auto", codec="libx264", crf=14,
                    overwrite=overwrite)
     if quiet:
         return
-    with open_clip(after_path) as clip:
+    with open_clip(pending_path(after_path)) as clip:
         after = list(clip)
-    with open_clip(deflickered_path) as clip:
+    with open_clip(pending_path(deflickered_path)) as clip:
         deflickered = list(clip)
     errors = np.array([_deviation(b, c) for b, c in zip(before, clean, strict=True)])
     fixed = np.array([_deviation(a, c) for a, c in zip(after, clean, strict=True)])
@@ -197,7 +201,7 @@ def run_demo(folder: str, *, overwrite: bool = False, quiet: bool = False) -> No
         f"{name} {np.mean([s.white_balance_index for s in report.shots]):.2f}" for name, report in indices.items()) + "\n")
     regional = {}
     for name in ("clean.mp4", "before.mp4", "after-color.mp4", "after-deflicker.mp4"):
-        shot = analyze_clip(os.path.join(folder, name), flow=True).shot_regional_flicker()[0]
+        shot = analyze_clip(pending_path(os.path.join(folder, name)), flow=True).shot_regional_flicker()[0]
         regional[name] = shot[0] if shot is not None else float("nan")
     out.write("  regional flicker (framefix analyze --flow, worst tile): " + ", ".join(
         f"{name[:-4]} {value:.2f}" for name, value in regional.items()) + "\n")

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import glob
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 
 import av
 import numpy as np
 
-__all__ = ["ClipError", "ClipInfo", "AudioInfo", "open_clip", "IMAGE_EXTENSIONS"]
+__all__ = ["ClipError", "ClipInfo", "AudioInfo", "IncompleteClipWarning", "open_clip", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 DEFAULT_SEQUENCE_FPS = Fraction(24)
@@ -27,6 +29,17 @@ DEFAULT_SEQUENCE_FPS = Fraction(24)
 
 class ClipError(Exception):
     """A clip that cannot be read or written; the message is one line meant for the user."""
+
+
+class IncompleteClipWarning(ClipError, UserWarning):
+    """A video that decodes to fewer frames than its container announces (a truncated or damaged
+    file), or with frames the decoder had to conceal.
+
+    Issued with :func:`warnings.warn` when the clip has been read to its end, so by default the
+    frames that could be decoded are used. Turn it into an error with
+    ``warnings.simplefilter("error", IncompleteClipWarning)`` (what ``framefix --strict`` does):
+    it is then raised, and being a :class:`ClipError` it is handled like any unreadable clip.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,12 +167,52 @@ def _open_container(path: str):
     except IsADirectoryError:
         raise ClipError(f"{path}: is a folder without images") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ClipError(f"{path}: not a readable video or image ({_reason(exc)})") from None
+        raise ClipError(f"{path}: not a readable video or image ({_open_reason(exc)})") from None
+
+
+# Errors that really are about the file system; any other system error code a demuxer returns
+# (EBUSY, EINVAL, ENOMEM, ERANGE...) is its way of refusing a header, and its text would mislead.
+_FILE_SYSTEM_ERRORS = {errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP,
+                       errno.ENAMETOOLONG, errno.EFBIG, errno.ENXIO}
+
+
+def _open_reason(exc: Exception) -> str:
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and 0 < code < 4096 and code not in _FILE_SYSTEM_ERRORS:
+        return "its header is invalid or describes something unsupported"
+    return _reason(exc)
 
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return re.sub(r"^\[Errno -?\d+\] ", "", text)
+
+
+def _announced_length(container, stream) -> tuple[str, float, float] | None:
+    """What the container says of the video's length, and the shortfall to tolerate: ``("frames",
+    count, slack)`` or ``("seconds", duration, slack)``; None when it does not say.
+
+    A frame count (MP4's sample table) is nearly exact: an edit list may hide a frame or so. A
+    duration (Matroska) is compared with the decoded frames' time span (a frame count estimated from
+    it would be wrong for variable-rate video); the whole file's duration, when the video's own is
+    not known, also covers other streams, which may run a little longer.
+    """
+    if stream.frames:
+        return "frames", int(stream.frames), 1
+    seconds, slack = None, 0.0
+    if stream.duration is not None and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    else:
+        tag = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", str(stream.metadata.get("DURATION", "")).strip())
+        if tag:
+            seconds = int(tag[1]) * 3600 + int(tag[2]) * 60 + float(tag[3])
+        elif container.duration:
+            seconds = container.duration / av.time_base
+            if len(container.streams) > 1:
+                slack = 0.5
+    if not seconds or seconds <= 0:
+        return None
+    return "seconds", seconds, slack + 0.02 * seconds
 
 
 def _frame_layout(pix_fmt: str) -> tuple[int, bool, str]:
@@ -177,6 +230,7 @@ class Clip:
         self._files = _sequence_files(self.path)
         self._container = None
         self._consumed = False
+        self._announced = None
         if self._files is not None:
             self.info = self._probe_sequence(fps)
         else:
@@ -233,6 +287,7 @@ class Clip:
             )
             for s in container.streams.audio
         )
+        self._announced = _announced_length(container, stream)
         return ClipInfo(
             path=self.path, kind="video", width=context.width, height=context.height,
             dtype="uint16" if depth > 8 else "uint8", bit_depth=depth, fps=Fraction(fps),
@@ -314,8 +369,8 @@ class Clip:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
         audio_streams = list(container.streams.audio) if audio else []
-        frames = 0
-        last_pts = None
+        frames = concealed = 0
+        first_pts = last_pts = None
         step = max(1, round(1 / (self.info.fps * self.info.time_base)))  # one frame, in time-base units
         try:
             for packet in container.demux(video, *audio_streams):
@@ -325,20 +380,42 @@ class Clip:
                     continue
                 for frame in packet.decode():
                     frames += 1
+                    concealed += bool(frame.is_corrupt)
                     pts = frame.pts
                     # Some containers (AVI with B-frames) hand out no or unordered presentation
                     # times; frames come out in display order, so continue the sequence instead.
                     if pts is None or (last_pts is not None and pts <= last_pts):
                         pts = 0 if last_pts is None else last_pts + step
                     last_pts = pts
+                    first_pts = pts if first_pts is None else first_pts
                     yield "video", self._to_array(frame, fmt, matrix, color_range), pts
         except av.FFmpegError as exc:
             raise ClipError(f"{self.path}: decoding failed after {frames} frames ({_reason(exc)})") from None
         if frames == 0:
             raise ClipError(f"{self.path}: no frame could be decoded")
+        span = float((last_pts - first_pts + step) * self.info.time_base)
+        self._check_complete(frames, span, concealed)
+
+    def _check_complete(self, frames: int, span: float, concealed: int) -> None:
+        # Decoders stop quietly where a truncated file ends and conceal damaged data: say so, once
+        # the whole clip has been read (an early stop, like reading one frame, proves nothing).
+        problems = []
+        if self._announced is not None:
+            kind, expected, slack = self._announced
+            if kind == "frames" and expected - frames > slack:
+                problems.append(f"decoded {frames} of the {expected} frames the container announces")
+            elif kind == "seconds" and expected - span > slack + 1 / self.info.fps:
+                problems.append(f"decoded {frames} frames ({span:.2f} s) of the {expected:.2f} s the container "
+                                f"announces (about {round(expected * self.info.fps)} frames)")
+        if concealed:
+            problems.append(f"{concealed} frame(s) decoded with errors concealed")
+        if problems:
+            warnings.warn(IncompleteClipWarning(f"{self.path}: {' and '.join(problems)}; the file looks truncated "
+                                                "or damaged"), stacklevel=3)
 
     def _sequence_items(self):
         _, _, fmt = _frame_layout(self.info.pix_fmt)
+        first = self._files[0]
         for index, path in enumerate(self._files):
             container = _open_container(path)
             try:
@@ -349,6 +426,12 @@ class Clip:
                 container.close()
             if frame is None:
                 raise ClipError(f"{path}: not a readable image")
+            depth, _, _ = _frame_layout(frame.format.name)
+            if depth != self.info.bit_depth:
+                # one dtype per clip: a 16-bit image read as 8 bits would be quantised silently
+                raise ClipError(f"{path}: is a {depth}-bit image, but the sequence starts with a "
+                                f"{self.info.bit_depth}-bit one ({os.path.basename(first)}); "
+                                "convert the images to one bit depth")
             array = frame.reformat(format=fmt).to_ndarray()
             if array.shape[:2] != (self.info.height, self.info.width):
                 raise ClipError(
@@ -386,7 +469,69 @@ def open_clip(path: str | os.PathLike, *, fps: Fraction | float | None = None) -
 # --- writing ------------------------------------------------------------------------------------
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mxf", ".nut", ".ts", ".m2ts", ".mpg",
-                    ".mpeg", ".flv", ".ogv")
+                    ".mpeg", ".flv", ".ogv", ".gif")
+
+# The encoder a container gets without --codec, first available of each list: H.264 wherever it
+# goes; WebM takes only VP8/VP9/AV1 (VP9 first, as ffmpeg chooses), Ogg only Theora, GIF its own.
+_DEFAULT_ENCODERS = {".webm": ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1"), ".ogv": ("libtheora",),
+                     ".gif": ("gif",)}
+_DEFAULT_ENCODER = ("libx264", "mpeg4")
+# Encoders with a constant-quality (--crf) and a speed (--preset) setting; any other would ignore them.
+_CRF_ENCODERS = frozenset({"libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libsvtav1", "libaom-av1"})
+_PRESET_ENCODERS = frozenset({"libx264", "libx264rgb", "libx265", "libsvtav1"})
+_LOSSLESS_ENCODERS = frozenset({"ffv1", "png", "qtrle", "utvideo", "huffyuv", "ffvhuff", "magicyuv"})
+
+
+def video_codec(path: str, codec: str | None = None, *, crf: int | None = None, preset: str | None = None) -> str:
+    """The encoder a video output gets, with its settings checked before any work.
+
+    Parameters
+    ----------
+    path : str
+        The output file (its extension picks the default encoder).
+    codec : str, optional
+        The encoder asked for; default: libx264 (mpeg4 without it), VP9 (libvpx-vp9) for
+        ``.webm``, Theora for ``.ogv``, the GIF encoder (with a palette made for the clip)
+        for ``.gif``.
+    crf, preset : optional
+        Quality and speed settings: refused for an encoder that has no such setting, rather
+        than silently ignored.
+
+    Returns
+    -------
+    str
+        The FFmpeg encoder name.
+
+    Raises
+    ------
+    ClipError
+        No encoder for the container in this FFmpeg, an unknown or non-video encoder, or a
+        setting the encoder does not have.
+    """
+    extension = os.path.splitext(path)[1].lower()
+    if codec is None:
+        candidates = _DEFAULT_ENCODERS.get(extension, _DEFAULT_ENCODER)
+        codec = next((c for c in candidates if c in av.codecs_available), None)
+        if codec is None:
+            raise ClipError(f"{path}: this FFmpeg has no {' or '.join(candidates)} encoder for {extension} files; "
+                            "pick another container or pass --codec")
+    try:
+        encoder = av.Codec(codec, "w")
+    except (av.FFmpegError, ValueError):
+        raise ClipError(f"{path}: unknown encoder {codec!r}") from None
+    if encoder.type != "video":
+        raise ClipError(f"{path}: {codec!r} is a {encoder.type} encoder, not a video one")
+    if (extension == ".gif") != (encoder.name == "gif"):
+        raise ClipError(f"{path}: a GIF file takes the gif encoder only, and the gif encoder a .gif file only")
+    for option, value, supported in (("--crf", crf, _CRF_ENCODERS), ("--preset", preset, _PRESET_ENCODERS)):
+        if value is not None and encoder.name not in supported:
+            why = "it is lossless" if encoder.name in _LOSSLESS_ENCODERS else "it has no such setting"
+            raise ClipError(f"{path}: {option} does not apply to {encoder.name} ({why}); drop it or pick "
+                            f"an encoder that has it ({', '.join(sorted(supported & set(av.codecs_available)))})")
+    if preset is not None and encoder.name in _X26X_PRESETS[0] and preset not in _X26X_PRESETS[1]:
+        # checked here: x264/x265 would print their own complaint on stderr before failing
+        raise ClipError(f"{path}: {encoder.name} preset must be one of {', '.join(_X26X_PRESETS[1])}, got {preset!r}")
+    return encoder.name
 
 
 def is_sequence_target(path: str) -> bool:
@@ -498,15 +643,7 @@ class VideoWriter:
         self.path = path
         self.name = name or path
         self.info = info
-        try:
-            encoder = av.Codec(codec, "w")
-        except (av.FFmpegError, ValueError):
-            raise ClipError(f"{self.name}: unknown encoder {codec!r}") from None
-        if encoder.type != "video":
-            raise ClipError(f"{self.name}: {codec!r} is a {encoder.type} encoder, not a video one")
-        if preset is not None and codec in _X26X_PRESETS[0] and preset not in _X26X_PRESETS[1]:
-            # checked here: x264/x265 would print their own complaint on stderr before failing
-            raise ClipError(f"{self.name}: {codec} preset must be one of {', '.join(_X26X_PRESETS[1])}, got {preset!r}")
+        codec = video_codec(self.name, codec, crf=crf, preset=preset)
         try:
             self._container = av.open(path, "w")
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -531,6 +668,9 @@ class VideoWriter:
         stream.codec_context.time_base = self._time_base
         stream.thread_type = "AUTO"
         options = {}
+        if codec in ("libvpx", "libvpx-vp9"):
+            # constant quality, as x264's default: libvpx alone aims at a low bit rate
+            options.update({"crf": "31", "b": "0"})
         if crf is not None:
             options["crf"] = str(crf)
         if preset is not None:
@@ -644,6 +784,106 @@ class VideoWriter:
             self._container.close()
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise ClipError(f"{self.name}: finishing the file failed ({_reason(exc)})") from None
+
+
+class GifWriter:
+    """Encodes RGB frames into an animated GIF with a 256-colour palette made for the whole clip.
+
+    FFmpeg's palettegen sees every frame before paletteuse maps them (error-diffusion dithered), so
+    the frames are held, as 8-bit RGB, until :meth:`close`: meant for the short clips GIFs are.
+    Frame times are kept (GIF stores them in hundredths of a second); the GIF loops forever.
+    """
+
+    def __init__(self, path: str, info: ClipInfo, *, name: str | None = None):
+        self.path = path
+        self.name = name or path
+        self.info = info
+        self._time_base = info.time_base
+        self._next_pts = 0
+        try:
+            self._container = av.open(path, "w", format="gif")
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise ClipError(f"{self.name}: cannot create the output ({_reason(exc)})") from None
+        try:
+            self._stream = self._container.add_stream("gif", rate=info.fps)
+            self._stream.width, self._stream.height = info.width, info.height
+            self._stream.pix_fmt = "pal8"
+            self._stream.time_base = self._time_base
+            self._stream.codec_context.time_base = self._time_base
+            self._graph = av.filter.Graph()
+            source = self._graph.add_buffer(width=info.width, height=info.height, format="rgb24",
+                                            time_base=self._time_base)
+            split = self._graph.add("split")
+            palette = self._graph.add("palettegen", "stats_mode=full")
+            mapped = self._graph.add("paletteuse", "dither=sierra2_4a")
+            sink = self._graph.add("buffersink")
+            source.link_to(split)
+            split.link_to(palette, 0, 0)
+            split.link_to(mapped, 1, 0)
+            palette.link_to(mapped, 0, 1)
+            mapped.link_to(sink)
+            self._graph.configure()
+        except (av.FFmpegError, ValueError) as exc:
+            with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+                self._container.close()
+            raise ClipError(f"{self.name}: cannot set up the GIF encoder ({_reason(exc)})") from None
+
+    def write(self, frame: np.ndarray, pts: int | None) -> None:
+        """Queue one frame (it is encoded once the palette is known, at :meth:`close`).
+
+        Parameters
+        ----------
+        frame : ndarray
+            ``(H, W, 3)`` RGB, uint8 or uint16 (reduced to 8 bits: GIF has no more).
+        pts : int or None
+            Presentation time in the source's time base (None: the next frame's).
+        """
+        if frame.dtype == np.uint16:
+            image = av.VideoFrame.from_ndarray(frame, format="rgb48le").reformat(format="rgb24")
+        else:
+            image = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        image.pts = self._next_pts if pts is None else pts
+        image.time_base = self._time_base
+        self._next_pts = image.pts + max(1, round(1 / (self.info.fps * self._time_base)))
+        try:
+            self._graph.push(image)
+        except (av.FFmpegError, ValueError) as exc:
+            raise ClipError(f"{self.name}: making the GIF palette failed ({_reason(exc)})") from None
+
+    def write_audio(self, packet) -> None:
+        """GIFs carry no sound: the packet is dropped.
+
+        Parameters
+        ----------
+        packet : av.Packet
+            Ignored.
+        """
+
+    def close(self, *, flush: bool = True) -> None:
+        """Make the palette, encode every frame with it and finish the file.
+
+        Parameters
+        ----------
+        flush : bool
+            False after a failure: nothing more is encoded (the file is discarded anyway).
+        """
+        if not flush:
+            with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+                self._container.close()
+            return
+        try:
+            self._graph.push(None)
+            while True:
+                try:
+                    mapped = self._graph.pull()
+                except (av.EOFError, av.BlockingIOError):
+                    break
+                mapped.time_base = self._time_base
+                self._container.mux(self._stream.encode(mapped))
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise ClipError(f"{self.name}: finishing the GIF failed ({_reason(exc)})") from None
 
 
 def encode_image(frame: np.ndarray, codec: str = "png") -> bytes:

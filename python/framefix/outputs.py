@@ -13,24 +13,32 @@ maps) goes through :func:`atomic_output`:
   renamed into place, after the target is checked again (something may have appeared there
   meanwhile); an existing folder is moved aside first, so either the old or the new output is
   whole at any moment;
-- on any exception, Ctrl-C included, the temporary is removed and the target is untouched.
+- on any exception, Ctrl-C included, the temporary is removed and the target is untouched;
+- the renames that commit an output run with Ctrl-C and SIGTERM held back (delivered right
+  after), so an interrupt never lands between moving an old folder aside and renaming the new
+  one in.
 
 Commands that write several files call :func:`check_distinct` first, so no two outputs share a
-path and no output is one of the inputs.
+path and no output is one of the inputs, and write them inside :func:`output_group`, so they
+appear together at the end or not at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import dataclasses
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 
 from framefix.io import ClipError
 
-__all__ = ["atomic_output", "check_distinct", "check_output"]
+__all__ = ["atomic_output", "check_distinct", "check_output", "output_group", "pending_path"]
 
 # an earlier output's frames: what a folder may hold for framefix to replace it
 _WRITTEN_IMAGE = re.compile(r"\d+\.(png|tif|tiff)")
@@ -193,34 +201,169 @@ def _commit_file(temporary: str, path: str, overwrite: bool) -> None:
 
 
 def _commit_folder(temporary: str, path: str, overwrite: bool, sources: list[str]) -> None:
-    if not os.path.lexists(path):
+    if not overwrite or not os.path.lexists(path):
         try:
-            os.rename(temporary, path)  # an empty folder made there meanwhile is replaced: harmless
-        except OSError:
-            if os.path.lexists(path):  # a folder with files in it, made there meanwhile
+            os.mkdir(path)  # exclusive: a folder made there meanwhile, even empty, is someone else's
+        except FileExistsError:
+            if not overwrite:
                 raise ClipError(f"{path}: appeared while writing; pass --overwrite to replace it") from None
-            raise
-        return
-    if not overwrite:
-        raise ClipError(f"{path}: appeared while writing; pass --overwrite to replace it")
-    if not os.path.isdir(path):
+        else:
+            try:
+                os.rename(temporary, path)  # onto the empty folder just made: fails if one was filled meanwhile
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)  # ours, if still empty
+                raise ClipError(f"{path}: appeared while writing; pass --overwrite to replace it") from None
+            return
+    if not os.path.isdir(path) or os.path.islink(path):
         raise ClipError(f"{path}: is a file, not a folder; refusing to replace it with one")
     _check_replaceable_folder(path, sources)  # again: files may have been added while writing
     # the old folder is moved aside whole, the new one renamed in, then the old one deleted:
-    # whatever interrupts this, one of them is complete
+    # whatever interrupts this, one of them is complete (and signals are held back meanwhile)
     directory, name = os.path.split(os.path.abspath(path))
     aside = tempfile.mkdtemp(prefix=f".{name}.", suffix=".framefix-old", dir=directory)
     old = os.path.join(aside, name)
-    os.rename(path, old)
     try:
-        os.rename(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
+        os.rename(path, old)
+        try:
+            os.rename(temporary, path)
+        except BaseException:
             os.rename(old, path)
-        raise
+            raise
     finally:
         if not os.path.lexists(old) or os.path.isdir(path):
             _remove(aside)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM wait until the block is done (main thread only), then act as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum, frame):
+        caught.append(signum)
+
+    numbers = [getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n)]
+    previous = {}
+    try:
+        for number in numbers:
+            previous[number] = signal.signal(number, hold)
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            handler = previous.get(caught[0])
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler != signal.SIG_IGN:
+                signal.raise_signal(caught[0])
+
+
+@dataclasses.dataclass
+class _Pending:
+    """An output written to its temporary and waiting for the end of its :func:`output_group`."""
+
+    path: str
+    temporary: str
+    overwrite: bool
+    sources: list
+    folder: bool
+
+    def check(self) -> None:
+        if os.path.lexists(self.path):
+            if not self.overwrite:
+                raise ClipError(f"{self.path}: appeared while writing; pass --overwrite to replace it")
+            if self.folder:
+                if not os.path.isdir(self.path):
+                    raise ClipError(f"{self.path}: is a file, not a folder; refusing to replace it with one")
+                _check_replaceable_folder(self.path, self.sources)
+            elif os.path.isdir(self.path) and not os.path.islink(self.path):
+                raise ClipError(f"{self.path}: a folder appeared there while writing; refusing to replace it")
+
+    def commit(self) -> None:
+        os.chmod(self.temporary, (0o777 if self.folder else 0o666) & ~_umask())  # mkstemp/mkdtemp make them private
+        if self.folder:
+            _commit_folder(self.temporary, self.path, self.overwrite, self.sources)
+        else:
+            _commit_file(self.temporary, self.path, self.overwrite)
+
+
+_GROUP: contextvars.ContextVar[list | None] = contextvars.ContextVar("framefix_output_group", default=None)
+
+
+@contextlib.contextmanager
+def output_group() -> Iterator[None]:
+    """Outputs written inside the block appear together when it ends, or none of them.
+
+    Every :func:`atomic_output` finished inside the block keeps its temporary until the block
+    ends without an exception; then all the targets are checked again and renamed into place one
+    after the other (signals held back). On an exception every temporary is removed and no
+    target is touched. So a command that writes a video and a report never leaves the video
+    alone because the report failed.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> with output_group():  # doctest: +SKIP
+    ...     process_clip("in.mp4", "out.mp4")
+    ...     write_json(analysis, "report.json")  # both appear here, or neither
+    """
+    pending: list[_Pending] = []
+    token = _GROUP.set(pending)
+    try:
+        yield
+        _GROUP.reset(token)
+        token = None
+        with _signals_held():
+            for output in pending:
+                output.check()  # all of them first: a late refusal must not leave the others written
+            for output in pending:
+                output.commit()
+    finally:
+        if token is not None:
+            _GROUP.reset(token)
+        for output in pending:
+            _remove(output.temporary)  # gone already after a commit
+
+
+def pending_path(path) -> str:
+    """Where an output written inside the current :func:`output_group` can be read before the
+    group ends: its temporary, or ``path`` itself when it is not waiting.
+
+    Parameters
+    ----------
+    path : path-like
+        A target given to :func:`atomic_output`.
+
+    Returns
+    -------
+    str
+    """
+    path = os.fspath(path)
+    for output in _GROUP.get() or ():
+        if _same(output.path, path):
+            return output.temporary
+    return path
+
+
+def _user_facing(exc: BaseException, temporary: str, path: str) -> ClipError | None:
+    """The error as the user should read it (naming ``path``), when it names the hidden temporary."""
+    names = [os.fspath(n) for n in (getattr(exc, "filename", None), getattr(exc, "filename2", None)) if n is not None]
+    text = str(exc)
+    if not any(os.path.abspath(n) == temporary or os.path.abspath(n).startswith(temporary + os.sep) for n in names) \
+            and temporary not in text:
+        return None
+    if isinstance(exc, OSError) and names:
+        shown = os.path.abspath(names[0]).replace(temporary, path, 1)
+        return ClipError(f"{shown}: cannot write ({exc.strerror or exc})")
+    return ClipError(text.replace(temporary, path).splitlines()[0])
 
 
 @contextlib.contextmanager
@@ -263,17 +406,23 @@ def atomic_output(path, *, overwrite: bool = False, inputs: Iterable = (), folde
     sources = _paths(inputs)
     check_output(path, overwrite=overwrite, inputs=sources, folder=folder)
     temporary = _temporary(path, folder)
+    group = _GROUP.get()
+    keep = False
     try:
         try:
             yield temporary
-        except OSError as exc:  # the user's path in the message, not the hidden temporary's
-            if exc.filename is not None and os.path.abspath(os.fspath(exc.filename)) == temporary:
-                raise ClipError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        except (OSError, ClipError, ValueError) as exc:  # the user's path in the message, not the hidden temporary's
+            better = _user_facing(exc, temporary, path)
+            if better is not None:
+                raise better from exc
             raise
-        os.chmod(temporary, (0o777 if folder else 0o666) & ~_umask())  # mkstemp/mkdtemp make them private
-        if folder:
-            _commit_folder(temporary, path, overwrite, sources)
-        else:
-            _commit_file(temporary, path, overwrite)
+        output = _Pending(path, temporary, overwrite, sources, folder)
+        if group is not None:
+            group.append(output)  # renamed with the others when the group ends
+            keep = True
+            return
+        with _signals_held():
+            output.commit()
     finally:
-        _remove(temporary)  # gone already after a commit
+        if not keep:
+            _remove(temporary)  # gone already after a commit

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from framefix.io import ClipError, ClipInfo, SequenceWriter, VideoWriter, is_sequence_target, open_clip
+from framefix.io import (ClipError, ClipInfo, GifWriter, SequenceWriter, VideoWriter, is_sequence_target, open_clip,
+                         video_codec)
 from framefix.outputs import atomic_output, check_output
 
 __all__ = ["ClipScan", "Operation", "Position", "apply_operations", "process_clip", "scan_clip", "write_clip"]
@@ -260,9 +261,11 @@ def process_clip(
     Parameters
     ----------
     codec : str, optional
-        FFmpeg encoder (default libx264; ffv1 for lossless, libx265, prores_ks where built).
+        FFmpeg encoder (default: by the container, :func:`framefix.io.video_codec`: libx264,
+        VP9 for ``.webm``, a palette-mapped GIF for ``.gif``; ffv1 for lossless, libx265,
+        prores_ks where built).
     crf, preset : optional
-        Quality and speed settings passed to the encoder.
+        Quality and speed settings passed to the encoder (refused by encoders without them).
     image_format : {'png', 'tif'}
         For image-folder targets.
     cuts : iterable of int or "detect"
@@ -342,11 +345,15 @@ def write_clip(
     to_folder = is_sequence_target(target)
     if to_folder and image_format not in ("png", "tif", "tiff"):
         raise ClipError(f"image format must be png or tif, got {image_format!r}")
+    if not to_folder:
+        codec = video_codec(target, codec, crf=crf, preset=preset)  # before anything is written
     with atomic_output(target, overwrite=overwrite, inputs=inputs, folder=to_folder) as temporary:
         if to_folder:
             writer = SequenceWriter(temporary, info, image_format=image_format)
+        elif codec == "gif":
+            writer = GifWriter(temporary, info, name=target)
         else:
-            writer = VideoWriter(temporary, info, codec=codec or "libx264", crf=crf, preset=preset,
+            writer = VideoWriter(temporary, info, codec=codec, crf=crf, preset=preset,
                                  audio_streams=audio_streams, name=target)
         finished = False
         try:
