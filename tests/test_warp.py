@@ -373,3 +373,8 @@ def test_kernels_refuse_sides_beyond_32_bit_indices(backend):
     with pytest.raises(ValueError, match="at most 2\\^30"):
         _backend.implementation().remap(image, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
                                         None, None, 0, 0, 0.0, 1)
+
+
+def test_a_big_endian_16_bit_image_gets_a_lossless_hint():
+    with pytest.raises(TypeError, match=r"image\.astype\(np\.uint16\)"):
+        framefix.warp(np.zeros((4, 4), ">u2"), np.zeros((4, 4, 2), np.float32))

@@ -46,7 +46,8 @@ def frame(func: str, name: str, value: object) -> np.ndarray:
     if a.dtype not in PIXEL_DTYPES:
         hint = ".astype(np.float32) (float frames are nominally 0..1)"
         if a.dtype.kind in "iub" and a.dtype.itemsize <= 2:
-            hint = ".astype(np.uint16)" if a.dtype.kind == "i" else ".astype(np.uint8)"
+            # 16-bit kinds (signed, or unsigned in the other byte order) keep their precision in uint16
+            hint = ".astype(np.uint16)" if a.dtype.kind == "i" or a.dtype.itemsize == 2 else ".astype(np.uint8)"
         raise TypeError(
             f"{func}: {name} must be uint8, uint16 or float32, got {a.dtype}; convert it with {name}{hint}"
         )
