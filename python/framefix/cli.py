@@ -401,9 +401,25 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _keep_memory_flat() -> None:
+    """Frames (megabytes each) are allocated on the decoding thread and freed on the main one.
+    glibc then raises its mmap threshold past their size and carves them from per-thread heaps
+    that do not shrink: a 300-frame 1080p deflicker peaked at 1505 MiB on a busy machine. A fixed
+    threshold keeps each frame a mapping of its own, returned when freed: 324 MiB, the same run."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (glibc; musl has no mallopt)
+    except (OSError, AttributeError):
+        pass
+
+
 def _main(argv: list[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
+    _keep_memory_flat()
     args.wrote = []
     import av
 
