@@ -70,3 +70,13 @@ def test_plot_formats_come_from_the_extension(analysis, tmp_path):
         plot_format(tmp_path / "r.xyz")
     plot_report(analysis, tmp_path / "r.svg")
     assert b"<svg" in (tmp_path / "r.svg").read_bytes()[:400]
+
+
+def test_per_shot_measures_follow_the_shots_they_are_given(analysis):
+    # a repaired clip is reported shot for shot with its input, whatever cuts its own analysis finds
+    ranges = [(0, 5), (5, 9), (9, 12)]
+    errors = analysis.shot_warping_errors(ranges)
+    regional = analysis.shot_regional_flicker(ranges)
+    assert len(errors) == len(regional) == 3
+    np.testing.assert_allclose(errors[1], np.nanmean(analysis.warping_error[5:9]))
+    assert analysis.shot_warping_errors() == analysis.shot_warping_errors(analysis.transitions.shots)

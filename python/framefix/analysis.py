@@ -44,17 +44,24 @@ class ClipAnalysis:
     # curves, deflicker) that need no second decode
     statistics: list | None = None
 
-    def _per_shot(self, series: np.ndarray | None, summarise) -> list:
+    def _per_shot(self, series: np.ndarray | None, summarise, shots=None) -> list:
+        ranges = [(shot.start, shot.end) for shot in self.flicker.shots] if shots is None else list(shots)
         if series is None:
-            return [None] * len(self.flicker.shots)
+            return [None] * len(ranges)
         values = []
-        for shot in self.flicker.shots:
-            part = series[shot.start:shot.end]
+        for start, end in ranges:
+            part = series[start:end]
             values.append(summarise(part))
         return values
 
-    def shot_warping_errors(self) -> list:
+    def shot_warping_errors(self, shots=None) -> list:
         """Mean warping error of each shot.
+
+        Parameters
+        ----------
+        shots : sequence of (start, end), optional
+            Frame ranges to summarise instead of the shots this analysis found (another
+            clip's shots, to compare a repaired clip with its input shot for shot).
 
         Returns
         -------
@@ -64,14 +71,19 @@ class ClipAnalysis:
         def mean(part):
             part = part[np.isfinite(part)]
             return float(part.mean()) if part.size else None
-        return self._per_shot(self.warping_error, mean)
+        return self._per_shot(self.warping_error, mean, shots)
 
-    def shot_regional_flicker(self) -> list:
+    def shot_regional_flicker(self, shots=None) -> list:
         """Per shot, ``(index, (tile row, tile column))`` of the tile that flickers most on its own,
         or None without flow or pairs. The index is ``100 x sqrt(median over the shot's pairs of
         r^2)`` for r the tile residual (percent of the tile's brightness): the typical size, not
         swayed by the few pairs where the flow fails (fast motion, blur); about 1 on clean
         footage, above 2 visible.
+
+        Parameters
+        ----------
+        shots : sequence of (start, end), optional
+            As for :meth:`shot_warping_errors`.
 
         Returns
         -------
@@ -88,7 +100,7 @@ class ClipAnalysis:
             index = np.where(np.isfinite(index), index, -1)
             row, column = np.unravel_index(int(np.argmax(index)), index.shape)
             return float(index[row, column]), (int(row), int(column))
-        return self._per_shot(self.tile_residuals, worst_tile)
+        return self._per_shot(self.tile_residuals, worst_tile, shots)
 
 
 _DARK = 0.05  # added to a tile's mean luma before dividing: flicker in the dark is judged absolutely

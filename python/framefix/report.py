@@ -241,10 +241,15 @@ def deflicker_dict(run, before=None, after=None) -> dict:
     flicker_before = measure_flicker(run.before, run.transitions)
     flicker_after = measure_flicker(run.after, run.transitions)
 
+    # the input's shots for both clips: the output's own cut detection may split them otherwise
+    shot_ranges = [(shot.start, shot.end) for shot in flicker_before.shots]
+
     def per_shot(analysis, what):
         if analysis is None:
-            return [None] * len(run.transitions.shots)
-        return analysis.shot_warping_errors() if what == "warp" else analysis.shot_regional_flicker()
+            return [None] * len(shot_ranges)
+        if what == "warp":
+            return analysis.shot_warping_errors(shot_ranges)
+        return analysis.shot_regional_flicker(shot_ranges)
 
     shots = []
     for i, (a, b) in enumerate(zip(flicker_before.shots, flicker_after.shots, strict=True)):
