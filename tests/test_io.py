@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -258,20 +259,29 @@ def test_info_json(small_mp4):
     assert data["kind"] == "video" and data["audio"] == []
 
 
+# every long-running command, on the default codec (x264 and its threads) and, for convert, ffv1
+LONG_COMMANDS = {
+    "convert": lambda src, out: ["convert", src, "-o", out, "--preset", "veryslow"],
+    "convert-ffv1": lambda src, out: ["convert", src, "-o", out.with_suffix(".mkv"), "--codec", "ffv1"],
+    "deflicker": lambda src, out: ["deflicker", src, "-o", out, "--mode", "local"],
+    "match-color": lambda src, out: ["match-color", src, "-o", out, "--reference", f"{src}@0", "--per-frame"],
+    "analyze": lambda src, out: ["analyze", src, "--heatmap", out],
+}
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="needs POSIX signals")
 @pytest.mark.parametrize(("signal_name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
-@pytest.mark.parametrize("codec", [None, "ffv1"])
-def test_interrupt_exits_quickly_and_leaves_no_output(tmp_path, signal_name, code, codec):
+@pytest.mark.parametrize("command", list(LONG_COMMANDS))
+def test_interrupt_exits_quickly_and_leaves_no_output(tmp_path, signal_name, code, command):
     source = tmp_path / "long.mkv"
     write_video(source, moving_frames(400, 240, 320), codec="ffv1", pix_fmt="bgr0")
-    target = tmp_path / ("out.mkv" if codec else "out.mp4")  # None: the default codec (x264, its threads)
-    process = subprocess.Popen([sys.executable, "-m", "framefix", "convert", str(source), "-o", str(target),
-                                *(["--codec", codec] if codec else ["--preset", "veryslow"])],
-                               stderr=subprocess.PIPE, text=True)
+    argv = [str(a) for a in LONG_COMMANDS[command](source, tmp_path / "out.mp4")]
+    target = Path(argv[argv.index("-o") + 1] if "-o" in argv else argv[-1])
+    process = subprocess.Popen([sys.executable, "-m", "framefix", *argv], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and time.monotonic() < deadline:  # wait until it is writing
         time.sleep(0.05)
-    assert leftovers(tmp_path), "convert never started writing"
+    assert leftovers(tmp_path), f"{command} never started writing"
     time.sleep(0.3)
     process.send_signal(getattr(signal, signal_name))
     sent = time.monotonic()
@@ -279,7 +289,7 @@ def test_interrupt_exits_quickly_and_leaves_no_output(tmp_path, signal_name, cod
         _, err = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
-        pytest.fail(f"framefix did not exit after {signal_name}")
+        pytest.fail(f"framefix {command} did not exit after {signal_name}")
     assert time.monotonic() - sent < 5
     assert process.returncode == code, err
     assert "interrupted" in err and "Traceback" not in err
