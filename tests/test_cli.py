@@ -38,3 +38,28 @@ def test_bad_input_is_exit_2_with_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(cli, "_run_info", bad)
     assert cli.main(["info", str(tmp_path)]) == cli.EXIT_BAD_INPUT
     assert capsys.readouterr().err == "framefix: error: estimate_flow: frames must be at least 16 pixels on each side\n"
+
+
+def test_ctrl_c_while_the_command_imports_framefix_is_one_line(monkeypatch, capsys):
+    # The command's entry module guards the package's import (a noticeable part of a second),
+    # which no code inside the package can: the console script must point at it.
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    import _framefix_entry
+
+    scripts = {e.name: e.value for e in importlib.metadata.entry_points(group="console_scripts")}
+    assert scripts["framefix"] == "_framefix_entry:main"
+    imported = subprocess.run([sys.executable, "-c", "import sys, _framefix_entry; "
+                               "print(sorted(m for m in ('framefix', 'numpy', 'av') if m in sys.modules))"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert imported == "[]"
+
+    class Interrupted:
+        def __getattr__(self, name):
+            raise KeyboardInterrupt  # as if it came while framefix.cli was being imported
+
+    monkeypatch.setitem(sys.modules, "framefix.cli", Interrupted())
+    assert _framefix_entry.main() == 130
+    assert capsys.readouterr().err.strip() == "framefix: interrupted; no output was written"
