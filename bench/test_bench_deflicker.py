@@ -230,12 +230,14 @@ def test_generated_clips_reference_free(tmp_path):
         reference = WarpReference(frames, set())
         base = reference.error(frames)
         results = {"input": frames, "ffmpeg s=5": ffmpeg_deflicker(frames, 5),
-                   "global": deflicker(frames, mode="global", workers=2), "auto": deflicker(frames, mode="auto", workers=2)}
+                   "global": deflicker(frames, mode="global", workers=2),
+                   "auto": deflicker(frames, mode="auto", workers=2)}
         cells = []
         for method, out in results.items():
             scratch = tmp_path / f"{os.path.basename(path)}-{method}".replace(" ", "_").replace("=", "")
             index, regional, warp, sharp = _reference_free(out, frames, scratch, 8)
-            cells.append(f"{method} {index:.2f}/{regional:.1f}/{1000 * warp:.1f}/{reference.error(out) / base:.3f}x/{sharp:.3f}")
+            along_input = reference.error(out) / base
+            cells.append(f"{method} {index:.2f}/{regional:.1f}/{1000 * warp:.1f}/{along_input:.3f}x/{sharp:.3f}")
         lines.append(f"  {os.path.basename(path)[:24]:25s}" + " | ".join(cells))
     print("\n".join(lines))
 

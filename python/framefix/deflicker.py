@@ -374,7 +374,8 @@ class LocalDeflicker(Operation):
         # only usable pixels count, all above _CLIP_LOW; the floor keeps the rest (float frames may
         # go below 0) out of the logarithm's domain errors
         floor = np.float32(_CLIP_LOW)
-        ratio = np.log(np.maximum(current, floor) + np.float32(0.02)) - np.log(np.maximum(carried, floor) + np.float32(0.02))
+        offset = np.float32(0.02)
+        ratio = np.log(np.maximum(current, floor) + offset) - np.log(np.maximum(carried, floor) + offset)
         rows, columns = self._grid(current)
         h, w = current.shape[:2]
         out = np.full((rows, columns, current.shape[2]), np.nan)
