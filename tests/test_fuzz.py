@@ -326,3 +326,11 @@ def test_deflicker_of_float_clips_below_black(both, mode):
     np.testing.assert_array_equal(check("deflicker", framefix.deflicker, clip, mode=mode), clip)
     mixed = np.random.default_rng(0).uniform(-1, 0.3, (6, 40, 48, 3)).astype(np.float32)
     assert np.isfinite(check("deflicker", framefix.deflicker, mixed, mode=mode)).all()
+
+
+def test_deflicker_of_float_clips_near_the_float32_limit(both):
+    # a fuzz finding: values near float32's maximum overflowed in the analysis' blur (inf from
+    # finite input); they are refused by name, as flow and color refuse them
+    clip = np.full((3, 8, 8, 3), 3e38, np.float32)
+    with pytest.raises(ValueError, match=r"deflicker: frames must hold values within"):
+        framefix.deflicker(clip)

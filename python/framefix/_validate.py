@@ -40,6 +40,24 @@ def _usable_input(a: np.ndarray) -> np.ndarray:
     return a if _strided_in_items(a) else np.array(a, order="C", copy=True)
 
 
+# Largest |value| of a float frame (nominally 0..1) the analyses take: they square, raise to powers
+# (the sRGB curve's 2.4) and sum such values over windows in float32, which overflows far beyond
+# this and turns finite input into inf or NaN.
+MAX_FLOAT_VALUE = 1e6
+
+
+def moderate_floats(func: str, name: str, a: np.ndarray) -> None:
+    """Float pixels must be finite and within +-``MAX_FLOAT_VALUE``; integer pixels always are."""
+    if a.dtype.kind != "f" or a.size == 0:
+        return
+    if not np.isfinite(a).all():
+        raise ValueError(f"{func}: {name} contains NaN or infinite values")
+    largest = float(np.abs(a).max())
+    if largest > MAX_FLOAT_VALUE:
+        raise ValueError(f"{func}: {name} must hold values within +-{MAX_FLOAT_VALUE:g} (float frames are "
+                         f"nominally 0..1), got {largest:g}")
+
+
 def frame(func: str, name: str, value: object) -> np.ndarray:
     """A frame as an (H, W, C) view of the caller's data (2-D frames get C = 1)."""
     a = as_array(func, name, value)

@@ -36,18 +36,8 @@ def _finite(func: str, name: str, a: np.ndarray) -> None:
         raise ValueError(f"{func}: {name} contains NaN or infinite values")
 
 
-# Largest |value| of a float frame the transforms take (nominally 0..1): the sRGB curve raises
-# values to the power 2.4, which overflows float32 from about 1e16 on (inf out of finite input).
-MAX_FLOAT_VALUE = 1e6
-
-
 def _moderate(func: str, name: str, a: np.ndarray) -> None:
-    if a.dtype.kind == "f":
-        _finite(func, name, a)
-        largest = float(np.abs(a).max())
-        if largest > MAX_FLOAT_VALUE:
-            raise ValueError(f"{func}: {name} must hold values within +-{MAX_FLOAT_VALUE:g} (float frames are "
-                             f"nominally 0..1), got {largest:g}")
+    _validate.moderate_floats(func, name, a)  # the sRGB curve's power 2.4 overflows from about 1e16
 
 
 def _pixel_mask(func: str, name: str, mask, height_width) -> np.ndarray | None:

@@ -464,8 +464,7 @@ def _check_clip(func: str, frames) -> np.ndarray:
         raise ValueError(f"{func}: frames must be a clip (T, H, W) or (T, H, W, C) with C in 1, 3, 4, "
                          f"got shape {clip.shape}")
     _validate.frame(func, "frames[0]", clip[0])  # dtype and size rules of every frame
-    if clip.dtype.kind == "f" and not np.isfinite(clip).all():
-        raise ValueError(f"{func}: frames contain NaN or infinite values")
+    _validate.moderate_floats(func, "frames", clip)  # shrinking, blurring and statistics sum them in float32
     return clip
 
 
@@ -490,7 +489,7 @@ def deflicker(frames, *, mode: str = "auto", window: int | None = None, strength
     ----------
     frames : ndarray
         ``(T, H, W)`` or ``(T, H, W, C)``, C in 1, 3, 4 (alpha passed through); uint8, uint16 or
-        float32 (finite).
+        float32 (finite, within +-1e6).
     mode : {'auto', 'global', 'local'}
         ``global``: per-frame tone curves (exposure, contrast, white balance); ``local``: also a
         smooth gain field for regional flicker; ``auto``: the local field only where it exceeds

@@ -237,9 +237,6 @@ _OVER_RELAXATION = 1.8  # SOR's omega
 _NORMALISATION = (4, 0.02)  # local normalisation before refinement: window radius, epsilon (0..1 units)
 MIN_SIDE = 16  # smallest frame side the estimator takes
 _WEIGHT_RANGE = (1e-6, 1e6)  # of the refinement's weights (constancy weights may also be 0)
-# Largest |value| of a float frame (nominally 0..1): normalising squares the values, summed over
-# windows; far beyond this the sums overflow float32 and the flow comes out all NaN.
-MAX_FLOAT_VALUE = 1e6
 # Largest |component| of an initial flow: beyond 2^24 pixels float32 positions no longer resolve
 # whole pixels (and at 1e30 the arithmetic overflows).
 MAX_INIT = float(1 << 24)
@@ -247,13 +244,7 @@ MAX_INIT = float(1 << 24)
 
 def _checked_frame(func: str, name: str, frame) -> np.ndarray:
     view = _validate.frame(func, name, _validate.as_array(func, name, frame))
-    if view.dtype.kind == "f":
-        if not np.isfinite(view).all():
-            raise ValueError(f"{func}: {name} contains NaN or infinite values")
-        largest = float(np.abs(view).max())
-        if largest > MAX_FLOAT_VALUE:
-            raise ValueError(f"{func}: {name} must hold values within +-{MAX_FLOAT_VALUE:g} (float frames are "
-                             f"nominally 0..1), got {largest:g}")
+    _validate.moderate_floats(func, name, view)  # normalising squares and sums them over windows
     return view
 
 
