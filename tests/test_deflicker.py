@@ -32,6 +32,19 @@ def test_shrink_area_matches_oracle_and_backends(native, dtype, factor):
     np.testing.assert_allclose(got, shrink_area_reference(image, factor), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype, factor", [(np.uint8, 7), (np.uint16, 16), (np.uint16, 17)])
+def test_shrink_area_integer_sums_equal_float_sums(native, dtype, factor):
+    # packed integer blocks are summed as integers in C++ (exact below 2^24, as float sums of
+    # them are); uint16 at factor 17 passes that bound and takes the float path
+    image = np.full((2 * factor, 3 * factor + 1, 3), np.iinfo(dtype).max, dtype)
+    image[1::3] = _image(np.random.default_rng(factor), image[1::3].shape, dtype)
+    strided = np.empty(image.shape[:2] + (6,), dtype)[..., ::2]
+    strided[...] = image
+    packed = assert_backends_agree("shrink_area", image, factor, None)
+    np.testing.assert_array_equal(packed, assert_backends_agree("shrink_area", strided, factor, None))
+    np.testing.assert_allclose(packed, shrink_area_reference(image, factor), rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("channels", [4, 3])  # 3: packed RGB, the C++ kernel's fast path for integers
 def test_apply_tone_curves_matches_oracle_and_backends(native, dtype, channels):
@@ -298,6 +311,28 @@ def test_given_shots_are_used(backend):
 
 
 # --- the command ------------------------------------------------------------------------------------
+
+
+def test_one_pass_over_a_file_equals_the_in_memory_correction(tmp_path):
+    # the file command finds cuts and flashes while it corrects (TransitionTracker, a few frames
+    # ahead); the in-memory call finds them over the whole clip first: the frames must agree
+    from framefix.deflicker import deflicker_clip
+
+    clean = np.concatenate([_to_uint8(_scene(18, 48, 64, seed=21)), _to_uint8(_scene(14, 48, 64, seed=22) * 0.6)])
+    rng = np.random.default_rng(23)
+    clip = _to_uint8(np.clip(clean / 255 * (2 ** rng.normal(0, 0.1, len(clean)))[:, None, None, None], 0, 1))
+    clip[9] = (clip[9] * 0.5).astype(np.uint8)  # a dip: a flash
+    source = tmp_path / "in"
+    source.mkdir()
+    import imageio.v3 as iio
+
+    for i, frame in enumerate(clip):
+        iio.imwrite(source / f"{i:03d}.png", frame)
+    for mode in ("global", "local"):
+        run = deflicker_clip(source / "%03d.png", tmp_path / mode, mode=mode, fps=24)
+        assert run.transitions.cuts == [18] and run.transitions.flashes == [(9, 10)]
+        written = np.stack([iio.imread(p) for p in sorted((tmp_path / mode).iterdir())])
+        np.testing.assert_array_equal(written, deflicker(clip, mode=mode))
 
 
 def test_cli_deflickers_a_file_keeps_audio_and_reports(backend, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 import framefix
 from clips import sample_frames
@@ -130,3 +131,54 @@ def test_statistics_holding_nan_are_refused():
                                    tile_means=good.tile_means)
     with pytest.raises(ValueError, match=r"detect_transitions: statistics\[1\] holds NaN"):
         framefix.detect_transitions([good, bad])
+
+
+def _streamed(stats, **settings):
+    """Feed a tracker frame by frame, checking after every frame that what it has decided is
+    what the whole clip gives, and that it never waits more than max(window, 2) frames."""
+    final = framefix.detect_transitions(stats, **settings)
+    tracker = framefix.TransitionTracker(**settings)
+    reach = max(settings.get("window", 5), 2)
+    for count, s in enumerate(stats, 1):
+        tracker.add(s)
+        assert count - reach - 1 <= tracker.decided <= count
+        assert tracker.cuts == [c for c in final.cuts if c < tracker.decided]
+        assert tracker.flashes == [f for f in final.flashes if f[0] < tracker.decided]
+        assert all(end <= tracker.decided for _, end in tracker.flashes)
+        assert tracker.cut_set == set(tracker.cuts)
+    result = tracker.finish()
+    assert (result.shots, result.cuts, result.flashes, result.fades) == (final.shots, final.cuts, final.flashes, final.fades)
+    assert_array_equal(result.scores, final.scores)
+    return final
+
+
+def test_the_tracker_decides_a_few_frames_ahead_and_never_changes_its_mind(footage):
+    bikes = [framefix.frame_statistics(f) for f in footage["bikes"]]
+    assert _streamed(bikes).cuts == BIKES_CUTS
+    # flashes, a dip, black gaps and a fade, cut into real footage, at several windows
+    frames = list(footage["bigbuckbunny"][:40])
+    frames[8] = (frames[8] * 0.5).astype(np.uint8)
+    frames[20:22] = [(f * 0.4).astype(np.uint8) for f in frames[20:22]]
+    frames[28:31] = [np.zeros_like(frames[0])] * 3
+    frames += [(f * a).astype(np.uint8) for f, a in zip(footage["carphone_pristine"][:12], np.linspace(1, 0, 12))]
+    stats = [framefix.frame_statistics(f) for f in frames]
+    _streamed(stats, window=1)  # too narrow to tell the one-frame dip's steps from motion
+    for window in (2, 5, 9):
+        found = _streamed(stats, window=window)
+        assert found.flashes == [(8, 9), (20, 22)] and found.cuts == [40]
+
+
+def test_tracker_bad_input():
+    tracker = framefix.TransitionTracker()
+    with pytest.raises(TypeError, match=r"TransitionTracker: statistics must be FrameStatistics"):
+        tracker.add(np.zeros(3))
+    with pytest.raises(ValueError, match=r"TransitionTracker: no frames"):
+        tracker.finish()
+    tracker.add_frame(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"same channels and tile grid"):
+        tracker.add_frame(np.zeros((4, 4), np.uint8))
+    tracker.finish()
+    with pytest.raises(ValueError, match=r"add after finish"):
+        tracker.add_frame(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"TransitionTracker: window must be"):
+        framefix.TransitionTracker(window=0)

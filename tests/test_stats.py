@@ -1,5 +1,7 @@
 """Per-frame statistics (frame_statistics and its frame_sums kernel) against NumPy, on both backends."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -77,3 +79,19 @@ def test_bad_statistics_input(backend):
         framefix.frame_statistics(np.full((6, 7), np.nan, np.float32), tiles=(1, 1))
     with pytest.raises(TypeError, match="frame must be uint8, uint16 or float32, got float64"):
         framefix.frame_statistics(image.astype(np.float64), tiles=(1, 1))
+
+
+@pytest.mark.parametrize("dtype", (np.uint8, np.uint16))
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_packed_rows_give_what_strided_rows_give(backend, dtype, channels):
+    # packed integer rows take the C++ kernel's fast path (wide lanes, a table for 8-bit luma,
+    # blocks of 4096 pixels): a strided view of the same pixels takes the general one
+    rng = np.random.default_rng(channels)
+    image = frame(rng, 6, 4500, channels, dtype)
+    image[0] = np.iinfo(dtype).max  # the top luma bin, and the lanes' largest sums
+    strided = np.empty((6, 4500 * 2, channels), dtype)[:, ::2]
+    strided[...] = image
+    for tiles in ((1, 1), (2, 3), (6, 7)):
+        packed, general = (framefix.frame_statistics(v, tiles=tiles) for v in (image, strided))
+        for a, b in zip(dataclasses.astuple(packed), dataclasses.astuple(general)):
+            assert_array_equal(a, b)

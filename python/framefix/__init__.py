@@ -14,7 +14,7 @@ from framefix.flicker import FlickerReport, ShotFlicker, excluded_frames, measur
 from framefix.flow import estimate_flow, flow_consistency, flow_to_color, read_flo, write_flo
 from framefix.io import ClipError, ClipInfo, open_clip
 from framefix.pipeline import Operation, apply_operations, process_clip
-from framefix.shots import Transitions, detect_transitions
+from framefix.shots import TransitionTracker, Transitions, detect_transitions
 from framefix.stats import FrameStatistics, frame_statistics
 from framefix.temporal import WarpingResult, temporal_inconsistency, warping_error
 from framefix.warp import remap, warp
@@ -31,6 +31,7 @@ __all__ = [
     "LocalDeflicker",
     "Operation",
     "ShotFlicker",
+    "TransitionTracker",
     "Transitions",
     "WarpingResult",
     "__version__",

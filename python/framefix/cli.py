@@ -302,15 +302,13 @@ def _run_deflicker(args) -> int:
     with contextlib.ExitStack() as outputs:
         report_file, plot_file = (None if path is None else outputs.enter_context(
             atomic_output(path, overwrite=args.overwrite, inputs=[args.input])) for path in (args.report, args.plot))
-        scan = _progress(args, "scan")
         progress = _progress(args, "deflicker")
         try:
             run = deflicker_clip(args.input, args.output, mode=args.mode, window=args.window, strength=args.strength,
                                  keep_flashes=args.keep_flashes, workers=args.workers, fps=args.fps,
-                                 progress=progress, scan_progress=scan, codec=args.codec, crf=args.crf,
+                                 progress=progress, codec=args.codec, crf=args.crf,
                                  preset=args.preset, image_format=args.image_format, overwrite=args.overwrite)
         finally:
-            scan.close()
             progress.close()
         before = after = None
         if report_file or plot_file:

@@ -181,6 +181,23 @@ def _robust_level(values: np.ndarray, offsets: np.ndarray, window: int, cutoff: 
     return centre
 
 
+class _FlashFrames:
+    """Membership of the frames inside flash ranges ``(start, end)``. A list is read again on
+    every question, so one a :class:`framefix.TransitionTracker` is still filling can be handed
+    over before the clip streams (its ranges are final for every frame the pipeline delivers)."""
+
+    def __init__(self, flashes):
+        self._ranges = flashes if isinstance(flashes, list) else list(flashes)
+        self._read, self._frames = 0, set()
+
+    def __contains__(self, index: int) -> bool:
+        while self._read < len(self._ranges):
+            start, end = self._ranges[self._read]
+            self._frames.update(range(int(start), int(end)))
+            self._read += 1
+        return index in self._frames
+
+
 class _ShotMemory:
     """What the global stage knows about the frames of the current shot, by frame index."""
 
@@ -205,8 +222,9 @@ class Deflicker(Operation):
     strength : float
         0 leaves frames alone, 1 applies the full correction, in between blends the tone curves.
     flashes : sequence of (start, end)
-        Frame ranges of one- or two-frame flashes (``Transitions.flashes``): never used as
-        evidence for their neighbours; corrected like any frame unless ``keep_flashes``.
+        Frame ranges of one- or two-frame flashes (``Transitions.flashes``, or the live
+        ``TransitionTracker.flashes`` of a single-pass run): never used as evidence for their
+        neighbours; corrected like any frame unless ``keep_flashes``.
     keep_flashes : bool
         Leave the flash frames as they are.
     workers : int, optional
@@ -218,7 +236,7 @@ class Deflicker(Operation):
         self.window = _check_window("Deflicker", window)
         self.strength = _check_strength("Deflicker", strength)
         self.past = self.future = self.window // 2
-        self.flash_frames = {t for start, end in flashes for t in range(int(start), int(end))}
+        self.flash_frames = _FlashFrames(flashes)
         self.keep_flashes = bool(keep_flashes)
         self.workers = _backend.resolve_workers(workers, "Deflicker")
         self._memory = _ShotMemory()
@@ -346,7 +364,7 @@ class LocalDeflicker(Operation):
         self.strength = _check_strength("LocalDeflicker", strength)
         self.past = self.future = self.window // 2
         self.gate = bool(gate)
-        self.flash_frames = {t for start, end in flashes for t in range(int(start), int(end))}
+        self.flash_frames = _FlashFrames(flashes)
         self.keep_flashes = bool(keep_flashes)
         self.workers = _backend.resolve_workers(workers, "LocalDeflicker")
         self.reset()
@@ -575,34 +593,31 @@ class _Measure(Operation):
 
 
 def deflicker_clip(source, target, *, mode: str = "auto", window: int | None = None, strength: float = 1.0,
-                   keep_flashes: bool = False, workers=None, fps=None, progress=None, scan_progress=None,
+                   keep_flashes: bool = False, workers=None, fps=None, progress=None,
                    **write_options) -> DeflickerRun:
-    """Deflicker a clip file (or image folder) into ``target``: a statistics pass finds the shots
-    and flashes, then the frames stream through the correction (flat memory, bounded look-ahead)
-    and are written safely (see :func:`framefix.process_clip` for ``write_options``: codec, crf,
-    preset, image_format, overwrite). Audio and metadata are kept.
+    """Deflicker a clip file (or image folder) into ``target`` in one pass: the frames stream
+    through cut and flash detection (:class:`framefix.TransitionTracker`, a few frames ahead)
+    and the correction (flat memory, bounded look-ahead) and are written safely (see
+    :func:`framefix.process_clip` for ``write_options``: codec, crf, preset, image_format,
+    overwrite). Audio and metadata are kept.
 
     Returns
     -------
     DeflickerRun
     """
-    from framefix.pipeline import process_clip, scan_clip
+    from framefix.pipeline import process_clip
+    from framefix.shots import TransitionTracker
 
     func = "deflicker"
     _validate.choice(func, "mode", mode, MODES)
     window = DEFAULT_WINDOW if window is None else _check_window(func, window)
     _check_strength(func, strength)
     workers = _backend.resolve_workers(workers, func)
-    from framefix.io import is_sequence_target
-    from framefix.outputs import check_output
-
-    # before the statistics pass, not after it
-    check_output(os.fspath(target), overwrite=write_options.get("overwrite", False), inputs=[os.fspath(source)],
-                 folder=is_sequence_target(os.fspath(target)))
-    scan = scan_clip(source, fps=fps, workers=workers, progress=scan_progress)
+    # one pass: the tracker finds cuts and flashes a few frames ahead of the correction
+    tracker = TransitionTracker(workers=workers, keep_statistics=True)
     measure = _Measure(workers)
-    operations = deflicker_operations(mode=mode, window=window, strength=strength, flashes=scan.transitions.flashes,
+    operations = deflicker_operations(mode=mode, window=window, strength=strength, flashes=tracker.flashes,
                                       keep_flashes=keep_flashes, workers=workers) + [measure]
-    process_clip(source, target, operations, fps=fps, cuts=scan.transitions.cuts, progress=progress, **write_options)
-    return DeflickerRun(info=scan.info, transitions=scan.transitions, before=scan.statistics,
+    info = process_clip(source, target, operations, fps=fps, cuts=tracker, progress=progress, **write_options)
+    return DeflickerRun(info=info, transitions=tracker.finish(), before=tracker.statistics,
                         after=measure.statistics, mode=mode, window=window, strength=strength)

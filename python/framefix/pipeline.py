@@ -21,7 +21,8 @@ import numpy as np
 
 from framefix.io import (ClipError, ClipInfo, GifWriter, SequenceWriter, VideoWriter, is_sequence_target, open_clip,
                          video_codec)
-from framefix.outputs import atomic_output, check_output
+from framefix.outputs import atomic_output
+from framefix.shots import TransitionTracker
 
 __all__ = ["ClipScan", "Operation", "Position", "apply_operations", "process_clip", "scan_clip", "write_clip"]
 
@@ -77,7 +78,7 @@ class Operation(abc.ABC):
         """Forget everything about the previous shot."""
 
 
-def _apply(operation: Operation, frames: Iterable[np.ndarray], cuts: frozenset[int]) -> Iterator[np.ndarray]:
+def _apply(operation: Operation, frames: Iterable[np.ndarray], cuts) -> Iterator[np.ndarray]:
     past, future = operation.past, operation.future
     if not (isinstance(past, int) and isinstance(future, int) and past >= 0 and future >= 0):
         raise ValueError(f"{type(operation).__name__}: past and future must be ints >= 0, got {past!r}, {future!r}")
@@ -112,7 +113,7 @@ def _apply(operation: Operation, frames: Iterable[np.ndarray], cuts: frozenset[i
 
 
 def apply_operations(
-    frames: Iterable[np.ndarray], operations: Sequence[Operation], *, cuts: Iterable[int] = ()
+    frames: Iterable[np.ndarray], operations: Sequence[Operation], *, cuts: Iterable[int] | TransitionTracker = ()
 ) -> Iterator[np.ndarray]:
     """Run frames through the operations in order; one frame out for every frame in, in order.
 
@@ -122,24 +123,45 @@ def apply_operations(
         The clip's frames, in order (a list, an array's rows or a stream of any length).
     operations : sequence of Operation
         Applied one after the other; each keeps only the frames its window needs.
-    cuts : iterable of int
+    cuts : iterable of int or TransitionTracker
         Indices of the first frames of new shots: windows never cross them and every operation
-        is reset there.
+        is reset there. A :class:`framefix.TransitionTracker` finds them on the way: every
+        frame's statistics are added to it as the frame arrives, and the frame waits (a few
+        frames) until the tracker has decided whether it starts a shot.
 
     Returns
     -------
     iterator of ndarray
         One output frame per input frame.
     """
-    cut_set = frozenset(int(c) for c in cuts)
     for operation in operations:
         if not isinstance(operation, Operation):
             raise TypeError(f"apply_operations: operations must be framefix.Operation instances, "
                             f"got {type(operation).__name__}")
     stream: Iterable[np.ndarray] = frames
+    if isinstance(cuts, TransitionTracker):
+        stream = _decided(stream, cuts)
+        cut_set = cuts.cut_set
+    else:
+        cut_set = frozenset(int(c) for c in cuts)
     for operation in operations:
         stream = _apply(operation, stream, cut_set)
     yield from stream
+
+
+def _decided(frames: Iterable[np.ndarray], tracker: TransitionTracker) -> Iterator[np.ndarray]:
+    """The frames, each held back until ``tracker`` has decided on it (its statistics added on
+    arrival): downstream, the tracker's cuts and flashes are final for every frame seen."""
+    held: collections.deque[np.ndarray] = collections.deque()
+    released = tracker.frames
+    for frame in frames:
+        tracker.add_frame(frame)
+        held.append(frame)
+        while released < tracker.decided:
+            yield held.popleft()
+            released += 1
+    tracker.finish()
+    yield from held
 
 
 # --- background decoding ------------------------------------------------------------------------
@@ -219,22 +241,18 @@ def scan_clip(source: str | os.PathLike, *, fps=None, workers=None, progress=Non
     -------
     ClipScan
     """
-    from framefix.shots import detect_transitions
-    from framefix.stats import frame_statistics
-
-    statistics = []
+    tracker = TransitionTracker(workers=workers, keep_statistics=True)
     with open_clip(source, fps=fps) as clip:
         info = clip.info
-        grid = (min(8, info.height), min(8, info.width))
         frames = _Prefetch(iter(clip), depth=4)
         try:
             for index, frame in enumerate(frames, 1):
-                statistics.append(frame_statistics(frame, tiles=grid, workers=workers))
+                tracker.add_frame(frame)
                 if progress is not None:
                     progress(index, info.frame_count)
         finally:
             frames.close()
-    return ClipScan(info=info, statistics=statistics, transitions=detect_transitions(statistics))
+    return ClipScan(info=info, statistics=tracker.statistics, transitions=tracker.finish())
 
 
 def process_clip(
@@ -248,7 +266,7 @@ def process_clip(
     image_format: str = "png",
     overwrite: bool = False,
     fps=None,
-    cuts: Iterable[int] | str = (),
+    cuts: Iterable[int] | str | TransitionTracker = (),
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ClipInfo:
     """Decode ``source``, run every frame through ``operations`` and write ``target``.
@@ -268,10 +286,11 @@ def process_clip(
         Quality and speed settings passed to the encoder (refused by encoders without them).
     image_format : {'png', 'tif'}
         For image-folder targets.
-    cuts : iterable of int or "detect"
+    cuts : iterable of int, "detect" or TransitionTracker
         First frames of new shots (windows never cross them, operations are reset there), or
-        ``"detect"`` to find the hard cuts first with a cheap statistics pass over the clip
-        (:func:`scan_clip`).
+        ``"detect"`` to find the hard cuts on the way (the same pass: each frame waits a few
+        frames for the decision), or a :class:`framefix.TransitionTracker` that does so and
+        keeps what it found (flashes, fades, per-frame statistics) for the caller.
     progress : callable, optional
         Called as ``progress(frames_done, frames_total_or_None)`` after every frame.
 
@@ -283,10 +302,8 @@ def process_clip(
     source, target = os.fspath(source), os.fspath(target)
     if isinstance(cuts, str):
         if cuts != "detect":
-            raise ValueError(f"process_clip: cuts must be frame indices or 'detect', got {cuts!r}")
-        # before a pass over the whole clip, not after
-        check_output(target, overwrite=overwrite, inputs=[source], folder=is_sequence_target(target))
-        cuts = scan_clip(source, fps=fps).transitions.cuts
+            raise ValueError(f"process_clip: cuts must be frame indices, 'detect' or a TransitionTracker, got {cuts!r}")
+        cuts = TransitionTracker()
     with open_clip(source, fps=fps) as clip:
         audio = clip.audio_streams
         prefetch = _Prefetch(clip.items(audio=True))
@@ -310,7 +327,7 @@ def write_clip(
     preset: str | None = None,
     image_format: str = "png",
     overwrite: bool = False,
-    cuts: Iterable[int] = (),
+    cuts: Iterable[int] | TransitionTracker = (),
     audio_streams=(),
     progress: Callable[[int, int | None], None] | None = None,
     inputs: Iterable = (),
@@ -334,8 +351,9 @@ def write_clip(
         As for :func:`process_clip`.
     overwrite : bool
         Replace an existing target.
-    cuts : iterable of int
-        First frames of new shots.
+    cuts : iterable of int or TransitionTracker
+        First frames of new shots, or a tracker that finds them on the way
+        (:func:`apply_operations`).
     audio_streams : sequence
         Source audio streams whose packets are copied.
     inputs : iterable of path-like

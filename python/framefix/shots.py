@@ -7,10 +7,10 @@ import dataclasses
 
 import numpy as np
 
-from framefix import _validate
-from framefix.stats import FrameStatistics, _statistics_list
+from framefix import _backend, _validate
+from framefix.stats import FrameStatistics, _statistics_list, frame_statistics
 
-__all__ = ["Transitions", "detect_transitions"]
+__all__ = ["TransitionTracker", "Transitions", "detect_transitions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,62 +106,166 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
     """
     func = "detect_transitions"
     stats = _statistics_list(func, statistics)
-    ratio = _validate.real(func, "ratio", ratio, low=1, low_open=True)
-    min_score = _validate.real(func, "min_score", min_score, low=0)
-    window = _validate.integer(func, "window", window, low=1)
-    black = _validate.real(func, "black", black, low=0, high=1)
+    tracker = TransitionTracker(ratio=ratio, min_score=min_score, window=window, black=black, func=func)
     _check_finite_statistics(func, stats)
-    n = len(stats)
-    luma = np.array([s.luma for s in stats])
-    layouts = [None if luma[t] < black else _layout(stats[t]) for t in range(n)]
-    usable = np.array([layout is not None for layout in layouts])
-    scores = np.zeros(n)
-    gaps = np.ones(n)  # frames between t and the frame it was compared with
-    last = None  # the latest frame with a layout
-    for t in range(n):
-        if usable[t]:
-            if last is not None:
-                scores[t] = _distance(layouts[t], layouts[last])
-                gaps[t] = t - last
-            last = t
-    compared = usable & (np.arange(n) > 0)
-    luma_steps = np.abs(np.diff(luma, prepend=luma[0]))
+    for s in stats:
+        tracker.add(s)
+    return tracker.finish()
 
-    def comes_back(t: int) -> int | None:
-        # frame t+k looks like frame t-1 again (k = 1, 2): t..t+k-1 was an excursion
-        if not usable[t - 1]:
-            return None
-        local = np.mean(scores[max(1, t - window):t]) if t > 1 else 0.0
-        for k in (1, 2):
-            if t + k < n and usable[t + k] and abs(luma[t + k] - luma[t - 1]) <= 0.1 * luma[t - 1] \
-                    and _distance(layouts[t + k], layouts[t - 1]) <= max(min_score, 2 * local):
-                return k
-        return None
 
-    cuts, flashes = [], []
-    t = 1
-    while t < n:
-        around = np.r_[max(1, t - window):t, t + 1:min(n, t + 1 + window)]
-        around = around[compared[around] & (gaps[around] == 1)] if around.size else around
-        local = float(np.mean(scores[around])) if around.size else 0.0
-        step_level = float(np.median(np.concatenate([luma_steps[max(1, t - window):t],
-                                                     luma_steps[t + 1:t + 1 + window]]))) if n > 2 else 0.0
+class TransitionTracker:
+    """:func:`detect_transitions` while a clip streams past: statistics go in one frame at a
+    time, and the decision on frame ``t`` (cut, flash or neither) is final as soon as the
+    ``max(window, 2)`` frames after it are in. So a single pass over a clip can find its cuts and
+    flashes and correct it at the same time, with a bounded delay. The result equals
+    :func:`detect_transitions` on the whole list (it is the same code).
+
+    ``decided`` frames (from the first) have their final decisions; ``cuts`` and ``flashes``
+    grow as decisions are made (lists, the same objects throughout, so a consumer may hold
+    them; ``cut_set`` holds the cuts too). ``ratio``, ``min_score``, ``window`` and ``black``
+    are as for :func:`detect_transitions`; ``workers`` are the threads :meth:`add_frame` gives
+    :func:`framefix.frame_statistics`, and with ``keep_statistics`` every frame's statistics
+    are kept in ``statistics`` (a report may need them later; without it memory stays flat).
+
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = (rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2))
+    >>> tracker = framefix.TransitionTracker()
+    >>> for frame in [a] * 5 + [b] * 10:
+    ...     tracker.add(framefix.frame_statistics(frame))
+    >>> tracker.decided, tracker.cuts
+    (10, [5])
+    >>> tracker.finish().shots
+    [(0, 5), (5, 15)]
+    """
+
+    def __init__(self, *, ratio: float = 3.0, min_score: float = 0.1, window: int = 5, black: float = 0.03,
+                 workers: int | None = None, keep_statistics: bool = False, func: str = "TransitionTracker"):
+        self._func = func
+        self.ratio = _validate.real(func, "ratio", ratio, low=1, low_open=True)
+        self.min_score = _validate.real(func, "min_score", min_score, low=0)
+        self.window = _validate.integer(func, "window", window, low=1)
+        self.black = _validate.real(func, "black", black, low=0, high=1)
+        self.workers = _backend.resolve_workers(workers, func)
+        self.statistics: list[FrameStatistics] | None = [] if keep_statistics else None
+        self.cuts: list[int] = []
+        self.cut_set: set[int] = set()
+        self.flashes: list[tuple[int, int]] = []
+        self.decided = 0
+        self._next = 1             # the next frame a decision is due on (frame 0 never cuts)
+        self._luma: list[float] = []
+        self._layouts: dict[int, np.ndarray | None] = {}  # only the frames decisions still look at
+        self._usable: list[bool] = []
+        self._scores: list[float] = []
+        self._gaps: list[int] = []  # frames between t and the frame it was compared with
+        self._last: int | None = None  # the latest frame with a layout
+        self._finished: Transitions | None = None
+
+    @property
+    def frames(self) -> int:
+        """How many frames have been added."""
+        return len(self._luma)
+
+    def add_frame(self, frame) -> None:
+        """Take the next frame: its statistics on an 8x8 tile grid (fewer tiles for frames
+        smaller than that), as :func:`framefix.pipeline.scan_clip` measures them."""
+        shape = np.shape(frame)
+        grid = (min(8, shape[0]), min(8, shape[1])) if len(shape) >= 2 else (8, 8)
+        self.add(frame_statistics(frame, tiles=grid, workers=self.workers))
+
+    def add(self, statistics: FrameStatistics) -> None:
+        """Take the next frame's statistics (from :func:`framefix.frame_statistics`)."""
+        if self._finished is not None:
+            raise ValueError(f"{self._func}: add after finish")
+        if not isinstance(statistics, FrameStatistics):
+            raise TypeError(f"{self._func}: statistics must be FrameStatistics (from frame_statistics), got "
+                            f"{type(statistics).__name__}")
+        t = len(self._luma)
+        if t and (statistics.mean.shape != self._shape[0] or statistics.tile_means.shape != self._shape[1]):
+            raise ValueError(f"{self._func}: every frame's statistics must have the same channels and tile grid")
+        self._shape = (statistics.mean.shape, statistics.tile_means.shape)
+        _check_finite_statistics(self._func, [statistics], first=t)
+        luma = statistics.luma
+        layout = None if luma < self.black else _layout(statistics)
+        self._luma.append(luma)
+        if self.statistics is not None:
+            self.statistics.append(statistics)
+        self._layouts[t] = layout
+        self._usable.append(layout is not None)
+        score, gap = 0.0, 1
+        if layout is not None:
+            if self._last is not None:
+                score, gap = _distance(layout, self._layouts[self._last]), t - self._last
+            self._last = t
+        self._scores.append(score)
+        self._gaps.append(gap)
+        if t == 0:
+            self.decided = 1
+        self._decide(final=False)
+
+    def finish(self) -> Transitions:
+        """Decide on the last frames and return the clip's :class:`Transitions` (fades too)."""
+        if self._finished is None:
+            if not self._luma:
+                raise ValueError(f"{self._func}: no frames")
+            self._decide(final=True)
+            bounds = [0, *self.cuts, len(self._luma)]
+            shots = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+            self._finished = Transitions(shots=shots, cuts=list(self.cuts), flashes=list(self.flashes),
+                                         fades=_fades(self._luma, self.black), scores=np.array(self._scores))
+        return self._finished
+
+    def _decide(self, final: bool) -> None:
+        # a decision on t looks at most max(window, 2) frames ahead; with fewer in, it waits
+        n = len(self._luma)
+        reach = max(self.window, 2)
+        while self._next < n and (final or self._next + reach < n):
+            t = self._next
+            self._next = t + 1 + self._excursion(t, n)
+            self.decided = self._next
+            keep = min(self._next - 1, self._last if self._last is not None else self._next)
+            for index in [i for i in self._layouts if i < keep]:
+                del self._layouts[index]
+        if final:
+            self.decided = n
+
+    def _excursion(self, t: int, n: int) -> int:
+        """Decide on frame t: record a cut or a flash starting there; the flash's extra frames."""
+        window, luma, scores, usable = self.window, self._luma, self._scores, self._usable
+        around = [i for i in (*range(max(1, t - window), t), *range(t + 1, min(n, t + 1 + window)))
+                  if usable[i] and self._gaps[i] == 1]
+        local = float(np.mean([scores[i] for i in around])) if around else 0.0
+        steps = [abs(luma[i] - luma[i - 1]) for i in (*range(max(1, t - window), t), *range(t + 1, min(n, t + 1 + window)))]
+        step_level = float(np.median(steps)) if n > 2 and steps else 0.0
+        step = abs(luma[t] - luma[t - 1])
         # across skipped dark frames motion has had gaps[t] frames to add up, but never enough
         # to look like unrelated pictures (0.5)
-        cut_like = scores[t] >= min_score and scores[t] >= min(ratio * local * gaps[t], 0.25)
-        jump = luma_steps[t] > 0.3 * luma[t - 1] and luma_steps[t] > 3 * step_level
-        if cut_like or jump:
-            back = comes_back(t)
-            if back is not None:
-                flashes.append((t, t + back))
-                t += back + 1
-                continue
-            if cut_like:
-                cuts.append(t)
-        t += 1
-    bounds = [0, *cuts, n]
-    shots = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
-    return Transitions(shots=shots, cuts=cuts, flashes=flashes, fades=_fades(list(luma), black), scores=scores)
+        cut_like = scores[t] >= self.min_score and scores[t] >= min(self.ratio * local * self._gaps[t], 0.25)
+        jump = step > 0.3 * luma[t - 1] and step > 3 * step_level
+        if not (cut_like or jump):
+            return 0
+        back = self._comes_back(t, n)
+        if back is not None:
+            self.flashes.append((t, t + back))
+            return back
+        if cut_like:
+            self.cuts.append(t)
+            self.cut_set.add(t)
+        return 0
+
+    def _comes_back(self, t: int, n: int) -> int | None:
+        # frame t+k looks like frame t-1 again (k = 1, 2): t..t+k-1 was an excursion
+        luma, usable = self._luma, self._usable
+        if not usable[t - 1]:
+            return None
+        local = float(np.mean(self._scores[max(1, t - self.window):t])) if t > 1 else 0.0
+        for k in (1, 2):
+            if t + k < n and usable[t + k] and abs(luma[t + k] - luma[t - 1]) <= 0.1 * luma[t - 1] \
+                    and _distance(self._layouts[t + k], self._layouts[t - 1]) <= max(self.min_score, 2 * local):
+                return k
+        return None
 
 
 def _fades(luma: list[float], black: float, min_length: int = 4) -> list:
@@ -195,10 +299,10 @@ def _fades(luma: list[float], black: float, min_length: int = 4) -> list:
     return fades
 
 
-def _check_finite_statistics(func: str, stats: list) -> None:
+def _check_finite_statistics(func: str, stats: list, first: int = 0) -> None:
     """frame_statistics only gives finite numbers; hand-made ones with NaN would pass every
     threshold comparison unnoticed."""
-    for t, s in enumerate(stats):
+    for t, s in enumerate(stats, first):
         if not all(np.isfinite(a).all() for a in (s.mean, s.std, s.tile_means)):
             raise ValueError(f"{func}: statistics[{t}] holds NaN or infinite values")
 

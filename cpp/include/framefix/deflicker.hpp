@@ -33,6 +33,32 @@ void shrink_area(const ImageView<const T>& image, std::ptrdiff_t factor, const I
         throw std::invalid_argument("shrink_area: out must be (H // factor, W // factor, C)");
     const float scale = 1.0f / (static_cast<float>(factor * factor) * pixel_traits<T>::max_value);
     const bool packed = interleaved(image);
+    // Integer blocks whose sums stay below 2^24 add exactly in float in any order, so they are
+    // summed as integers (columns first, vectorised), with the float path's result.
+    if constexpr (pixel_traits<T>::is_integer) {
+        if (packed && static_cast<double>(factor) * factor * pixel_traits<T>::max_value < 16777216.0) {
+            threading::parallel_for(0, out.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
+                const std::ptrdiff_t c = out.channels, span = out.width * factor * c;
+                std::vector<std::uint32_t> columns(static_cast<std::size_t>(span));
+                for (std::ptrdiff_t y = y0; y < y1; ++y) {
+                    std::fill(columns.begin(), columns.end(), 0u);
+                    for (std::ptrdiff_t dy = 0; dy < factor; ++dy) {
+                        const T* row = image.pixel(y * factor + dy, 0);
+                        for (std::ptrdiff_t i = 0; i < span; ++i) columns[static_cast<std::size_t>(i)] += row[i];
+                    }
+                    for (std::ptrdiff_t x = 0; x < out.width; ++x) {
+                        const std::uint32_t* block = columns.data() + x * factor * c;
+                        for (std::ptrdiff_t k = 0; k < c; ++k) {
+                            std::uint32_t sum = 0;
+                            for (std::ptrdiff_t dx = 0; dx < factor; ++dx) sum += block[dx * c + k];
+                            out.pixel(y, x)[k * out.stride_c] = static_cast<float>(sum) * scale;
+                        }
+                    }
+                }
+            });
+            return;
+        }
+    }
     threading::parallel_for(0, out.height, workers, [&](std::ptrdiff_t y0, std::ptrdiff_t y1) {
         std::vector<float> sums(static_cast<std::size_t>(out.width * out.channels));
         for (std::ptrdiff_t y = y0; y < y1; ++y) {

@@ -72,6 +72,90 @@ void band_sums(const ImageView<const T>& image, std::ptrdiff_t y_begin, std::ptr
     }
 }
 
+// The same sums for packed integer rows (channels innermost, pixels adjacent), the common case
+// of decoded video. Integer sums are exact in any order, so the stretch is summed as one flat
+// run in narrow lanes the compiler vectorises (lane k takes channel k % C), and the luma bins are
+// computed in a separate pass before the histogram's scattered increments.
+template <class T, int C>
+void packed_band_sums(const ImageView<const T>& image, std::ptrdiff_t y_begin, std::ptrdiff_t y_end,
+                      std::ptrdiff_t tiles_x, std::int64_t* sum, std::int64_t* squares, std::int64_t* tiles,
+                      std::int64_t* histogram, std::int64_t* counts) {
+    static_assert(pixel_traits<T>::is_integer, "packed_band_sums: integer pixels only");
+    // lanes narrow enough to vectorise, wide enough for a block of kBlock pixels without overflow
+    using Lane = std::conditional_t<sizeof(T) == 1, std::uint32_t, std::uint64_t>;
+    constexpr std::ptrdiff_t kLanes = 8 * C, kBlock = 4096;
+    const float scale = 256.0f / (pixel_traits<T>::max_value + 1.0f);
+    std::int32_t bins[kBlock];
+    struct {
+        float r[256], g[256], b[256];
+    } weighted;
+    if constexpr (sizeof(T) == 1)
+        for (int v = 0; v < 256; ++v) {
+            weighted.r[v] = 0.2126f * static_cast<float>(v);
+            weighted.g[v] = 0.7152f * static_cast<float>(v);
+            weighted.b[v] = 0.0722f * static_cast<float>(v);
+        }
+    std::int64_t spare[kLumaBins] = {};  // a second histogram, so runs of one bin do not serialise
+    for (std::ptrdiff_t y = y_begin; y < y_end; ++y) {
+        const T* row = image.pixel(y, 0);
+        for (std::ptrdiff_t tile = 0; tile < tiles_x; ++tile) {
+            const std::ptrdiff_t x_begin = image.width * tile / tiles_x, x_end = image.width * (tile + 1) / tiles_x;
+            std::int64_t s[C] = {}, q[C] = {};
+            for (std::ptrdiff_t x0 = x_begin; x0 < x_end; x0 += kBlock) {
+                const std::ptrdiff_t n = std::min(kBlock, x_end - x0);
+                const T* p = row + x0 * C;
+                Lane lane_sum[kLanes] = {}, lane_squares[kLanes] = {};
+                const std::ptrdiff_t whole = n * C / kLanes * kLanes;
+                for (std::ptrdiff_t i = 0; i < whole; i += kLanes)
+                    for (std::ptrdiff_t k = 0; k < kLanes; ++k) {
+                        const Lane v = p[i + k];
+                        lane_sum[k] += v;
+                        lane_squares[k] += v * v;
+                    }
+                for (std::ptrdiff_t i = whole; i < n * C; ++i) {
+                    const Lane v = p[i];
+                    lane_sum[i % C] += v;
+                    lane_squares[i % C] += v * v;
+                }
+                for (std::ptrdiff_t k = 0; k < kLanes; ++k) {
+                    s[k % C] += static_cast<std::int64_t>(lane_sum[k]);
+                    q[k % C] += static_cast<std::int64_t>(lane_squares[k]);
+                }
+                if constexpr (sizeof(T) == 1 && C >= 3) {
+                    // the same float products, looked up: (r + g) + b, then the bin (scale is 1)
+                    for (std::ptrdiff_t i = 0; i < n; ++i) {
+                        const T* px = p + i * C;
+                        const float luma = (weighted.r[px[0]] + weighted.g[px[1]]) + weighted.b[px[2]];
+                        bins[i] = luma >= 255.0f ? 255 : static_cast<std::int32_t>(luma);
+                    }
+                } else {
+                    for (std::ptrdiff_t i = 0; i < n; ++i) {
+                        const T* px = p + i * C;
+                        const float luma = C >= 3 ? (0.2126f * static_cast<float>(px[0]) + 0.7152f * static_cast<float>(px[1])) +
+                                                        0.0722f * static_cast<float>(px[2])
+                                                  : static_cast<float>(px[0]);
+                        const float scaled = luma * scale;  // integers: never negative
+                        bins[i] = scaled >= 255.0f ? 255 : static_cast<std::int32_t>(scaled);
+                    }
+                }
+                std::ptrdiff_t i = 0;
+                for (; i + 1 < n; i += 2) {
+                    ++histogram[bins[i]];
+                    ++spare[bins[i + 1]];
+                }
+                if (i < n) ++histogram[bins[i]];
+            }
+            for (std::ptrdiff_t c = 0; c < C; ++c) {
+                sum[c] += s[c];
+                squares[c] += q[c];
+                tiles[tile * C + c] += s[c];
+            }
+            counts[tile] += x_end - x_begin;
+        }
+    }
+    for (std::ptrdiff_t b = 0; b < kLumaBins; ++b) histogram[b] += spare[b];
+}
+
 }  // namespace detail
 
 template <class T>
@@ -101,7 +185,16 @@ FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, st
                 detail::band_sums<T, Acc, decltype(channels_tag)::value>(image, y0, y1, tiles_x, out.sum.data(),
                     out.squares.data(), out.tiles.data(), out.histogram.data(), out.counts.data());
             };
-            if (channels == 3) run(std::integral_constant<int, 3>{});
+            auto packed = [&](auto channels_tag) {
+                if constexpr (pixel_traits<T>::is_integer)
+                    detail::packed_band_sums<T, decltype(channels_tag)::value>(image, y0, y1, tiles_x, out.sum.data(),
+                        out.squares.data(), out.tiles.data(), out.histogram.data(), out.counts.data());
+            };
+            const bool is_packed = pixel_traits<T>::is_integer && image.stride_c == 1 && image.stride_x == channels;
+            if (is_packed && channels == 3) packed(std::integral_constant<int, 3>{});
+            else if (is_packed && channels == 1) packed(std::integral_constant<int, 1>{});
+            else if (is_packed && channels == 4) packed(std::integral_constant<int, 4>{});
+            else if (channels == 3) run(std::integral_constant<int, 3>{});
             else if (channels == 1) run(std::integral_constant<int, 1>{});
             else run(std::integral_constant<int, 0>{});
         }
