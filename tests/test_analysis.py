@@ -37,9 +37,9 @@ def test_analyze_takes_tiny_frames(tmp_path):
     write_video(tmp_path / "tiny.mkv", moving_frames(5, 4, 6), codec="ffv1", pix_fmt="bgr0")
     analysis = analyze_clip(tmp_path / "tiny.mkv")
     assert analysis.transitions.shots == [(0, 5)]
-    # every frame's statistics are kept, luma histograms included (tone-curve work needs them)
+    # every frame's statistics are kept, on a tile grid no bigger than the frame
     assert len(analysis.statistics) == 5
-    assert all(s.luma_histogram.shape == (256,) and s.luma_histogram.sum() == 24 for s in analysis.statistics)
+    assert all(s.tile_means.shape == (4, 6, 3) for s in analysis.statistics)
 
 
 def test_analyze_with_flow_reports_warping_errors(tmp_path):

@@ -57,8 +57,21 @@ def test_statistics_match_numpy(backend, dtype, channels):
 def test_backends_and_worker_counts_agree_exactly(native):
     rng = np.random.default_rng(3)
     for dtype in DTYPES:
-        image = frame(rng, 64, 81, 3, dtype)[::-1, ::2]
-        assert_backends_agree("frame_sums", image, 8, 8, workers=(1, 2, 3))
+        for image in (frame(rng, 64, 81, 3, dtype)[::-1, ::2], frame(rng, 64, 81, 3, dtype)):
+            for histogram in (True, False):
+                assert_backends_agree("frame_sums", image, 8, 8, histogram, workers=(1, 2, 3))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_luma_histogram_can_be_left_out(backend, dtype):
+    image = frame(np.random.default_rng(4), 30, 41, 3, dtype)
+    full = framefix.frame_statistics(image, tiles=(3, 4))
+    lean = framefix.frame_statistics(image, tiles=(3, 4), luma_histogram=False)
+    assert lean.luma_histogram is None and full.luma_histogram.sum() == 30 * 41
+    for name in ("mean", "std", "tile_means"):
+        assert_array_equal(getattr(lean, name), getattr(full, name))
+    with pytest.raises(TypeError, match=r"frame_statistics: luma_histogram must be True or False, got 'no'"):
+        framefix.frame_statistics(image, luma_histogram="no")
 
 
 def test_luma_of_gray_and_flat_frames(backend):

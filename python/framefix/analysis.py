@@ -206,9 +206,7 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
                                      name=os.fspath(heatmap))
             frames = _Prefetch(iter(clip), depth=4)  # decoding overlaps the analysis
             for index, frame in enumerate(frames, 1):
-                stats = frame_statistics(frame, tiles=grid, workers=workers)
-                # kept for tone-curve work; 32-bit counts halve their memory
-                statistics.append(dataclasses.replace(stats, luma_histogram=stats.luma_histogram.astype(np.uint32)))
+                statistics.append(frame_statistics(frame, tiles=grid, luma_histogram=False, workers=workers))
                 residual = None
                 if flow:
                     error, tiles_left, luma = np.nan, np.full(grid, np.nan), None

@@ -588,7 +588,7 @@ class _Measure(Operation):
 
         frame = window[position.current]
         grid = (min(8, frame.shape[0]), min(8, frame.shape[1]))
-        self.statistics.append(frame_statistics(frame, tiles=grid, workers=self.workers))
+        self.statistics.append(frame_statistics(frame, tiles=grid, luma_histogram=False, workers=self.workers))
         return frame
 
 

@@ -216,7 +216,7 @@ class _Prefetch:
 @dataclasses.dataclass(frozen=True)
 class ClipScan:
     """What a statistics pass found: ``statistics`` (one :class:`framefix.FrameStatistics` per
-    frame, luma histograms kept) and the clip's ``transitions`` (shots, cuts, flashes, fades)."""
+    frame, without luma histograms) and the clip's ``transitions`` (shots, cuts, flashes, fades)."""
 
     info: ClipInfo
     statistics: list

@@ -170,10 +170,10 @@ class TransitionTracker:
 
     def add_frame(self, frame) -> None:
         """Take the next frame: its statistics on an 8x8 tile grid (fewer tiles for frames
-        smaller than that), as :func:`framefix.pipeline.scan_clip` measures them."""
+        smaller than that), without the luma histogram nothing here needs."""
         shape = np.shape(frame)
         grid = (min(8, shape[0]), min(8, shape[1])) if len(shape) >= 2 else (8, 8)
-        self.add(frame_statistics(frame, tiles=grid, workers=self.workers))
+        self.add(frame_statistics(frame, tiles=grid, luma_histogram=False, workers=self.workers))
 
     def add(self, statistics: FrameStatistics) -> None:
         """Take the next frame's statistics (from :func:`framefix.frame_statistics`)."""

@@ -23,12 +23,12 @@ class FrameStatistics:
 
     ``mean`` and ``std`` are per channel; ``luma_histogram`` counts pixels in 256 even bins of
     Rec. 709 luma (the channel itself for gray frames) over the nominal range, values beyond it in
-    the end bins; ``tile_means`` is ``(tiles_y, tiles_x, C)``.
+    the end bins (None when it was not asked for); ``tile_means`` is ``(tiles_y, tiles_x, C)``.
     """
 
     mean: np.ndarray
     std: np.ndarray
-    luma_histogram: np.ndarray
+    luma_histogram: np.ndarray | None
     tile_means: np.ndarray
 
     @property
@@ -40,7 +40,7 @@ class FrameStatistics:
         return float(self.mean[0])
 
 
-def frame_statistics(frame, *, tiles=(8, 8), workers=None) -> FrameStatistics:
+def frame_statistics(frame, *, tiles=(8, 8), luma_histogram=True, workers=None) -> FrameStatistics:
     """Per-channel mean and standard deviation, a luma histogram and tile means, in one pass.
 
     Parameters
@@ -50,6 +50,9 @@ def frame_statistics(frame, *, tiles=(8, 8), workers=None) -> FrameStatistics:
     tiles : (int, int)
         Rows and columns of the tile grid (at most the frame's height and width); tiles split the
         frame as evenly as whole pixels allow.
+    luma_histogram : bool
+        Count the luma histogram (most of the cost; shot detection and flicker measures do not
+        need it).
     workers : int, optional
         Threads (the result does not depend on them).
 
@@ -77,9 +80,11 @@ def frame_statistics(frame, *, tiles=(8, 8), workers=None) -> FrameStatistics:
     if not (1 <= tiles_y <= frame.shape[0] and 1 <= tiles_x <= frame.shape[1]):
         raise ValueError(f"{func}: tiles must be 1..{frame.shape[0]} rows and 1..{frame.shape[1]} columns, "
                          f"got {tiles_y}x{tiles_x}")
+    if not isinstance(luma_histogram, (bool, np.bool_)):
+        raise TypeError(f"{func}: luma_histogram must be True or False, got {luma_histogram!r}")
     workers = _backend.resolve_workers(workers, func)
     sums, squares, histogram, tile_sums, tile_counts = _backend.implementation().frame_sums(
-        frame, tiles_y, tiles_x, workers)
+        frame, tiles_y, tiles_x, bool(luma_histogram), workers)
     top = float(np.iinfo(frame.dtype).max) if frame.dtype.kind == "u" else 1.0
     count = frame.shape[0] * frame.shape[1]
     mean = sums / count

@@ -17,18 +17,19 @@ py::array_t<typename V::value_type> to_array(const V& values, std::vector<py::ss
     return out;
 }
 
-py::tuple bind_frame_sums(const py::array& image, std::ptrdiff_t tiles_y, std::ptrdiff_t tiles_x, std::size_t workers) {
+py::tuple bind_frame_sums(const py::array& image, std::ptrdiff_t tiles_y, std::ptrdiff_t tiles_x, bool luma_histogram,
+                          std::size_t workers) {
     return dispatch_pixel_type(image, [&](auto tag) {
         using T = decltype(tag);
         const auto src = image_view<const T>(image, "image");
         FrameSums sums;
         {
             py::gil_scoped_release release;
-            sums = frame_sums<T>(src, tiles_y, tiles_x, workers);
+            sums = frame_sums<T>(src, tiles_y, tiles_x, luma_histogram, workers);
         }
         const py::ssize_t c = src.channels;
         return py::make_tuple(to_array(sums.sum, {c}), to_array(sums.sum_squares, {c}),
-                              to_array(sums.luma_histogram, {kLumaBins}),
+                              luma_histogram ? py::object(to_array(sums.luma_histogram, {kLumaBins})) : py::none(),
                               to_array(sums.tile_sums, {tiles_y, tiles_x, c}),
                               to_array(sums.tile_counts, {tiles_y, tiles_x}));
     });
@@ -37,11 +38,12 @@ py::tuple bind_frame_sums(const py::array& image, std::ptrdiff_t tiles_y, std::p
 }  // namespace
 
 void register_stats(py::module_& m) {
-    m.def("frame_sums", &bind_frame_sums, py::arg("image"), py::arg("tiles_y"), py::arg("tiles_x"), py::arg("workers"),
+    m.def("frame_sums", &bind_frame_sums, py::arg("image"), py::arg("tiles_y"), py::arg("tiles_x"),
+          py::arg("luma_histogram"), py::arg("workers"),
           R"doc(Per-frame sums of an (H, W, C) frame in code values (private: use framefix.frame_statistics).
 
-Returns (sum (C,), sum_squares (C,), luma_histogram (bins,), tile_sums (tiles_y, tiles_x, C),
-tile_counts (tiles_y, tiles_x)) over a tiles_y x tiles_x grid.)doc");
+Returns (sum (C,), sum_squares (C,), luma_histogram (bins,) or None without luma_histogram,
+tile_sums (tiles_y, tiles_x, C), tile_counts (tiles_y, tiles_x)) over a tiles_y x tiles_x grid.)doc");
 }
 
 }  // namespace framefix::bindings

@@ -41,7 +41,8 @@ inline std::ptrdiff_t luma_bin(const T* p, std::ptrdiff_t stride_c, std::ptrdiff
 
 namespace detail {
 
-// One band of rows: sums per channel, per tile, and the luma histogram. C > 0 fixes the channel
+// One band of rows: sums per channel, per tile, and the luma histogram (unless `histogram` is
+// null). C > 0 fixes the channel
 // count; a row's stretch inside one tile is summed in registers first (the order of additions,
 // and so the float result, is the same for every C).
 template <class T, class Acc, int C>
@@ -60,7 +61,7 @@ void band_sums(const ImageView<const T>& image, std::ptrdiff_t y_begin, std::ptr
                     s[c] += v;
                     q[c] += v * v;
                 }
-                ++histogram[luma_bin(p, image.stride_c, channels)];
+                if (histogram) ++histogram[luma_bin(p, image.stride_c, channels)];
             }
             for (std::ptrdiff_t c = 0; c < channels; ++c) {
                 sum[c] += s[c];
@@ -121,6 +122,7 @@ void packed_band_sums(const ImageView<const T>& image, std::ptrdiff_t y_begin, s
                     s[k % C] += static_cast<std::int64_t>(lane_sum[k]);
                     q[k % C] += static_cast<std::int64_t>(lane_squares[k]);
                 }
+                if (!histogram) continue;
                 if constexpr (sizeof(T) == 1 && C >= 3) {
                     // the same float products, looked up: (r + g) + b, then the bin (scale is 1)
                     for (std::ptrdiff_t i = 0; i < n; ++i) {
@@ -153,14 +155,16 @@ void packed_band_sums(const ImageView<const T>& image, std::ptrdiff_t y_begin, s
             counts[tile] += x_end - x_begin;
         }
     }
-    for (std::ptrdiff_t b = 0; b < kLumaBins; ++b) histogram[b] += spare[b];
+    if (histogram)
+        for (std::ptrdiff_t b = 0; b < kLumaBins; ++b) histogram[b] += spare[b];
 }
 
 }  // namespace detail
 
+// luma_histogram = false leaves the histogram out (empty in the result): it is most of the cost.
 template <class T>
 FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, std::ptrdiff_t tiles_x,
-                     std::size_t workers = 1) {
+                     bool luma_histogram = true, std::size_t workers = 1) {
     if (image.height <= 0 || image.width <= 0) throw std::invalid_argument("frame_sums: empty image");
     if (image.channels < 1 || image.channels > 4) throw std::invalid_argument("frame_sums: 1 to 4 channels");
     if (tiles_y < 1 || tiles_x < 1 || tiles_y > image.height || tiles_x > image.width)
@@ -178,17 +182,19 @@ FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, st
             out.sum.assign(channels, 0);
             out.squares.assign(channels, 0);
             out.tiles.assign(tiles_x * channels, 0);
-            out.histogram.assign(kLumaBins, 0);
+            out.histogram.assign(luma_histogram ? kLumaBins : 0, 0);
             out.counts.assign(tiles_x, 0);
             const std::ptrdiff_t y0 = image.height * band / tiles_y, y1 = image.height * (band + 1) / tiles_y;
             auto run = [&](auto channels_tag) {
                 detail::band_sums<T, Acc, decltype(channels_tag)::value>(image, y0, y1, tiles_x, out.sum.data(),
-                    out.squares.data(), out.tiles.data(), out.histogram.data(), out.counts.data());
+                    out.squares.data(), out.tiles.data(), luma_histogram ? out.histogram.data() : nullptr,
+                    out.counts.data());
             };
             auto packed = [&](auto channels_tag) {
                 if constexpr (pixel_traits<T>::is_integer)
                     detail::packed_band_sums<T, decltype(channels_tag)::value>(image, y0, y1, tiles_x, out.sum.data(),
-                        out.squares.data(), out.tiles.data(), out.histogram.data(), out.counts.data());
+                        out.squares.data(), out.tiles.data(), luma_histogram ? out.histogram.data() : nullptr,
+                        out.counts.data());
             };
             const bool is_packed = pixel_traits<T>::is_integer && image.stride_c == 1 && image.stride_x == channels;
             if (is_packed && channels == 3) packed(std::integral_constant<int, 3>{});
@@ -202,7 +208,7 @@ FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, st
     FrameSums result;
     result.sum.assign(channels, 0.0);
     result.sum_squares.assign(channels, 0.0);
-    result.luma_histogram.assign(kLumaBins, 0);
+    result.luma_histogram.assign(luma_histogram ? kLumaBins : 0, 0);
     result.tile_sums.assign(tiles_y * tiles_x * channels, 0.0);
     result.tile_counts.assign(tiles_y * tiles_x, 0);
     std::vector<Acc> sum(channels, 0), squares(channels, 0);
@@ -212,7 +218,7 @@ FrameSums frame_sums(const ImageView<const T>& image, std::ptrdiff_t tiles_y, st
             sum[c] += b.sum[c];
             squares[c] += b.squares[c];
         }
-        for (std::ptrdiff_t i = 0; i < kLumaBins; ++i) result.luma_histogram[i] += b.histogram[i];
+        for (std::size_t i = 0; i < b.histogram.size(); ++i) result.luma_histogram[i] += b.histogram[i];
         for (std::ptrdiff_t i = 0; i < tiles_x * channels; ++i)
             result.tile_sums[band * tiles_x * channels + i] = static_cast<double>(b.tiles[i]);
         for (std::ptrdiff_t i = 0; i < tiles_x; ++i) result.tile_counts[band * tiles_x + i] = b.counts[i];

@@ -27,7 +27,7 @@ def _luma_bin(image, y, x, channels, scale):
 
 
 @njit(cache=True, nogil=True)
-def _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, histogram, counts):
+def _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, with_histogram, histogram, counts):
     # a row's stretch inside one tile is summed first, then added: the C++ kernel's order
     height, width, channels = image.shape
     s = np.empty(channels, sums.dtype)
@@ -43,7 +43,8 @@ def _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, hist
                     v = zero + image[y, x, c]
                     s[c] += v
                     q[c] += v * v
-                histogram[band, _luma_bin(image, y, x, channels, scale)] += 1
+                if with_histogram:
+                    histogram[band, _luma_bin(image, y, x, channels, scale)] += 1
             for c in range(channels):
                 sums[band, c] += s[c]
                 squares[band, c] += q[c]
@@ -51,7 +52,7 @@ def _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, hist
             counts[band, tile] += x_end - x_start
 
 
-def frame_sums(image, tiles_y, tiles_x, workers):
+def frame_sums(image, tiles_y, tiles_x, luma_histogram, workers):
     height, width, channels = image.shape
     if height <= 0 or width <= 0:
         raise ValueError("frame_sums: empty image")
@@ -69,12 +70,14 @@ def frame_sums(image, tiles_y, tiles_x, workers):
 
     def run(b0, b1):
         for band in range(b0, b1):
-            _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, histogram, counts)
+            _band(image, band, tiles_y, tiles_x, scale, zero, sums, squares, tiles, bool(luma_histogram), histogram,
+                  counts)
 
     for_rows(tiles_y, workers, run)
     total_sum, total_squares = sums[0].copy(), squares[0].copy()
     for band in range(1, tiles_y):  # in band order, as the C++ kernel adds them
         total_sum += sums[band]
         total_squares += squares[band]
-    return (total_sum.astype(np.float64), total_squares.astype(np.float64), histogram.sum(axis=0),
+    return (total_sum.astype(np.float64), total_squares.astype(np.float64),
+            histogram.sum(axis=0) if luma_histogram else None,
             tiles.astype(np.float64), counts)
