@@ -216,19 +216,21 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 
 # --- estimation -----------------------------------------------------------------------------------
 
-# Patch stage: patch side, patch spacing, Gauss-Newton steps per patch, and the finest pyramid
-# level solved (0: full resolution; 1: half, then upsampled ...). Variational refinement after the
+# Patch stage: patch side, patch spacing, Gauss-Newton steps per patch, the finest pyramid
+# level solved (0: full resolution; 1: half, then upsampled ...), and whether patches are offered
+# their neighbours' flows (DIS's spatial propagation: recovers motion boundaries and large
+# displacements the coarse levels blurred). Variational refinement after the
 # patch stage on every level down to the finest: fixed-point iterations (0: none), SOR sweeps per
 # iteration, and the weights of smoothness, gradient constancy and brightness constancy. Every
 # setting can be overridden by keyword.
 PRESETS = {
-    "ultrafast": {"patch": 8, "stride": 6, "iterations": 8, "finest_level": 2, "refine_iterations": 1,
+    "ultrafast": {"patch": 8, "stride": 6, "iterations": 8, "finest_level": 2, "propagation": True, "refine_iterations": 1,
                   "refine_sweeps": 3, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 2.0},
-    "fast": {"patch": 8, "stride": 5, "iterations": 12, "finest_level": 2, "refine_iterations": 3,
+    "fast": {"patch": 8, "stride": 5, "iterations": 12, "finest_level": 2, "propagation": True, "refine_iterations": 3,
              "refine_sweeps": 5, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
-    "medium": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 1, "refine_iterations": 5,
+    "medium": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 1, "propagation": True, "refine_iterations": 5,
                "refine_sweeps": 5, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
-    "accurate": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 0, "refine_iterations": 10,
+    "accurate": {"patch": 8, "stride": 4, "iterations": 16, "finest_level": 0, "propagation": True, "refine_iterations": 10,
                  "refine_sweeps": 10, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
 }
 _INTEGER_SETTINGS = {"patch": 2, "stride": 1, "iterations": 0, "finest_level": 0, "refine_iterations": 0,
@@ -276,7 +278,8 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
     **overrides
         Replace the preset's values: ``patch`` (side), ``stride`` (spacing of patch origins),
         ``iterations`` (Gauss-Newton steps per patch), ``finest_level`` (0: solve at full
-        resolution, 1: at half and upsample, ...), ``refine_iterations`` (fixed-point iterations
+        resolution, 1: at half and upsample, ...), ``propagation`` (offer every patch its
+        neighbours' flows), ``refine_iterations`` (fixed-point iterations
         of the refinement, 0: none), ``refine_sweeps`` (SOR sweeps per iteration),
         ``smoothness``, ``gradient_constancy``, ``brightness_constancy`` (the refinement's
         weights, for images in 0..1: smoothness in 1e-6..1e6, the others 0 or up to 1e6).
@@ -340,6 +343,9 @@ def _settings(func: str, preset: str, overrides: dict) -> dict:
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{func}: {key} must be an int >= {low}, got {value!r}")
+    if not isinstance(settings["propagation"], (bool, np.bool_)):
+        raise ValueError(f"{func}: propagation must be True or False, got {settings['propagation']!r}")
+    settings["propagation"] = bool(settings["propagation"])
     if settings["stride"] > settings["patch"]:
         raise ValueError(f"{func}: stride must be at most patch ({settings['patch']}: every pixel needs a patch), "
                          f"got {settings['stride']!r}")
@@ -383,7 +389,8 @@ def _flow_from_luma(i0: np.ndarray, i1: np.ndarray, settings: dict, init, worker
         a, b = pyramid[level]
         if flow.shape[:2] != a.shape:
             flow = kernels.resize_flow(flow, a.shape[0], a.shape[1], workers)
-        kernels.patch_flow_level(a, b, flow, patch, settings["stride"], settings["iterations"], workers)
+        kernels.patch_flow_level(a, b, flow, patch, settings["stride"], settings["iterations"],
+                                 settings["propagation"], workers)
         if settings["refine_iterations"]:
             kernels.refine_flow_level(a, b, flow, float(settings["smoothness"]), float(settings["gradient_constancy"]),
                                       float(settings["brightness_constancy"]), settings["refine_iterations"],

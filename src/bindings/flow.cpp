@@ -11,11 +11,11 @@ namespace framefix::bindings {
 namespace {
 
 void bind_patch_flow_level(const py::array& i0, const py::array& i1, const py::array& flow, std::ptrdiff_t patch,
-                           std::ptrdiff_t stride, std::ptrdiff_t iterations, std::size_t workers) {
+                           std::ptrdiff_t stride, std::ptrdiff_t iterations, bool propagation, std::size_t workers) {
     const auto a = plane_view<const float>(i0, "i0");
     const auto b = plane_view<const float>(i1, "i1");
     const auto f = image_view<float>(flow, "flow");
-    const PatchSearch search{patch, stride, iterations};
+    const PatchSearch search{patch, stride, iterations, propagation};
     py::gil_scoped_release release;
     patch_flow_level(a, b, f, search, workers);
 }
@@ -86,12 +86,12 @@ column is dropped (private: the flow pyramid).)doc");
           R"doc(Bilinear resize of an (H, W, 2) float32 flow to a new (height, width, 2) one, pixel centres
 aligned, edge border, vectors scaled with the size (private: the flow pyramid).)doc");
     m.def("patch_flow_level", &bind_patch_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("patch"),
-          py::arg("stride"), py::arg("iterations"), py::arg("workers"),
+          py::arg("stride"), py::arg("iterations"), py::arg("propagation"), py::arg("workers"),
           R"doc(Refine one pyramid level's flow in place by patch inverse search (private: use framefix.estimate_flow).
 
 i0, i1 (H, W) float32 planes at least patch x patch; flow (H, W, 2) float32, read as the start
 and overwritten; patch side, stride between patch origins (1..patch), at most `iterations`
-Gauss-Newton steps a patch. Returns None.)doc");
+Gauss-Newton steps a patch; `propagation` offers each patch its neighbours' flows. Returns None.)doc");
     m.def("refine_flow_level", &bind_refine_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("alpha"),
           py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("omega"), py::arg("radius"),
           py::arg("epsilon"), py::arg("workers"),

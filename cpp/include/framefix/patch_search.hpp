@@ -21,6 +21,7 @@ struct PatchSearch {
     std::ptrdiff_t patch = 8;       // side of the square patches
     std::ptrdiff_t stride = 4;      // distance between patch origins
     std::ptrdiff_t iterations = 12; // Gauss-Newton steps per patch, at most
+    bool propagation = true;        // offer every patch its neighbours' flows (DIS's spatial propagation)
 };
 
 namespace detail {
@@ -98,11 +99,136 @@ inline std::vector<std::ptrdiff_t> patch_origins(std::ptrdiff_t size, std::ptrdi
     return origins;
 }
 
+
+// One patch: its template (the first frame's pixels, normalised, with gradients and the
+// Gauss-Newton matrix) and scratch space; solves for the patch's flow from a start and scores a
+// flow by the normalised difference it leaves.
+class PatchSolver {
+   public:
+    PatchSolver(const PlaneView<const float>& i0, const PlaneView<const float>& i1, std::ptrdiff_t p)
+        : i0_(i0), i1_(i1), p_(p), n_(p * p), t_(n_), gx_(n_), gy_(n_), warped_(n_) {}
+
+    // Takes the patch with origin (ox, oy) of the first frame.
+    void set_template(std::ptrdiff_t ox, std::ptrdiff_t oy) noexcept {
+        ox_ = ox;
+        oy_ = oy;
+        const std::ptrdiff_t p = p_, n = n_, h = i0_.height, w = i0_.width;
+        float* __restrict t = t_.data();
+        float* __restrict gx = gx_.data();
+        float* __restrict gy = gy_.data();
+        // template, its gradients (central differences inside the image) and statistics
+        const bool interior = ox >= 1 && ox + p < w && i0_.stride_x == 1;
+        for (std::ptrdiff_t j = 0; j < p; ++j) {
+            const std::ptrdiff_t y = oy + j;
+            if (interior) {  // no clamping across the row: a loop that vectorises
+                const Neighbours rows(y, h);
+                const float* __restrict above = i0_.row(rows.before) + ox;
+                const float* __restrict here = i0_.row(y) + ox;
+                const float* __restrict below = i0_.row(rows.after) + ox;
+                for (std::ptrdiff_t i = 0; i < p; ++i) {
+                    t[j * p + i] = here[i];
+                    gx[j * p + i] = (here[i + 1] - here[i - 1]) * 0.5f;
+                    gy[j * p + i] = (below[i] - above[i]) * rows.scale;
+                }
+                continue;
+            }
+            for (std::ptrdiff_t i = 0; i < p; ++i) {
+                const std::ptrdiff_t x = ox + i;
+                t[j * p + i] = i0_.row(y)[x * i0_.stride_x];
+                gx[j * p + i] = central_difference(i0_.row(y), i0_.stride_x, x, w);
+                gy[j * p + i] = central_difference(i0_.data + x * i0_.stride_x, i0_.stride_y, y, h);
+            }
+        }
+        const float count = static_cast<float>(n);
+        mean_ = lane_sum(n, [&](std::ptrdiff_t q) { return t[q]; }) / count;
+        const float var = lane_sum(n, [&](std::ptrdiff_t q) { return (t[q] - mean_) * (t[q] - mean_); });
+        const float mgx = lane_sum(n, [&](std::ptrdiff_t q) { return gx[q]; }) / count;
+        const float mgy = lane_sum(n, [&](std::ptrdiff_t q) { return gy[q]; }) / count;
+        sd_ = std::sqrt(var / count) + 1e-4f;
+        for (std::ptrdiff_t q = 0; q < n; ++q) {
+            t[q] = (t[q] - mean_) / sd_;
+            gx[q] = (gx[q] - mgx) / sd_;
+            gy[q] = (gy[q] - mgy) / sd_;
+        }
+        hxx_ = 1e-6f + lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * gx[q]; });
+        hxy_ = lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * gy[q]; });
+        hyy_ = 1e-6f + lane_sum(n, [&](std::ptrdiff_t q) { return gy[q] * gy[q]; });
+        det_ = hxx_ * hyy_ - hxy_ * hxy_;
+    }
+
+    // The second frame's patch at the template's origin + (u, v): its mean and spread (kept in
+    // warped_mean / warped_spread), and the sum of squared differences of the normalised patches.
+    float cost(float u, float v) noexcept {
+        const std::ptrdiff_t n = n_;
+        const float* __restrict t = t_.data();
+        float* __restrict warped = warped_.data();
+        warped_mean = sample_patch(i1_, ox_, oy_, u, v, p_, warped);
+        const float wv = lane_sum(n, [&](std::ptrdiff_t q) { return (warped[q] - warped_mean) * (warped[q] - warped_mean); });
+        warped_spread = std::sqrt(wv / static_cast<float>(n)) + 1e-4f;
+        const float inv = 1.0f / warped_spread, wm = warped_mean;
+        return lane_sum(n, [&](std::ptrdiff_t q) {
+            const float r = (warped[q] - wm) * inv - t[q];
+            return r * r;
+        });
+    }
+
+    // Inverse-compositional Gauss-Newton from (u0, v0), at most `iterations` steps. A patch that
+    // wanders more than its own size found something else, and one whose centre leaves the frame
+    // matched clamped border pixels: then it keeps its start. Returns the cost at the result.
+    float solve(float u0, float v0, std::ptrdiff_t iterations, float& u_out, float& v_out) noexcept {
+        const std::ptrdiff_t n = n_, p = p_;
+        const float* __restrict t = t_.data();
+        const float* __restrict gx = gx_.data();
+        const float* __restrict gy = gy_.data();
+        const float* __restrict warped = warped_.data();
+        float u = u0, v = v0, cost_now = 0.0f;
+        for (std::ptrdiff_t it = 0; it <= iterations; ++it) {
+            cost_now = cost(u, v);
+            if (it == iterations || det_ <= 1e-6f) break;
+            const float inv_ws = 1.0f / warped_spread, wm = warped_mean;
+            const float bx = lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * ((warped[q] - wm) * inv_ws - t[q]); });
+            const float by = lane_sum(n, [&](std::ptrdiff_t q) { return gy[q] * ((warped[q] - wm) * inv_ws - t[q]); });
+            const float du = (hyy_ * bx - hxy_ * by) / det_, dv = (hxx_ * by - hxy_ * bx) / det_;
+            u -= du;
+            v -= dv;
+            if (du * du + dv * dv < 1e-6f) {
+                cost_now = cost(u, v);
+                break;
+            }
+        }
+        const float half = static_cast<float>(p / 2);
+        const float cx = static_cast<float>(ox_) + half + u, cy = static_cast<float>(oy_) + half + v;
+        if ((u - u0) * (u - u0) + (v - v0) * (v - v0) > static_cast<float>(p * p) || cx < 0.0f || cy < 0.0f ||
+            cx > static_cast<float>(i1_.width - 1) || cy > static_cast<float>(i1_.height - 1)) {
+            u = u0;
+            v = v0;
+            cost_now = cost(u, v);
+        }
+        u_out = u;
+        v_out = v;
+        return cost_now;
+    }
+
+    float template_mean() const noexcept { return mean_; }
+    float template_spread() const noexcept { return sd_; }
+    float warped_mean = 0.0f, warped_spread = 1.0f;
+
+   private:
+    const PlaneView<const float>& i0_;
+    const PlaneView<const float>& i1_;
+    std::ptrdiff_t p_, n_, ox_ = 0, oy_ = 0;
+    std::vector<float> t_, gx_, gy_, warped_;
+    float mean_ = 0.0f, sd_ = 1.0f, hxx_ = 0.0f, hxy_ = 0.0f, hyy_ = 0.0f, det_ = 0.0f;
+};
+
 }  // namespace detail
 
 // Refines `flow` (H, W, 2: dx, dy, in place) between planes i0 and i1 (float32, same size, at
-// least patch x patch). Deterministic: every patch is solved on its own, and the blend adds the
-// patches in a fixed order.
+// least patch x patch). Every patch is solved from the flow at its centre; then, as in DIS's
+// spatial propagation, sweeps along the rows (left to right, right to left) and the columns
+// (down, up) offer each patch its neighbour's flow, taken (and refined) when it explains the
+// patch better: a patch that started from a coarse level's blurred motion boundary finds its
+// own side's motion. Deterministic: rows (columns) are swept independently, in a fixed order.
 inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<const float>& i1,
                              const ImageView<float>& flow, const PatchSearch& search, std::size_t workers = 1) {
     const std::ptrdiff_t h = i0.height, w = i0.width, p = search.patch;
@@ -112,89 +238,59 @@ inline void patch_flow_level(const PlaneView<const float>& i0, const PlaneView<c
         throw std::invalid_argument("patch_flow_level: bad patch settings for this image size");
     const auto xs = detail::patch_origins(w, p, search.stride), ys = detail::patch_origins(h, p, search.stride);
     const std::ptrdiff_t nx = static_cast<std::ptrdiff_t>(xs.size()), ny = static_cast<std::ptrdiff_t>(ys.size());
-    const std::ptrdiff_t n = p * p;
-    const float half = static_cast<float>(p / 2);
-    // per patch: flow, and the normalisation of both patches at the end (for the blend weights)
-    std::vector<float> pu(nx * ny), pv(nx * ny), m0(nx * ny), s0(nx * ny), m1(nx * ny), s1(nx * ny);
+    // per patch: flow, its cost, and the normalisation of both patches at the end (for the blend weights)
+    std::vector<float> pu(nx * ny), pv(nx * ny), cost(nx * ny), m0(nx * ny), s0(nx * ny), m1(nx * ny), s1(nx * ny);
 
     threading::parallel_for(0, ny, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
-        std::vector<float> t(n), gx(n), gy(n), warped(n), residual(n);
+        detail::PatchSolver solver(i0, i1, p);
         for (std::ptrdiff_t r = r0; r < r1; ++r) {
             for (std::ptrdiff_t c = 0; c < nx; ++c) {
                 const std::ptrdiff_t ox = xs[c], oy = ys[r], k = r * nx + c;
-                // template, its gradients (central differences inside the image) and statistics
-                const bool interior = ox >= 1 && ox + p < w && i0.stride_x == 1;
-                for (std::ptrdiff_t j = 0; j < p; ++j) {
-                    const std::ptrdiff_t y = oy + j;
-                    if (interior) {  // no clamping across the row: a loop that vectorises
-                        const detail::Neighbours rows(y, h);
-                        const float* __restrict above = i0.row(rows.before) + ox;
-                        const float* __restrict here = i0.row(y) + ox;
-                        const float* __restrict below = i0.row(rows.after) + ox;
-                        for (std::ptrdiff_t i = 0; i < p; ++i) {
-                            t[j * p + i] = here[i];
-                            gx[j * p + i] = (here[i + 1] - here[i - 1]) * 0.5f;
-                            gy[j * p + i] = (below[i] - above[i]) * rows.scale;
-                        }
-                        continue;
-                    }
-                    for (std::ptrdiff_t i = 0; i < p; ++i) {
-                        const std::ptrdiff_t x = ox + i;
-                        t[j * p + i] = i0.row(y)[x * i0.stride_x];
-                        gx[j * p + i] = detail::central_difference(i0.row(y), i0.stride_x, x, w);
-                        gy[j * p + i] = detail::central_difference(i0.data + x * i0.stride_x, i0.stride_y, y, h);
-                    }
-                }
-                const float count = static_cast<float>(n);
-                const float mean = detail::lane_sum(n, [&](std::ptrdiff_t q) { return t[q]; }) / count;
-                const float var = detail::lane_sum(n, [&](std::ptrdiff_t q) { return (t[q] - mean) * (t[q] - mean); });
-                const float mgx = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q]; }) / count;
-                const float mgy = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gy[q]; }) / count;
-                const float sd = std::sqrt(var / count) + 1e-4f;
-                for (std::ptrdiff_t q = 0; q < n; ++q) {
-                    t[q] = (t[q] - mean) / sd;
-                    gx[q] = (gx[q] - mgx) / sd;
-                    gy[q] = (gy[q] - mgy) / sd;
-                }
-                const float hxx = 1e-6f + detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * gx[q]; });
-                const float hxy = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * gy[q]; });
-                const float hyy = 1e-6f + detail::lane_sum(n, [&](std::ptrdiff_t q) { return gy[q] * gy[q]; });
-                const float det = hxx * hyy - hxy * hxy;
+                solver.set_template(ox, oy);
                 const float* f = flow.pixel(oy + p / 2, ox + p / 2);
-                const float u0 = f[0], v0 = f[flow.stride_c];
-                float u = u0, v = v0, wm = 0.0f, ws = 1.0f;
-                for (std::ptrdiff_t it = 0; it <= search.iterations; ++it) {
-                    wm = detail::sample_patch(i1, ox, oy, u, v, p, warped.data());
-                    const float wv = detail::lane_sum(n, [&](std::ptrdiff_t q) { return (warped[q] - wm) * (warped[q] - wm); });
-                    ws = std::sqrt(wv / count) + 1e-4f;
-                    if (it == search.iterations || det <= 1e-6f) break;
-                    const float inv_ws = 1.0f / ws;
-                    for (std::ptrdiff_t q = 0; q < n; ++q) residual[q] = (warped[q] - wm) * inv_ws - t[q];
-                    const float bx = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gx[q] * residual[q]; });
-                    const float by = detail::lane_sum(n, [&](std::ptrdiff_t q) { return gy[q] * residual[q]; });
-                    const float du = (hyy * bx - hxy * by) / det, dv = (hxx * by - hxy * bx) / det;
-                    u -= du;
-                    v -= dv;
-                    if (du * du + dv * dv < 1e-6f) break;
-                }
-                // a patch that wandered more than its own size found something else, and one whose
-                // centre left the frame matched clamped border pixels: keep its start
-                const float cx = static_cast<float>(ox) + half + u, cy = static_cast<float>(oy) + half + v;
-                if ((u - u0) * (u - u0) + (v - v0) * (v - v0) > static_cast<float>(p * p) || cx < 0.0f ||
-                    cy < 0.0f || cx > static_cast<float>(w - 1) || cy > static_cast<float>(h - 1)) {
-                    u = u0;
-                    v = v0;
-                }
-                pu[k] = u;
-                pv[k] = v;
-                m0[k] = mean;
-                s0[k] = sd;
-                m1[k] = wm;
-                s1[k] = ws;
+                cost[k] = solver.solve(f[0], f[flow.stride_c], search.iterations, pu[k], pv[k]);
+                m0[k] = solver.template_mean();
+                s0[k] = solver.template_spread();
+                m1[k] = solver.warped_mean;
+                s1[k] = solver.warped_spread;
             }
         }
     });
 
+    // Propagation: patch k is offered the flow of patch `from`, already swept this pass.
+    auto offer = [&](detail::PatchSolver& solver, std::ptrdiff_t k, std::ptrdiff_t from, std::ptrdiff_t ox,
+                     std::ptrdiff_t oy) {
+        // a flow within a pixel of the patch's own lies in the basin its solution came from
+        const float du = pu[from] - pu[k], dv = pv[from] - pv[k];
+        if (du * du + dv * dv < 1.0f) return;
+        solver.set_template(ox, oy);
+        if (!(solver.cost(pu[from], pv[from]) < cost[k])) return;
+        float u, v;
+        const float refined = solver.solve(pu[from], pv[from], search.iterations, u, v);
+        if (refined < cost[k]) {
+            pu[k] = u;
+            pv[k] = v;
+            cost[k] = refined;
+            m1[k] = solver.warped_mean;
+            s1[k] = solver.warped_spread;
+        }
+    };
+    if (search.propagation) {
+        threading::parallel_for(0, ny, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            detail::PatchSolver solver(i0, i1, p);
+            for (std::ptrdiff_t r = r0; r < r1; ++r) {
+                for (std::ptrdiff_t c = 1; c < nx; ++c) offer(solver, r * nx + c, r * nx + c - 1, xs[c], ys[r]);
+                for (std::ptrdiff_t c = nx - 2; c >= 0; --c) offer(solver, r * nx + c, r * nx + c + 1, xs[c], ys[r]);
+            }
+        });
+        threading::parallel_for(0, nx, workers, [&](std::ptrdiff_t c0, std::ptrdiff_t c1) {
+            detail::PatchSolver solver(i0, i1, p);
+            for (std::ptrdiff_t c = c0; c < c1; ++c) {
+                for (std::ptrdiff_t r = 1; r < ny; ++r) offer(solver, r * nx + c, (r - 1) * nx + c, xs[c], ys[r]);
+                for (std::ptrdiff_t r = ny - 2; r >= 0; --r) offer(solver, r * nx + c, (r + 1) * nx + c, xs[c], ys[r]);
+            }
+        });
+    }
     // Outlier patches (flat regions, false matches) take the median of their 3x3 grid
     // neighbourhood when they stray from it by more than a pixel.
     {

@@ -68,92 +68,171 @@ def _origins(size, patch, stride):
 
 
 @njit(cache=True, nogil=True)
-def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, m0, s0, m1, s1):
-    h, w = i0.shape
+def _set_template(i0, ox, oy, p, t, gx, gy, scratch):
+    # the C++ PatchSolver::set_template: the normalised patch, its gradients and Gauss-Newton matrix
+    n = p * p
+    for j in range(p):
+        y = oy + j
+        for i in range(p):
+            x = ox + i
+            t[j * p + i] = i0[y, x]
+            gx[j * p + i] = difference_x(i0, y, x)
+            gy[j * p + i] = difference_y(i0, y, x)
+    count = _F(n)
+    mean = _lane_total(t, n) / count
+    for q in range(n):
+        scratch[q] = (t[q] - mean) * (t[q] - mean)
+    var = _lane_total(scratch, n)
+    mgx = _lane_total(gx, n) / count
+    mgy = _lane_total(gy, n) / count
+    sd = _F(math.sqrt(var / count)) + _F(1e-4)
+    for q in range(n):
+        t[q] = (t[q] - mean) / sd
+        gx[q] = (gx[q] - mgx) / sd
+        gy[q] = (gy[q] - mgy) / sd
+    for q in range(n):
+        scratch[q] = gx[q] * gx[q]
+    hxx = _F(1e-6) + _lane_total(scratch, n)
+    for q in range(n):
+        scratch[q] = gx[q] * gy[q]
+    hxy = _lane_total(scratch, n)
+    for q in range(n):
+        scratch[q] = gy[q] * gy[q]
+    hyy = _F(1e-6) + _lane_total(scratch, n)
+    return mean, sd, hxx, hxy, hyy, hxx * hyy - hxy * hxy
+
+
+@njit(cache=True, nogil=True)
+def _cost(i1, ox, oy, u, v, p, t, warped, scratch):
+    # the C++ PatchSolver::cost: (normalised SSD, warped mean, warped spread)
+    n = p * p
+    wm = _sample_patch(i1, ox, oy, u, v, p, warped)
+    for q in range(n):
+        scratch[q] = (warped[q] - wm) * (warped[q] - wm)
+    ws = _F(math.sqrt(_lane_total(scratch, n) / _F(n))) + _F(1e-4)
+    inv = _F(1.0) / ws
+    for q in range(n):
+        r = (warped[q] - wm) * inv - t[q]
+        scratch[q] = r * r
+    return _lane_total(scratch, n), wm, ws
+
+
+@njit(cache=True, nogil=True)
+def _solve(i1, ox, oy, p, u0, v0, iterations, t, gx, gy, hxx, hxy, hyy, det, warped, scratch):
+    # the C++ PatchSolver::solve: (u, v, cost, warped mean, warped spread)
+    h, w = i1.shape
+    n = p * p
+    u = u0
+    v = v0
+    cost, wm, ws = _F(0.0), _F(0.0), _F(1.0)
+    for it in range(iterations + 1):
+        cost, wm, ws = _cost(i1, ox, oy, u, v, p, t, warped, scratch)
+        if it == iterations or det <= _F(1e-6):
+            break
+        inv_ws = _F(1.0) / ws
+        for q in range(n):
+            scratch[q] = gx[q] * ((warped[q] - wm) * inv_ws - t[q])
+        bx = _lane_total(scratch, n)
+        for q in range(n):
+            scratch[q] = gy[q] * ((warped[q] - wm) * inv_ws - t[q])
+        by = _lane_total(scratch, n)
+        du = (hyy * bx - hxy * by) / det
+        dv = (hxx * by - hxy * bx) / det
+        u -= du
+        v -= dv
+        if du * du + dv * dv < _F(1e-6):
+            cost, wm, ws = _cost(i1, ox, oy, u, v, p, t, warped, scratch)
+            break
+    half = _F(p // 2)
+    cx = _F(ox) + half + u
+    cy = _F(oy) + half + v
+    if ((u - u0) * (u - u0) + (v - v0) * (v - v0) > _F(p * p) or cx < _F(0.0) or cy < _F(0.0)
+            or cx > _F(w - 1) or cy > _F(h - 1)):
+        u = u0
+        v = v0
+        cost, wm, ws = _cost(i1, ox, oy, u, v, p, t, warped, scratch)
+    return u, v, cost, wm, ws
+
+
+@njit(cache=True, nogil=True)
+def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, cost, m0, s0, m1, s1):
     n = p * p
     t = np.empty(n, np.float32)
     gx = np.empty(n, np.float32)
     gy = np.empty(n, np.float32)
     warped = np.empty(n, np.float32)
-    residual = np.empty(n, np.float32)
     scratch = np.empty(n, np.float32)
-    half = _F(p // 2)
     nx = xs.shape[0]
     for r in range(r0, r1):
         for c in range(nx):
             ox = xs[c]
             oy = ys[r]
             k = r * nx + c
-            for j in range(p):
-                y = oy + j
-                for i in range(p):
-                    x = ox + i
-                    t[j * p + i] = i0[y, x]
-                    gx[j * p + i] = difference_x(i0, y, x)
-                    gy[j * p + i] = difference_y(i0, y, x)
-            count = _F(n)
-            mean = _lane_total(t, n) / count
-            for q in range(n):
-                scratch[q] = (t[q] - mean) * (t[q] - mean)
-            var = _lane_total(scratch, n)
-            mgx = _lane_total(gx, n) / count
-            mgy = _lane_total(gy, n) / count
-            sd = _F(math.sqrt(var / count)) + _F(1e-4)
-            for q in range(n):
-                t[q] = (t[q] - mean) / sd
-                gx[q] = (gx[q] - mgx) / sd
-                gy[q] = (gy[q] - mgy) / sd
-            for q in range(n):
-                scratch[q] = gx[q] * gx[q]
-            hxx = _F(1e-6) + _lane_total(scratch, n)
-            for q in range(n):
-                scratch[q] = gx[q] * gy[q]
-            hxy = _lane_total(scratch, n)
-            for q in range(n):
-                scratch[q] = gy[q] * gy[q]
-            hyy = _F(1e-6) + _lane_total(scratch, n)
-            det = hxx * hyy - hxy * hxy
+            mean, sd, hxx, hxy, hyy, det = _set_template(i0, ox, oy, p, t, gx, gy, scratch)
             u0 = flow[oy + p // 2, ox + p // 2, 0]
             v0 = flow[oy + p // 2, ox + p // 2, 1]
-            u = u0
-            v = v0
-            wm = _F(0.0)
-            ws = _F(1.0)
-            for it in range(iterations + 1):
-                wm = _sample_patch(i1, ox, oy, u, v, p, warped)
-                for q in range(n):
-                    scratch[q] = (warped[q] - wm) * (warped[q] - wm)
-                ws = _F(math.sqrt(_lane_total(scratch, n) / count)) + _F(1e-4)
-                if it == iterations or det <= _F(1e-6):
-                    break
-                inv_ws = _F(1.0) / ws
-                for q in range(n):
-                    residual[q] = (warped[q] - wm) * inv_ws - t[q]
-                for q in range(n):
-                    scratch[q] = gx[q] * residual[q]
-                bx = _lane_total(scratch, n)
-                for q in range(n):
-                    scratch[q] = gy[q] * residual[q]
-                by = _lane_total(scratch, n)
-                du = (hyy * bx - hxy * by) / det
-                dv = (hxx * by - hxy * bx) / det
-                u -= du
-                v -= dv
-                if du * du + dv * dv < _F(1e-6):
-                    break
-            # the C++ kernel's reverts: wandered too far, or centre out of the frame
-            cx = _F(ox) + half + u
-            cy = _F(oy) + half + v
-            if ((u - u0) * (u - u0) + (v - v0) * (v - v0) > _F(p * p) or cx < _F(0.0) or cy < _F(0.0)
-                    or cx > _F(w - 1) or cy > _F(h - 1)):
-                u = u0
-                v = v0
-            pu[k] = u
-            pv[k] = v
+            pu[k], pv[k], cost[k], m1[k], s1[k] = _solve(i1, ox, oy, p, u0, v0, iterations, t, gx, gy, hxx, hxy,
+                                                         hyy, det, warped, scratch)
             m0[k] = mean
             s0[k] = sd
-            m1[k] = wm
-            s1[k] = ws
+
+
+@njit(cache=True, nogil=True)
+def _offer(i0, i1, ox, oy, p, iterations, k, source, pu, pv, cost, m1, s1, t, gx, gy, warped, scratch):
+    # the C++ propagation step: patch k tries patch `source`'s flow
+    du = pu[source] - pu[k]
+    dv = pv[source] - pv[k]
+    if du * du + dv * dv < _F(1.0):
+        return
+    mean, sd, hxx, hxy, hyy, det = _set_template(i0, ox, oy, p, t, gx, gy, scratch)
+    tried, _, _ = _cost(i1, ox, oy, pu[source], pv[source], p, t, warped, scratch)
+    if not tried < cost[k]:
+        return
+    u, v, refined, wm, ws = _solve(i1, ox, oy, p, pu[source], pv[source], iterations, t, gx, gy, hxx, hxy, hyy, det,
+                                   warped, scratch)
+    if refined < cost[k]:
+        pu[k] = u
+        pv[k] = v
+        cost[k] = refined
+        m1[k] = wm
+        s1[k] = ws
+
+
+@njit(cache=True, nogil=True)
+def _propagate_rows(i0, i1, xs, ys, p, iterations, r0, r1, pu, pv, cost, m1, s1):
+    n = p * p
+    t = np.empty(n, np.float32)
+    gx = np.empty(n, np.float32)
+    gy = np.empty(n, np.float32)
+    warped = np.empty(n, np.float32)
+    scratch = np.empty(n, np.float32)
+    nx = xs.shape[0]
+    for r in range(r0, r1):
+        for c in range(1, nx):
+            _offer(i0, i1, xs[c], ys[r], p, iterations, r * nx + c, r * nx + c - 1, pu, pv, cost, m1, s1, t, gx, gy,
+                   warped, scratch)
+        for c in range(nx - 2, -1, -1):
+            _offer(i0, i1, xs[c], ys[r], p, iterations, r * nx + c, r * nx + c + 1, pu, pv, cost, m1, s1, t, gx, gy,
+                   warped, scratch)
+
+
+@njit(cache=True, nogil=True)
+def _propagate_columns(i0, i1, xs, ys, p, iterations, c0, c1, pu, pv, cost, m1, s1):
+    n = p * p
+    t = np.empty(n, np.float32)
+    gx = np.empty(n, np.float32)
+    gy = np.empty(n, np.float32)
+    warped = np.empty(n, np.float32)
+    scratch = np.empty(n, np.float32)
+    nx = xs.shape[0]
+    ny = ys.shape[0]
+    for c in range(c0, c1):
+        for r in range(1, ny):
+            _offer(i0, i1, xs[c], ys[r], p, iterations, r * nx + c, (r - 1) * nx + c, pu, pv, cost, m1, s1, t, gx,
+                   gy, warped, scratch)
+        for r in range(ny - 2, -1, -1):
+            _offer(i0, i1, xs[c], ys[r], p, iterations, r * nx + c, (r + 1) * nx + c, pu, pv, cost, m1, s1, t, gx,
+                   gy, warped, scratch)
 
 
 @njit(cache=True, nogil=True)
@@ -221,7 +300,7 @@ def _blend(i0, i1, flow, xs, ys, p, pu, pv, m0, s0, m1, s1):
             flow[y, x, 1] = sv[y, x] / sw[y, x]
 
 
-def patch_flow_level(i0, i1, flow, patch, stride, iterations, workers):
+def patch_flow_level(i0, i1, flow, patch, stride, iterations, propagation, workers):
     h, w = i0.shape
     if i1.shape != (h, w) or flow.shape != (h, w, 2):
         raise ValueError("patch_flow_level: i0, i1 and flow must have the same height and width")
@@ -229,9 +308,14 @@ def patch_flow_level(i0, i1, flow, patch, stride, iterations, workers):
         raise ValueError("patch_flow_level: bad patch settings for this image size")
     xs, ys = _origins(w, patch, stride), _origins(h, patch, stride)
     count = xs.size * ys.size
-    pu, pv, m0, s0, m1, s1 = (np.empty(count, np.float32) for _ in range(6))
+    pu, pv, cost, m0, s0, m1, s1 = (np.empty(count, np.float32) for _ in range(7))
     for_rows(ys.size, workers, lambda r0, r1: _solve_rows(i0, i1, flow, xs, ys, patch, iterations, r0, r1,
-                                                          pu, pv, m0, s0, m1, s1))
+                                                          pu, pv, cost, m0, s0, m1, s1))
+    if propagation:
+        for_rows(ys.size, workers, lambda r0, r1: _propagate_rows(i0, i1, xs, ys, patch, iterations, r0, r1,
+                                                                  pu, pv, cost, m1, s1))
+        for_rows(xs.size, workers, lambda c0, c1: _propagate_columns(i0, i1, xs, ys, patch, iterations, c0, c1,
+                                                                     pu, pv, cost, m1, s1))
     _reject_outliers(pu, pv, xs.size, ys.size)
     _blend(i0, i1, flow, xs, ys, patch, pu, pv, m0, s0, m1, s1)
 
