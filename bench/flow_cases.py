@@ -13,8 +13,8 @@ Three families, each a dict ``name -> Case`` (frame pair, true flow, masks):
   foreground's edges (marked occluded); a thin bar crossing the picture, a flat (textureless)
   region in the background.
 
-Every case also comes with a 15% gain change, a white-balance change and noise on the second
-frame. ``Case.occluded`` marks pixels of the first frame not seen in the second (covered, or
+Every case also comes with a 15% gain change, a white-balance change, a regional 30% gain (a
+soft blob: flicker that varies across the picture) and noise on the second frame. ``Case.occluded`` marks pixels of the first frame not seen in the second (covered, or
 moved out of the frame), ``Case.boundary`` those within 6 px of a motion boundary; EPE is taken
 over ``Case.valid`` (all pixels with a true flow), and separately over the occluded and boundary
 pixels.
@@ -107,12 +107,17 @@ def _out_of_frame(flow):
 
 
 def _variants(first, second, rng):
-    """The second frame as it is, 15% brighter, with a white-balance shift, with noise."""
+    """The second frame as it is, 15% brighter, with a white-balance shift, 30% brighter in a
+    soft blob (regional flicker: what framefix's own analyses see), with noise."""
     f = second.astype(np.float32)
+    h, w = f.shape[:2]
+    y, x = np.mgrid[0:h, 0:w]
+    blob = 1 + 0.3 * np.exp(-((x - 0.65 * w) ** 2 + (y - 0.4 * h) ** 2) / (2 * (0.15 * max(h, w)) ** 2))
     return {
         "plain": second,
         "gain 15%": np.clip(f * 1.15, 0, 255).astype(np.uint8),
         "white balance": np.clip(f * np.array([1.12, 1.0, 0.88], np.float32), 0, 255).astype(np.uint8),
+        "regional gain": np.clip(f * blob[..., None], 0, 255).astype(np.uint8),
         "noise": np.clip(f + rng.normal(0, 4, f.shape), 0, 255).astype(np.uint8),
     }
 

@@ -156,7 +156,8 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
     flow : bool
         Also compare every pair along the motion (slower: two flows a frame).
     flow_preset : str
-        Preset of those flows (:data:`framefix.flow.PRESETS`).
+        Preset of those flows (:data:`framefix.flow.PRESETS`), with the patches of
+        :data:`framefix.flow.FLICKER_ROBUST`.
     heatmap : path-like, optional
         A video to write the inconsistency maps into, frame for frame with the clip (implies
         ``flow``); written through :func:`framefix.outputs.atomic_output`.
@@ -174,7 +175,7 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
     >>> analysis = analyze_clip("clip.mp4", flow=True)  # doctest: +SKIP
     >>> print(framefix.report.report_text(analysis))  # doctest: +SKIP
     """
-    from framefix.flow import _check_size, _settings
+    from framefix.flow import FLICKER_ROBUST, _check_size, _settings
     from framefix.io import VideoWriter, open_clip
     from framefix.outputs import atomic_output
     from framefix.pipeline import _Prefetch
@@ -182,7 +183,7 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
 
     flow = flow or heatmap is not None
     if flow:
-        settings = _settings("analyze", flow_preset, {})  # checked now, not at the second frame
+        settings = _settings("analyze", flow_preset, FLICKER_ROBUST)  # checked now, not at the second frame
     statistics, errors, inconsistency, tile_residuals = [], [], [], []
     previous = previous_luma = None
     with contextlib.ExitStack() as stack:

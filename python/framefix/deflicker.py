@@ -53,7 +53,7 @@ _TUKEY = 0.094               # biweight cut-off (0..1 units): farther from the c
 _TUKEY_LOG_GAIN = 0.3        # the same for the local stage's log-gains (a flash is ~0.3 and more)
 _NOISE = 0.004               # level changes below this (0..1 units) are estimation noise, not flicker
 _MAX_GAIN = 4.0              # a tone curve moves no level by more than this factor
-_FLOW_PRESET = "fast"
+_FLOW_PRESET = "fast"  # with framefix.flow.FLICKER_ROBUST's patches
 
 
 def _shrink_factor(height: int, width: int, side: int = ANALYSIS_SIDE) -> int:
@@ -120,11 +120,11 @@ def _map_levels(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndar
 def _flow_pair(current: np.ndarray, previous: np.ndarray, workers: int):
     """Flows current -> previous and back, and where they agree; None when the frames are too
     small for the estimator (then the frames are compared pixel for pixel)."""
-    from framefix.flow import MIN_SIDE, _flow_pair as flow_both_ways, _settings
+    from framefix.flow import FLICKER_ROBUST, MIN_SIDE, _flow_pair as flow_both_ways, _settings
     from framefix.flow import flow_consistency
 
     h, w = current.shape[:2]
-    settings = _settings("deflicker", _FLOW_PRESET, {})
+    settings = _settings("deflicker", _FLOW_PRESET, FLICKER_ROBUST)
     if min(h, w) < max(MIN_SIDE, settings["patch"]):
         return None
     kernels = _backend.implementation()

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from framefix import _backend
-from framefix.flow import _check_size, _checked_frame, _flow_pair, _settings
+from framefix.flow import FLICKER_ROBUST, _check_size, _checked_frame, _flow_pair, _settings
 
 __all__ = ["WarpingResult", "temporal_inconsistency", "warping_error"]
 
@@ -94,7 +94,7 @@ def _compare_pair(func: str, prev, next, preset: str, workers, residual: bool, p
     if a.shape != b.shape or a.dtype != b.dtype:
         raise ValueError(f"{func}: prev and next must have the same shape and dtype, got {a.shape} {a.dtype} and "
                          f"{b.shape} {b.dtype}")
-    settings = _settings(func, preset, {})
+    settings = _settings(func, preset, FLICKER_ROBUST)
     _check_size(func, a.shape[0], a.shape[1], settings)
     workers = _backend.resolve_workers(workers, func)
     kernels = _backend.implementation()
@@ -148,7 +148,8 @@ def warping_error(prev, next, *, preset: str = "fast", workers=None) -> WarpingR
         Frames of the same shape and dtype (uint8, uint16 or float32, gray or color), each side
         at least 16 pixels.
     preset : str
-        Preset of the flows (:func:`framefix.estimate_flow`).
+        Preset of the flows (:func:`framefix.estimate_flow`), with the patches of
+        :data:`framefix.flow.FLICKER_ROBUST`.
     workers : int, optional
         Threads; with two or more, the two flows are estimated side by side.
 
@@ -185,7 +186,8 @@ def temporal_inconsistency(prev, next, *, preset: str = "fast", workers=None) ->
         Frames of the same shape and dtype (uint8, uint16 or float32, gray or color), each side
         at least 16 pixels.
     preset : str
-        Preset of the flows (:func:`framefix.estimate_flow`).
+        Preset of the flows (:func:`framefix.estimate_flow`), with the patches of
+        :data:`framefix.flow.FLICKER_ROBUST`.
     workers : int, optional
         Threads; with two or more, the two flows are estimated side by side.
 
