@@ -93,7 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(run=_run_convert)
 
     match = commands.add_parser("match-color", parents=[common],
-                                help="grade a clip to match a reference image, clip or frame")
+                                help="grade a clip to match a reference image, clip or frame, one grade per shot")
     match.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
     match.add_argument("--reference", required=True,
                        help="an image, a clip (frames sampled across it) or CLIP@N (frame N, from 0)")
@@ -101,7 +101,10 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="mkl: mean and covariance (default); reinhard: CIELAB mean and spread; "
                             "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves")
     match.add_argument("--per-frame", action="store_true",
-                       help="fit every frame (for lighting that changes on purpose) instead of one grade")
+                       help="fit every frame (for lighting that changes on purpose) instead of one grade per shot")
+    match.add_argument("--shots", metavar="JSON",
+                       help="the shots, from framefix analyze --json (default: found while reading the clip: "
+                            "changes of picture and persistent steps of color or exposure)")
     match.add_argument("--smooth", type=int, default=None,
                        help="with --per-frame: average the fits over this many frames (default 9)")
     match.add_argument("--mask", metavar="IMAGE",
@@ -229,14 +232,19 @@ def _run_match_color(args) -> int:
     from framefix.io import split_reference
     from framefix.outputs import check_distinct
 
-    check_distinct([args.input, split_reference(args.reference)[0], args.mask, args.reference_mask],
+    check_distinct([args.input, split_reference(args.reference)[0], args.mask, args.reference_mask, args.shots],
                    [args.output, args.save_transform, args.cube])
     if args.smooth is not None and not args.per_frame:
         raise ValueError("--smooth averages per-frame fits; add --per-frame")
-    return _write_with_progress(args, "match-color", lambda **options: match_clip_colors(
+    grades = []
+    status = _write_with_progress(args, "match-color", lambda **options: grades.extend(match_clip_colors(
         args.input, args.output, args.reference, method=args.method, per_frame=args.per_frame,
-        smooth=9 if args.smooth is None else args.smooth, workers=args.workers, mask=args.mask,
-        reference_mask=args.reference_mask, save_transform=args.save_transform, cube=args.cube, **options))
+        smooth=9 if args.smooth is None else args.smooth, shots=args.shots, workers=args.workers, mask=args.mask,
+        reference_mask=args.reference_mask, save_transform=args.save_transform, cube=args.cube, **options)))
+    if not args.quiet and grades:
+        print(f"{len(grades)} shot(s), one grade each: " + ", ".join(
+            f"{g.start}-{g.end - 1}" + (f" ({g.note})" if g.note else "") for g in grades))
+    return status
 
 
 def _run_analyze(args) -> int:

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 import numpy as np
 
 from framefix import _backend, _validate
 from framefix.stats import FrameStatistics, _statistics_list, frame_statistics
 
-__all__ = ["TransitionTracker", "Transitions", "detect_transitions"]
+__all__ = ["TransitionTracker", "Transitions", "detect_transitions", "read_shots"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -408,3 +410,41 @@ def check_transitions(func: str, transitions, frames: int) -> Transitions:
     for fade in transitions.fades:
         span(fade, 3, "fades")
     return transitions
+
+
+def read_shots(path) -> list[tuple[int, int]]:
+    """The shots listed in a JSON file: the report of ``framefix analyze --json`` or the shot list
+    ``framefix conform --cube-dir`` writes (any object whose ``shots`` are objects with integer
+    ``start`` and ``end``: ``[start, end)`` frame ranges).
+
+    Parameters
+    ----------
+    path : path-like
+        The JSON file.
+
+    Returns
+    -------
+    list of (int, int)
+        The ranges, in the file's order (whether they cover a clip is for the caller to check).
+
+    Raises
+    ------
+    ValueError
+        The file is not JSON, or holds no such list.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: not a JSON shot list ({type(exc).__name__})") from None
+    shots = data.get("shots") if isinstance(data, dict) else None
+    if not isinstance(shots, list) or not shots:
+        raise ValueError(f"{path}: no \"shots\" list; expected the JSON of framefix analyze --json")
+    ranges = []
+    for number, shot in enumerate(shots, 1):
+        bounds = [shot.get(key) if isinstance(shot, dict) else None for key in ("start", "end")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in bounds):
+            raise ValueError(f"{path}: shot {number} must have integer start and end frames, got {str(shot)[:60]}")
+        ranges.append((bounds[0], bounds[1]))
+    return ranges
