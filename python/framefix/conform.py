@@ -13,7 +13,7 @@ two passes over the clip (sampling, then grading):
    of look), the shot after it is fitted on the frames at the cut, to its neighbour as already
    graded: nearly the same content on both sides, so the fit sees the cast alone, not a change
    of content. Such runs of shots are graded outward from the hero (or, in a run without it,
-   from its longest shot, which is matched to the hero look on its own frames).
+   from the shot whose picture is most like the hero look's, matched to it on its own frames).
 4. A shot matched on its own frames (no continuity) is fitted to the hero look by the chosen
    method; when its structure differs from the hero's (:func:`structure_distance`) the grade is
    weakened, down to none, and the report says so. Flat shots are left alone and no grade
@@ -380,10 +380,12 @@ def conform_clip(source, target, *, reference=None, hero_shot=None, shots=None, 
         if hero_index in run:
             anchor = hero_index
             fits[anchor] = (_identity(method), "hero", None, "")
-        else:
-            anchor = max((k for k in run if not flat[k]), key=lambda k: samples[k].end - samples[k].start,
+        else:  # the shot whose picture is most like the hero look's is matched to it, the others follow it
+            structures = {k: structure_distance(samples[k].fit_frames, target_frames, mask=source_mask,
+                                                reference_mask=reference_mask) for k in run if not flat[k]}
+            anchor = min(structures, key=lambda k: (structures[k], -(samples[k].end - samples[k].start)),
                          default=run[0])
-            fits[anchor] = _matched(samples[anchor], to_hero, source_mask, target_frames, reference_mask, workers)
+            fits[anchor] = _matched(samples[anchor], to_hero, source_mask, structures.get(anchor))
         for k in range(anchor + 1, run.stop):  # outward from the anchor: each to its neighbour as graded
             fits[k] = _continued(samples[k].head, fits[k - 1][0], samples[k - 1].tail, k - 1, method, source_mask,
                                  workers)
@@ -432,10 +434,10 @@ def _structure_weight(distance: float) -> float:
     return float(np.clip((_UNLIKE - distance) / (_UNLIKE - _ALIKE), 0.0, 1.0))
 
 
-def _matched(shot, to_hero: ColorFitter, mask, target_frames, reference_mask, workers):
-    """A shot fitted to the hero look on its own frames, weakened by structure (see the module)."""
-    structure = structure_distance(shot.fit_frames, target_frames, mask=mask, reference_mask=reference_mask)
-    weight = _structure_weight(structure)
+def _matched(shot, to_hero: ColorFitter, mask, structure: float | None):
+    """A shot fitted to the hero look on its own frames, weakened by its structure distance to
+    it (see the module); a flat shot (no structure measured) is left to the guard rails."""
+    weight = 1.0 if structure is None else _structure_weight(structure)
     note = "" if weight == 1 else (f"content unlike the hero's (structure {structure:.2f}): "
                                    + ("not matched" if weight == 0 else f"strength {weight:.2f}"))
     return to_hero.fit(shot.fit_frames, mask=mask), "matched to the hero look", structure, note
