@@ -239,8 +239,8 @@ def conform_clip(source, target, *, reference=None, hero_shot=None, shots=None, 
     See the module's description for how. The hero look is ``reference`` (an image, a clip or
     ``CLIP@N``), else shot ``hero_shot``, else the shot whose colors are most central
     (:func:`choose_hero`). Every file (the clip, ``report``, the ``cube_dir`` files) is checked
-    before any work and appears at the end, all together or none
-    (:func:`framefix.outputs.output_group`).
+    before any work (the ``cube_dir`` files once the shots are known, before the clip is written)
+    and appears at the end, all together or none (:func:`framefix.outputs.output_group`).
 
     Parameters
     ----------
