@@ -370,7 +370,9 @@ def conform_clip(source, target, *, reference=None, hero_shot=None, shots=None, 
 
     linked = [False] + [not (flat[i - 1] or flat[i]) and _continuous(samples[i - 1], samples[i])
                         for i in range(1, len(samples))]
-    fits: dict[int, tuple[ColorTransform, str, float | None, str]] = {}  # index: transform, how, structure, note
+    # per shot: (grade, how it was fitted, structure distance, note, strength so far); guarded as
+    # they are fitted, so the shots that continue a weakened or limited grade follow it as applied
+    fits: dict[int, tuple[ColorTransform, str, float | None, str, float]] = {}
     runs, start = [], 0
     for i in range(1, len(samples) + 1):
         if i == len(samples) or not linked[i]:
@@ -379,19 +381,20 @@ def conform_clip(source, target, *, reference=None, hero_shot=None, shots=None, 
     for run in runs:
         if hero_index in run:
             anchor = hero_index
-            fits[anchor] = (_identity(method), "hero", None, "")
+            fits[anchor] = (_identity(method), "hero", None, "", 1.0)
         else:  # the shot whose picture is most like the hero look's is matched to it, the others follow it
             structures = {k: structure_distance(samples[k].fit_frames, target_frames, mask=source_mask,
                                                 reference_mask=reference_mask) for k in run if not flat[k]}
             anchor = min(structures, key=lambda k: (structures[k], -(samples[k].end - samples[k].start)),
                          default=run[0])
-            fits[anchor] = _matched(samples[anchor], to_hero, source_mask, structures.get(anchor))
+            fits[anchor] = _guarded(samples[anchor], *_matched(samples[anchor], to_hero, source_mask,
+                                                               structures.get(anchor)), source_mask, workers)
         for k in range(anchor + 1, run.stop):  # outward from the anchor: each to its neighbour as graded
-            fits[k] = _continued(samples[k].head, fits[k - 1][0], samples[k - 1].tail, k - 1, method, source_mask,
-                                 workers)
+            fits[k] = _guarded(samples[k], *_continued(samples[k].head, fits[k - 1][0], samples[k - 1].tail, k - 1,
+                                                       method, source_mask, workers), source_mask, workers)
         for k in range(anchor - 1, run.start - 1, -1):
-            fits[k] = _continued(samples[k].tail, fits[k + 1][0], samples[k + 1].head, k + 1, method, source_mask,
-                                 workers)
+            fits[k] = _guarded(samples[k], *_continued(samples[k].tail, fits[k + 1][0], samples[k + 1].head, k + 1,
+                                                       method, source_mask, workers), source_mask, workers)
 
     def boundary_lab(frames, grade=None):
         graded = frames if grade is None else [grade.apply(frame, workers=workers) for frame in frames]
@@ -399,23 +402,20 @@ def conform_clip(source, target, *, reference=None, hero_shot=None, shots=None, 
 
     conformed, grades = [], []
     for k, shot in enumerate(samples):
-        transform, how, structure, note = fits[k]
-        weight = strength * (1.0 if structure is None else _structure_weight(structure))
-        guarded, guard_strength, guard_note = guard_grade(transform.blended(weight), shot.fit_frames, source_mask,
-                                                          workers=workers)
-        notes = "; ".join(n for n in (note, guard_note) if n)
-        after_lab = _mean_lab([(guarded.apply(f, workers=workers), m) for f, m in own(shot)], workers)
+        fitted, how, structure, note, fit_strength = fits[k]
+        transform = fitted.blended(strength)
+        after_lab = _mean_lab([(transform.apply(f, workers=workers), m) for f, m in own(shot)], workers)
         at_cut = None
         if k:
             previous, previous_grade = samples[k - 1], conformed[-1].transform
             at_cut = (ColorDistance.between(boundary_lab(shot.head), boundary_lab(previous.tail)),
-                      ColorDistance.between(boundary_lab(shot.head, guarded), boundary_lab(previous.tail, previous_grade)))
+                      ColorDistance.between(boundary_lab(shot.head, transform), boundary_lab(previous.tail, previous_grade)))
         conformed.append(ConformedShot(
-            number=k + 1, start=shot.start, end=shot.end, transform=guarded, graded=how,
-            strength=weight * guard_strength, note=notes, structure_distance=structure,
+            number=k + 1, start=shot.start, end=shot.end, transform=transform, graded=how,
+            strength=strength * fit_strength, note=note, structure_distance=structure,
             before=ColorDistance.between(labs[k], target_lab), after=ColorDistance.between(after_lab, target_lab),
             at_cut=at_cut))
-        grades.append(ShotGrade(shot.start, shot.end, guarded, notes))
+        grades.append(ShotGrade(shot.start, shot.end, transform, note))
     result = ConformResult(info=info, hero=None if hero_index is None else hero_index + 1, reference=reference,
                            why=why, method=method, strength=strength, shots=conformed)
 
@@ -440,14 +440,20 @@ def _matched(shot, to_hero: ColorFitter, mask, structure: float | None):
     weight = 1.0 if structure is None else _structure_weight(structure)
     note = "" if weight == 1 else (f"content unlike the hero's (structure {structure:.2f}): "
                                    + ("not matched" if weight == 0 else f"strength {weight:.2f}"))
-    return to_hero.fit(shot.fit_frames, mask=mask), "matched to the hero look", structure, note
+    return to_hero.fit(shot.fit_frames, mask=mask).blended(weight), "matched to the hero look", structure, note, weight
 
 
 def _continued(frames, neighbour_grade: ColorTransform, neighbour_frames, neighbour: int, method, mask, workers):
     """A shot fitted on its frames at a cut to its neighbour's frames there, as graded."""
     graded = [neighbour_grade.apply(frame, workers=workers) for frame in neighbour_frames]
     fitter = ColorFitter(graded, method=method, reference_mask=mask, workers=workers)
-    return fitter.fit(frames, mask=mask), f"continuity with shot {neighbour + 1}", None, ""
+    return fitter.fit(frames, mask=mask), f"continuity with shot {neighbour + 1}", None, "", 1.0
+
+
+def _guarded(shot, transform, how, structure, note, strength, mask, workers):
+    """A fit passed through the guard rails (:func:`framefix.color.guard_grade`), notes joined."""
+    guarded, guard_strength, guard_note = guard_grade(transform, shot.fit_frames, mask, workers=workers)
+    return guarded, how, structure, "; ".join(n for n in (note, guard_note) if n), strength * guard_strength
 
 
 def _write_cubes(result: ConformResult, folder: str, overwrite: bool, inputs) -> None:
