@@ -255,12 +255,15 @@ def test_match_color_takes_the_shots_of_analyze(footage, tmp_path):
     assert code == 0, err
     assert out.startswith("4 shot(s), one grade each: 0-32, 33-65, 66-98, 99-131")
     code, _, err = run_cli("match-color", footage["scene"], "-o", tmp_path / "n.mkv", "--reference",
-                           footage["clean_path"], "--cube", tmp_path / "one.cube")
-    assert code == 2 and "the clip has 4 shots" in err and not (tmp_path / "n.mkv").exists()
+                           footage["clean_path"], "--cube", tmp_path / "one.cube", "--shots", tmp_path / "a.json")
+    assert code == 2 and "the shots given are 4" in err and not (tmp_path / "n.mkv").exists()
+    code, out, err = run_cli("match-color", footage["scene"], "-o", tmp_path / "n.mkv", "--reference",
+                             footage["clean_path"], "--cube", tmp_path / "one.cube")  # asked for one grade: one
+    assert code == 0 and out.startswith("1 shot(s), one grade each: 0-131"), err
     (tmp_path / "bad.json").write_text("[1, 2]")
-    code, _, err = run_cli("match-color", footage["scene"], "-o", tmp_path / "n.mkv", "--reference",
+    code, _, err = run_cli("match-color", footage["scene"], "-o", tmp_path / "b.mkv", "--reference",
                            footage["clean_path"], "--shots", tmp_path / "bad.json")
-    assert code == 2 and 'no "shots" list' in err and not (tmp_path / "n.mkv").exists()
+    assert code == 2 and 'no "shots" list' in err and not (tmp_path / "b.mkv").exists()
 
 
 # --- the color distance ----------------------------------------------------------------------------

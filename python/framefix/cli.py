@@ -111,8 +111,11 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="only the input's pixels that are bright in this image count for the statistics")
     match.add_argument("--reference-mask", metavar="IMAGE",
                        help="only the reference's pixels that are bright in this image count")
-    match.add_argument("--save-transform", metavar="FILE", help="also write the grade as .json or .npz")
-    match.add_argument("--cube", metavar="FILE", help="also write the grade as a 33^3 .cube 3D LUT")
+    match.add_argument("--save-transform", metavar="FILE",
+                       help="also write the grade as .json or .npz (then one grade for the whole clip)")
+    match.add_argument("--cube", metavar="FILE",
+                       help="also write the grade as a 33^3 .cube 3D LUT (then one grade for the whole clip; "
+                            "framefix conform --cube-dir writes one per shot)")
     match.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
     _add_output_options(match)
     match.set_defaults(run=_run_match_color)

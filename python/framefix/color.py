@@ -1326,10 +1326,12 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
         Full-size selections (bright pixels of an image file select) of the pixels whose
         statistics count, in the source and in the reference; every pixel is graded.
     save_transform : path-like, optional
-        Also write the grade as ``.json`` or ``.npz`` (a clip of one shot, not with ``per_frame``).
+        Also write the grade as ``.json`` or ``.npz`` (not with ``per_frame``). One file holds one
+        grade: without ``shots`` the clip is then graded as one shot (with ``shots``, they must be
+        one).
     cube : path-like, optional
-        Also write the grade as a 33^3 ``.cube`` LUT (a clip of one shot, not with ``per_frame``;
-        ``framefix conform --cube-dir`` writes one per shot).
+        Also write the grade as a 33^3 ``.cube`` LUT, as ``save_transform`` (``framefix conform
+        --cube-dir`` writes one per shot).
     progress : callable, optional
         Called as ``progress(frames_done, frames_total_or_None)``; without ``per_frame`` the clip
         is read twice (sampling, then grading) and the total counts both passes.
@@ -1376,6 +1378,8 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
     if shots is not None:
         ranges = read_shots(shots_file) if shots_file is not None else shots
         given_cuts = _check_shots(func, ranges, _last_frame(func, ranges))
+    elif side_files:
+        given_cuts = []  # one file holds one grade: asked for, the clip gets one, fitted across all of it
 
     def shrunk_mask(selection, path, name, factor):
         # masks are given at full size; the statistics are taken on shrunk frames
@@ -1396,7 +1400,7 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
         fitter = ColorFitter(references, method=method, reference_mask=reference_mask, workers=workers)
         if per_frame:
             with open_clip(source, fps=fps) as clip:
-                if given_cuts is not None:
+                if shots is not None:
                     _check_frame_count(func, ranges, clip.info.frame_count)
             operation = _SmoothedPerFrame(fitter, smooth, workers, shrunk_mask(mask, source, "mask", 2))
             cuts = TransitionTracker(workers=workers) if given_cuts is None else given_cuts
@@ -1404,7 +1408,7 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
             return []
         first, second = _two_passes(progress)
         sampling = sample_shots(source, cuts=given_cuts, fps=fps, workers=workers, progress=first)
-        if given_cuts is not None:
+        if shots is not None:
             _check_frame_count(func, ranges, sampling.shots[-1].end)
         mask = shrunk_mask(mask, source, "mask", sampling.factor)
         grades = []
@@ -1413,7 +1417,7 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
                                              workers=workers)
             grades.append(ShotGrade(shot.start, shot.end, transform, note))
         if side_files and len(grades) > 1:
-            raise ValueError(f"{func}: the clip has {len(grades)} shots, each with its own grade: one saved transform "
+            raise ValueError(f"{func}: the shots given are {len(grades)}, each with its own grade: one saved transform "
                              f"or .cube cannot hold them; framefix conform --cube-dir writes one .cube per shot")
         if save_transform:
             grades[0].transform.save(side[save_transform])
