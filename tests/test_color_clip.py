@@ -38,8 +38,9 @@ def clips(tmp_path_factory):
 
 
 def test_one_grade_fixes_the_cast_and_adds_no_flicker(clips, tmp_path):
-    transform = match_clip_colors(clips / "steady.mkv", tmp_path / "out.mkv", str(clips / "clean.mkv"), codec="ffv1")
-    assert isinstance(transform, framefix.ColorTransform)
+    grades = match_clip_colors(clips / "steady.mkv", tmp_path / "out.mkv", str(clips / "clean.mkv"), codec="ffv1")
+    assert [(g.start, g.end, g.note) for g in grades] == [(0, 16, "")]  # one shot
+    assert isinstance(grades[0].transform, framefix.ColorTransform)
     out, clean, steady = (frame_means(p) for p in (tmp_path / "out.mkv", clips / "clean.mkv", clips / "steady.mkv"))
     assert np.abs(out.mean(0) - clean.mean(0)).max() < 2.0 < np.abs(steady.mean(0) - clean.mean(0)).max()
     # every frame got the same transform: frame-to-frame changes follow the input's, scaled, no more
@@ -108,9 +109,10 @@ def test_masks_choose_which_pixels_count(clips, tmp_path):
     right = np.zeros((48, 64), bool)
     right[:, 32:] = True
     cv2.imwrite(str(tmp_path / "right.png"), right.astype(np.uint8) * 255)
-    masked = match_clip_colors(tmp_path / "split.mkv", tmp_path / "m.mkv", str(clips / "clean.mkv"),
-                               mask=str(tmp_path / "right.png"), reference_mask=right, codec="ffv1")
-    unmasked = match_clip_colors(tmp_path / "split.mkv", tmp_path / "u.mkv", str(clips / "clean.mkv"), codec="ffv1")
+    [masked] = match_clip_colors(tmp_path / "split.mkv", tmp_path / "m.mkv", str(clips / "clean.mkv"),
+                                 mask=str(tmp_path / "right.png"), reference_mask=right, codec="ffv1")
+    [unmasked] = match_clip_colors(tmp_path / "split.mkv", tmp_path / "u.mkv", str(clips / "clean.mkv"), codec="ffv1")
+    masked, unmasked = masked.transform, unmasked.transform
     probe = clean[0][:, 32:].reshape(-1, 3).astype(np.float32) / 255
     masked_error = np.abs(masked.apply(probe[None]) - probe[None]).mean()
     unmasked_error = np.abs(unmasked.apply(probe[None]) - probe[None]).mean()
@@ -133,11 +135,13 @@ def test_a_one_pixel_mask_per_frame_is_well_defined(clips, tmp_path, method, whe
     assert frame_means(tmp_path / "one.mkv").shape == (16, 3)
 
 
-def test_halving_a_mask_keeps_every_selected_pixel():
-    from framefix.color import halve_mask
+def test_shrinking_a_mask_keeps_every_selected_pixel():
+    from framefix.color import shrink_mask
 
     mask = np.zeros((5, 7), bool)
     mask[1, 3] = mask[4, 6] = True
-    halved = halve_mask(mask)
+    halved = shrink_mask(mask, 2)
     assert halved.shape == (3, 4) and halved.flags.c_contiguous
     assert np.argwhere(halved).tolist() == [[0, 1], [2, 3]]
+    assert np.argwhere(shrink_mask(mask, 3)).tolist() == [[0, 1], [1, 2]]
+    assert np.array_equal(shrink_mask(mask, 1), mask)

@@ -13,8 +13,8 @@ def footage():
     return {name: sample_frames(f"{name}.mp4") for name in ("bikes", "bigbuckbunny", "carphone_pristine")}
 
 
-def transitions(clip):
-    return framefix.detect_transitions([framefix.frame_statistics(f) for f in clip])
+def transitions(clip, **settings):
+    return framefix.detect_transitions([framefix.frame_statistics(f) for f in clip], **settings)
 
 
 # bikes.mp4 is a montage; its cuts, checked by eye: 29|30 street|man, 75|76 taxi|cyclist, ...
@@ -69,6 +69,67 @@ def test_a_fade_is_not_a_cut_but_a_cut_hidden_in_black_is(footage):
     assert len(found.cuts) == 1 and 30 <= found.cuts[0] <= 33  # the first frame bright enough to see
 
 
+def cast(frames, gain=(1, 1, 1), offset=(0, 0, 0), gamma=(1, 1, 1), saturation=1.0):
+    """A look given to frames the way one generation differs from the next: per-channel gamma,
+    gain and offset, then saturation about Rec. 709 luma (0..1 units, rounded to uint8)."""
+    out = []
+    for f in frames:
+        x = (f.astype(np.float32) / 255) ** np.float32(gamma) * np.float32(gain) + np.float32(offset)
+        luma = (x @ np.float32([0.2126, 0.7152, 0.0722]))[..., None]
+        out.append(np.clip(np.rint((luma + saturation * (x - luma)) * 255), 0, 255).astype(np.uint8))
+    return out
+
+
+STEPS = [{"gain": (1.08, 1, 0.93)}, {"offset": (0.03, 0.02, -0.02)}, {"gamma": (0.9, 0.9, 0.9)},
+         {"saturation": 1.25}, {"gain": (1.04, 1.04, 1.04)}, {"offset": (0.02, 0.02, 0.02)}]
+
+
+@pytest.mark.parametrize("look", STEPS, ids=lambda look: next(iter(look)))
+def test_a_persistent_step_of_look_is_a_cut(footage, look):
+    # two generations of one scene: the picture carries on, its look steps and stays
+    bunny = footage["bigbuckbunny"]
+    found = transitions(bunny[:40] + cast(bunny[40:80], **look))
+    assert found.cuts == [40] and found.flashes == []
+    assert transitions(bunny[:40] + cast(bunny[40:80], **look), min_step=None).cuts == []  # the picture alone: no cut
+
+
+def test_four_generations_of_one_scene(footage):
+    bunny = footage["bigbuckbunny"]
+    clip = (cast(bunny[0:33], gain=(1.06, 1, 0.95)) + bunny[33:66] + cast(bunny[66:99], offset=(0.03, 0, -0.03),
+            saturation=1.2) + cast(bunny[99:132], gamma=(1.1, 1.0, 0.92)))
+    assert _streamed([framefix.frame_statistics(f) for f in clip]).cuts == [33, 66, 99]
+
+
+def test_looks_that_come_back_are_not_cuts(footage):
+    bunny = footage["bigbuckbunny"][:60]
+    warm = {"gain": (1.12, 1, 0.88)}
+    for length in (1, 2):  # a white-balance flash keeps the luma and the picture: not a cut either
+        clip = bunny[:30] + cast(bunny[30:30 + length], **warm) + bunny[30 + length:]
+        assert transitions(clip).cuts == []
+    # alternating between two looks is flicker: when each lasts longer than the decision looks
+    # ahead (max(window, 2) frames), the first switch cannot be told from a step, the others can
+    for hold, cuts in ((4, []), (6, [6])):
+        clip = [cast([f], **warm)[0] if (t // hold) % 2 else f for t, f in enumerate(bunny)]
+        assert transitions(clip).cuts == cuts
+    # white balance and exposure that wander every frame
+    rng = np.random.default_rng(1)
+    clip = [cast([f], gain=tuple(1 + 0.06 * rng.standard_normal(3)))[0] for f in bunny]
+    assert transitions(clip).cuts == []
+    # a step after the first frame only: one frame is no shot
+    assert transitions(cast(bunny[:1], **warm) + bunny[1:]).cuts == []
+
+
+def test_pulled_down_footage_that_wobbles_is_not_cut(footage):
+    # each frame shown three times, the look wobbling a little at every new frame (generated
+    # footage): the repeats are no evidence of a steady look
+    bunny = footage["bigbuckbunny"]
+    rng = np.random.default_rng(2)
+    clip = []
+    for f in bunny[:48:3]:
+        clip += cast([f], gain=tuple(1 + 0.025 * rng.standard_normal(3)))[0:1] * 3
+    assert transitions(clip).cuts == []
+
+
 def test_transitions_bad_input():
     with pytest.raises(ValueError, match="no frames"):
         framefix.detect_transitions([])
@@ -117,6 +178,8 @@ def test_a_drift_before_a_cut_to_black_is_not_a_fade(footage):
     ({"min_score": float("inf")}, ValueError, "min_score must be a finite number >= 0, got inf"),
     ({"window": 2.5}, TypeError, "window must be an int, got float"),
     ({"black": "0.1"}, TypeError, "black must be a real number, got str"),
+    ({"min_step": 0}, ValueError, "min_step must be a finite number > 0, got 0"),
+    ({"min_step": float("nan")}, ValueError, "min_step must be a finite number > 0, got nan"),
 ])
 def test_nan_and_other_bad_parameters_are_refused(kwargs, error, message):
     # issue 16: black=nan made every comparison false and passed silently

@@ -8,7 +8,9 @@ flows are ``(H, W, 2)`` float32 ``(dx, dy)`` in pixels with ``prev[y, x] ~ next[
 from importlib import resources as _resources
 
 from framefix._backend import backend_info, set_workers, use_backend
-from framefix.color import ColorTransform, fit_color_transform, match_histograms, read_cube, transfer_color
+from framefix.color import (ColorDistance, ColorTransform, ciede2000, color_distance, fit_color_transform,
+                            match_histograms, read_cube, transfer_color)
+from framefix.conform import ConformResult, conform_clip
 from framefix.deflicker import Deflicker, LocalDeflicker, deflicker
 from framefix.flicker import FlickerReport, ShotFlicker, excluded_frames, measure_flicker
 from framefix.flow import estimate_flow, flow_consistency, flow_to_color, read_flo, write_flo
@@ -24,7 +26,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ClipError",
     "ClipInfo",
+    "ColorDistance",
     "ColorTransform",
+    "ConformResult",
     "Deflicker",
     "FlickerReport",
     "FrameStatistics",
@@ -37,6 +41,9 @@ __all__ = [
     "__version__",
     "apply_operations",
     "backend_info",
+    "ciede2000",
+    "color_distance",
+    "conform_clip",
     "deflicker",
     "detect_transitions",
     "estimate_flow",

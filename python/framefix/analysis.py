@@ -43,6 +43,32 @@ class ClipAnalysis:
     # every frame's FrameStatistics (luma histograms as uint32 counts), for later passes (tone
     # curves, deflicker) that need no second decode
     statistics: list | None = None
+    # (T, 3): every frame's mean CIELAB color (sampled on a grid of about 65 000 pixels); None
+    # for frames without three color channels
+    lab_means: np.ndarray | None = None
+
+    def shot_colors(self):
+        """Each shot's look and its distance to the clip's reference shot.
+
+        The reference shot is the one whose colors are most central
+        (:func:`framefix.conform.choose_hero`, the hero ``framefix conform`` picks by default);
+        distances are :class:`framefix.ColorDistance` between mean CIELAB colors.
+
+        Returns
+        -------
+        (int, list of ColorDistance) or None
+            The reference shot's index (from 0) and, per shot, its distance to it; None for
+            clips without color.
+        """
+        from framefix.color import ColorDistance
+        from framefix.conform import choose_hero
+
+        if self.lab_means is None:
+            return None
+        shots = [(shot.start, shot.end) for shot in self.flicker.shots]
+        labs = np.array([self.lab_means[start:end].mean(axis=0) for start, end in shots])
+        reference = choose_hero(labs, [end - start for start, end in shots])
+        return reference, [ColorDistance.between(lab, labs[reference]) for lab in labs]
 
     def _per_shot(self, series: np.ndarray | None, summarise, shots=None) -> list:
         ranges = [(shot.start, shot.end) for shot in self.flicker.shots] if shots is None else list(shots)
@@ -184,7 +210,9 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
     flow = flow or heatmap is not None
     if flow:
         settings = _settings("analyze", flow_preset, FLICKER_ROBUST)  # checked now, not at the second frame
-    statistics, errors, inconsistency, tile_residuals = [], [], [], []
+    from framefix.color import sample_factor
+
+    statistics, errors, inconsistency, tile_residuals, lab_means = [], [], [], [], []
     previous = previous_luma = None
     with contextlib.ExitStack() as stack:
         # as every output: not the input, no silent replace, a unique temporary renamed at the end
@@ -208,6 +236,11 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
             frames = _Prefetch(iter(clip), depth=4)  # decoding overlaps the analysis
             for index, frame in enumerate(frames, 1):
                 statistics.append(frame_statistics(frame, tiles=grid, luma_histogram=False, workers=workers))
+                if frame.ndim == 3 and frame.shape[2] >= 3:
+                    step = sample_factor(*frame.shape[:2])
+                    lab = _backend.implementation().srgb_to_lab(np.ascontiguousarray(frame[::step, ::step, :3]), None,
+                                                                 _backend.resolve_workers(workers, "analyze"))
+                    lab_means.append(lab.reshape(-1, 3).mean(axis=0, dtype=np.float64))
                 residual = None
                 if flow:
                     error, tiles_left, luma = np.nan, np.full(grid, np.nan), None
@@ -234,13 +267,14 @@ def analyze_clip(path, *, tiles=(8, 8), fps=None, workers=None, progress=None, f
                 writer.close(flush=finished)
     transitions = detect_transitions(statistics)
     flicker = measure_flicker(statistics, transitions)
+    labs = np.array(lab_means) if lab_means and len(lab_means) == len(statistics) else None
     if not flow:
-        return ClipAnalysis(info=info, transitions=transitions, flicker=flicker, statistics=statistics)
+        return ClipAnalysis(info=info, transitions=transitions, flicker=flicker, statistics=statistics, lab_means=labs)
     warping, per_frame, per_tile = (np.array(values, np.float64) for values in (errors, inconsistency, tile_residuals))
     for series in (warping, per_frame, per_tile):
         series[transitions.cuts] = np.nan  # a pair across a cut is not a temporal inconsistency
     return ClipAnalysis(info=info, transitions=transitions, flicker=flicker, warping_error=warping,
-                        inconsistency=per_frame, tile_residuals=per_tile, statistics=statistics)
+                        inconsistency=per_frame, tile_residuals=per_tile, statistics=statistics, lab_means=labs)
 
 
 def _tile_residuals(residual: np.ndarray, luma: np.ndarray, grid) -> np.ndarray:

@@ -93,7 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(run=_run_convert)
 
     match = commands.add_parser("match-color", parents=[common],
-                                help="grade a clip to match a reference image, clip or frame")
+                                help="grade a clip to match a reference image, clip or frame, one grade per shot")
     match.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
     match.add_argument("--reference", required=True,
                        help="an image, a clip (frames sampled across it) or CLIP@N (frame N, from 0)")
@@ -101,18 +101,51 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="mkl: mean and covariance (default); reinhard: CIELAB mean and spread; "
                             "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves")
     match.add_argument("--per-frame", action="store_true",
-                       help="fit every frame (for lighting that changes on purpose) instead of one grade")
+                       help="fit every frame (for lighting that changes on purpose) instead of one grade per shot")
+    match.add_argument("--shots", metavar="JSON",
+                       help="the shots, from framefix analyze --json (default: found while reading the clip: "
+                            "changes of picture and persistent steps of color or exposure)")
     match.add_argument("--smooth", type=int, default=None,
                        help="with --per-frame: average the fits over this many frames (default 9)")
     match.add_argument("--mask", metavar="IMAGE",
                        help="only the input's pixels that are bright in this image count for the statistics")
     match.add_argument("--reference-mask", metavar="IMAGE",
                        help="only the reference's pixels that are bright in this image count")
-    match.add_argument("--save-transform", metavar="FILE", help="also write the grade as .json or .npz")
-    match.add_argument("--cube", metavar="FILE", help="also write the grade as a 33^3 .cube 3D LUT")
+    match.add_argument("--save-transform", metavar="FILE",
+                       help="also write the grade as .json or .npz (then one grade for the whole clip)")
+    match.add_argument("--cube", metavar="FILE",
+                       help="also write the grade as a 33^3 .cube 3D LUT (then one grade for the whole clip; "
+                            "framefix conform --cube-dir writes one per shot)")
     match.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
     _add_output_options(match)
     match.set_defaults(run=_run_match_color)
+
+    conform = commands.add_parser("conform", parents=[common],
+                                  help="match every shot of an edit to one hero look (a shot, an image or a frame)")
+    conform.add_argument("input", help="the edit: video file, image folder or pattern like frames/%%05d.png")
+    hero = conform.add_mutually_exclusive_group()
+    hero.add_argument("--reference", help="the hero look from outside the edit: an image, a clip or CLIP@N "
+                                          "(frame N, from 0)")
+    hero.add_argument("--hero-shot", type=int, metavar="K",
+                      help="the hero look is shot K (from 1, as analyze numbers them); default: the shot "
+                           "whose colors are most central, named in the output")
+    conform.add_argument("--method", default="mkl", choices=METHODS,
+                         help="mkl: mean and covariance (default; fastest); reinhard: CIELAB mean and spread; "
+                              "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves (also gamma; slow)")
+    conform.add_argument("--strength", type=float, default=1.0, help="0..1, how far each grade goes (default 1)")
+    conform.add_argument("--mask", metavar="IMAGE",
+                         help="only the edit's pixels that are bright in this image count for the statistics")
+    conform.add_argument("--reference-mask", metavar="IMAGE",
+                         help="only the reference's pixels that are bright in this image count")
+    conform.add_argument("--shots", metavar="JSON",
+                         help="the shots, from framefix analyze --json (default: found while reading the edit)")
+    conform.add_argument("--report", metavar="JSON", help="per shot: color distance to the hero look before and "
+                                                          "after, how it was graded")
+    conform.add_argument("--cube-dir", metavar="DIR", help="also write one .cube per shot and shots.json (frames "
+                                                           "and times), to apply the same grades in an editor")
+    conform.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
+    _add_output_options(conform)
+    conform.set_defaults(run=_run_conform)
 
     analyze = commands.add_parser("analyze", parents=[common],
                                   help="find shots, flashes, fades and flicker, with a report")
@@ -229,14 +262,37 @@ def _run_match_color(args) -> int:
     from framefix.io import split_reference
     from framefix.outputs import check_distinct
 
-    check_distinct([args.input, split_reference(args.reference)[0], args.mask, args.reference_mask],
+    check_distinct([args.input, split_reference(args.reference)[0], args.mask, args.reference_mask, args.shots],
                    [args.output, args.save_transform, args.cube])
     if args.smooth is not None and not args.per_frame:
         raise ValueError("--smooth averages per-frame fits; add --per-frame")
-    return _write_with_progress(args, "match-color", lambda **options: match_clip_colors(
+    grades = []
+    status = _write_with_progress(args, "match-color", lambda **options: grades.extend(match_clip_colors(
         args.input, args.output, args.reference, method=args.method, per_frame=args.per_frame,
-        smooth=9 if args.smooth is None else args.smooth, workers=args.workers, mask=args.mask,
-        reference_mask=args.reference_mask, save_transform=args.save_transform, cube=args.cube, **options))
+        smooth=9 if args.smooth is None else args.smooth, shots=args.shots, workers=args.workers, mask=args.mask,
+        reference_mask=args.reference_mask, save_transform=args.save_transform, cube=args.cube, **options)))
+    if not args.quiet and grades:
+        print(f"{len(grades)} shot(s), one grade each: " + ", ".join(
+            f"{g.start}-{g.end - 1}" + (f" ({g.note})" if g.note else "") for g in grades))
+    return status
+
+
+def _run_conform(args) -> int:
+    from framefix.conform import conform_clip, conform_text
+    from framefix.io import split_reference
+    from framefix.outputs import check_distinct
+
+    check_distinct([args.input, args.reference and split_reference(args.reference)[0], args.mask,
+                    args.reference_mask, args.shots], [args.output, args.report, args.cube_dir])
+    results = []
+    status = _write_with_progress(args, "conform", lambda **options: results.append(conform_clip(
+        args.input, args.output, reference=args.reference, hero_shot=args.hero_shot, shots=args.shots,
+        method=args.method, strength=args.strength, mask=args.mask, reference_mask=args.reference_mask,
+        report=args.report, cube_dir=args.cube_dir, workers=args.workers, **options)))
+    print(conform_text(results[0]))
+    if not args.quiet:
+        args.wrote += [p for p in (args.report, args.cube_dir) if p]
+    return status
 
 
 def _run_analyze(args) -> int:

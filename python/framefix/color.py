@@ -8,7 +8,9 @@ consistent grade instead of a per-frame one that flickers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import numbers
 import os
 import zipfile
@@ -19,7 +21,8 @@ import numpy as np
 from framefix import _backend, _validate
 from framefix.pipeline import Operation
 
-__all__ = ["ColorFitter", "ColorTransform", "METHODS", "load_mask", "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
+__all__ = ["ColorDistance", "ColorFitter", "ColorTransform", "METHODS", "ciede2000", "color_distance", "load_mask",
+           "fit_color_transform", "match_histograms", "read_cube", "transfer_color"]
 
 METHODS = ("mkl", "reinhard", "hm-mkl-hm", "histogram")
 CURVE_KNOTS = 1025  # curves are sampled on this many evenly spaced inputs in 0..1
@@ -185,7 +188,7 @@ def _rgb_frames(func: str, name: str, frames, mask) -> list[tuple[np.ndarray, np
         if frame.shape[2] != 3:
             raise ValueError(f"{func}: {name} must be RGB (3 channels), got {frame.shape[2]}")
         _moderate(func, name, frame)
-        m = None if mask is None else _pixel_mask(func, "mask" if name == "source" else "reference_mask", mask,
+        m = None if mask is None else _pixel_mask(func, "reference_mask" if name == "reference" else "mask", mask,
                                                    frame.shape[:2])
         checked.append((frame, m))
     return checked
@@ -587,6 +590,35 @@ class ColorTransform:
             return out
         raise ValueError(f"ColorTransform: unknown stage kind {kind!r}")
 
+    def blended(self, strength: float) -> ColorTransform:
+        """The transform moved toward the identity: every stage's parameters taken ``strength``
+        of the way from the identity's (matrix I and offset 0, Lab scale 1 and offset 0, curves
+        y = x). A single stage is then exactly ``x + strength * (T(x) - x)``; a chain of stages is
+        identity at 0, the transform at 1 and in between a gentler version of each stage.
+
+        Parameters
+        ----------
+        strength : float
+            0..1.
+
+        Returns
+        -------
+        ColorTransform
+
+        Examples
+        --------
+        >>> import numpy as np, framefix
+        >>> lift = framefix.ColorTransform("mkl", [{"kind": "affine", "matrix": np.eye(3), "offset": [0.2, 0, 0]}])
+        >>> lift.blended(0.5).stages[0]["offset"].tolist()
+        [0.1, 0.0, 0.0]
+        """
+        strength = _validate.real("ColorTransform.blended", "strength", strength, low=0, high=1)
+        identity = {"matrix": np.eye(3), "offset": np.zeros(3), "scale": np.ones(3),
+                    "y": np.broadcast_to(np.linspace(0.0, 1.0, CURVE_KNOTS), (3, CURVE_KNOTS))}
+        stages = [{k: (v if k in ("kind", "degenerate") else identity[k] + strength * (v - identity[k]))
+                   for k, v in stage.items()} for stage in self.stages]
+        return ColorTransform(self.method, stages)
+
     # --- averaging, for transforms fitted per frame and smoothed over time
 
     @classmethod
@@ -807,6 +839,133 @@ def read_cube(path: str | os.PathLike) -> np.ndarray:
     return values.astype(np.float32).reshape(size, size, size, 3)
 
 
+# --- how far apart two looks are ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ColorDistance:
+    """How far a look is from a reference look: ``cie76``, the Euclidean distance between their
+    mean CIELAB colors (``lab`` and ``reference_lab``, L* a* b*), and ``ciede2000``, the CIEDE2000
+    difference between the same two colors. About 1 is at the threshold of what a viewer sees
+    side by side; a cut between shots 3 or more apart looks like a change of grade."""
+
+    cie76: float
+    ciede2000: float
+    lab: np.ndarray
+    reference_lab: np.ndarray
+
+    @classmethod
+    def between(cls, lab, reference_lab) -> ColorDistance:
+        """The distance between two mean CIELAB colors (each 3 numbers)."""
+        lab, reference_lab = (np.asarray(v, np.float64).reshape(3) for v in (lab, reference_lab))
+        return cls(cie76=float(np.linalg.norm(lab - reference_lab)), ciede2000=float(ciede2000(lab, reference_lab)),
+                   lab=lab, reference_lab=reference_lab)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the two distances and the two mean colors."""
+        return {"cie76": self.cie76, "ciede2000": self.ciede2000, "mean_lab": self.lab.tolist(),
+                "reference_mean_lab": self.reference_lab.tolist()}
+
+
+def ciede2000(lab1, lab2) -> np.ndarray:
+    """The CIEDE2000 color difference (CIE 142-2001, as written out by Sharma, Wu and Dalal, 2005,
+    with kL = kC = kH = 1).
+
+    Parameters
+    ----------
+    lab1, lab2 : array_like
+        CIELAB colors, ``(..., 3)``, broadcast against each other.
+
+    Returns
+    -------
+    ndarray
+        The differences, float64, shape of the broadcast without the last axis.
+
+    Examples
+    --------
+    >>> import framefix
+    >>> round(float(framefix.ciede2000([50, 2.6772, -79.7751], [50, 0, -82.7485])), 4)  # Sharma's first pair
+    2.0425
+    """
+    func = "ciede2000"
+    lab1, lab2 = (np.asarray(_validate.as_array(func, name, v), np.float64) for name, v in (("lab1", lab1), ("lab2", lab2)))
+    for name, v in (("lab1", lab1), ("lab2", lab2)):
+        if v.ndim == 0 or v.shape[-1] != 3:
+            raise ValueError(f"{func}: {name} must be (..., 3) CIELAB colors, got shape {v.shape}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"{func}: {name} contains NaN or infinite values")
+    (l1, a1, b1), (l2, a2, b2) = np.moveaxis(lab1, -1, 0), np.moveaxis(lab2, -1, 0)
+    chroma_mean = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - np.sqrt(chroma_mean**7 / (chroma_mean**7 + 25.0**7)))
+    a1, a2 = (1 + g) * a1, (1 + g) * a2
+    c1, c2 = np.hypot(a1, b1), np.hypot(a2, b2)
+    h1, h2 = np.degrees(np.arctan2(b1, a1)) % 360, np.degrees(np.arctan2(b2, a2)) % 360
+    chromatic = c1 * c2 != 0  # a neutral color has no hue: its hue difference counts as 0
+    dh = np.where(chromatic, (h2 - h1 + 180) % 360 - 180, 0.0)
+    d_hue = 2 * np.sqrt(c1 * c2) * np.sin(np.radians(dh) / 2)
+    l_mean, c_mean = (l1 + l2) / 2, (c1 + c2) / 2
+    h_mean = np.where(np.abs(h1 - h2) <= 180, (h1 + h2) / 2, (h1 + h2 + np.where(h1 + h2 < 360, 360, -360)) / 2)
+    h_mean = np.where(chromatic, h_mean, h1 + h2)
+    t = (1 - 0.17 * np.cos(np.radians(h_mean - 30)) + 0.24 * np.cos(np.radians(2 * h_mean))
+         + 0.32 * np.cos(np.radians(3 * h_mean + 6)) - 0.20 * np.cos(np.radians(4 * h_mean - 63)))
+    rotation = 30 * np.exp(-(((h_mean - 275) / 25) ** 2))
+    r_c = 2 * np.sqrt(c_mean**7 / (c_mean**7 + 25.0**7))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / np.sqrt(20 + (l_mean - 50) ** 2)
+    s_c, s_h = 1 + 0.045 * c_mean, 1 + 0.015 * c_mean * t
+    r_t = -np.sin(np.radians(2 * rotation)) * r_c
+    dl, dc, dh_ = (l2 - l1) / s_l, (c2 - c1) / s_c, d_hue / s_h
+    return np.sqrt(np.maximum(dl**2 + dc**2 + dh_**2 + r_t * dc * dh_, 0.0))
+
+
+def _mean_lab(frames: list[tuple[np.ndarray, np.ndarray | None]], workers: int) -> np.ndarray:
+    """The mean CIELAB color of every selected pixel of every frame."""
+    kernels = _backend.implementation()
+    total, count = np.zeros(3), 0
+    for frame, m in frames:
+        lab = kernels.srgb_to_lab(frame, None, workers)
+        selected = lab.reshape(-1, 3) if m is None else lab[m]
+        total += selected.sum(axis=0, dtype=np.float64)
+        count += selected.shape[0]
+    return total / count
+
+
+def color_distance(image, reference, *, mask=None, reference_mask=None, workers=None) -> ColorDistance:
+    """How far the look of ``image`` is from that of ``reference``: the CIE76 distance between
+    their mean CIELAB colors (sRGB decoded with the IEC 61966-2-1 curve, D65 white), and the
+    CIEDE2000 difference of the same two colors.
+
+    The mean colors are those of every selected pixel of every frame, so a shot's look is its
+    pooled color, not any one frame's. The measure sees casts (white balance, exposure, offsets)
+    and is blind to changes of spread around the mean (contrast, saturation); it is the target
+    measure of ``framefix conform``.
+
+    Parameters
+    ----------
+    image, reference : ndarray or sequence of ndarray
+        RGB frames ``(H, W, 3)`` (uint8, uint16 or float32 0..1), a clip ``(T, H, W, 3)`` or a list.
+    mask, reference_mask : ndarray of bool, optional
+        ``(H, W)`` pixels that count.
+    workers : int, optional
+        Threads for the conversion to CIELAB.
+
+    Returns
+    -------
+    ColorDistance
+
+    Examples
+    --------
+    >>> import numpy as np, framefix
+    >>> gray = np.full((4, 4, 3), 118, np.uint8)
+    >>> round(framefix.color_distance(gray + 10, gray).cie76, 2)  # 10 codes lighter: about 4 L*
+    3.95
+    """
+    func = "color_distance"
+    workers = _backend.resolve_workers(workers, func)
+    lab = _mean_lab(_rgb_frames(func, "image", image, mask), workers)
+    reference_lab = _mean_lab(_rgb_frames(func, "reference", reference, reference_mask), workers)
+    return ColorDistance.between(lab, reference_lab)
+
+
 # --- whole clips ----------------------------------------------------------------------------------
 
 
@@ -901,35 +1060,202 @@ def load_mask(mask, height: int, width: int, name: str = "mask") -> np.ndarray:
     return mask
 
 
-def halve_mask(mask: np.ndarray) -> np.ndarray:
-    """A full-size selection for frames halved as ``frame[::2, ::2]``: a half-size pixel is
-    selected when any pixel of its 2x2 block is, so a selection of odd rows or columns only
-    (a one-pixel mask, say) is not lost.
+def shrink_mask(mask: np.ndarray, factor: int) -> np.ndarray:
+    """A full-size selection for frames shrunk as ``frame[::factor, ::factor]``: a pixel of the
+    shrunk frame is selected when any pixel of its ``factor`` x ``factor`` block is, so a
+    selection of a few pixels off the kept rows and columns (a one-pixel mask, say) is not lost.
 
     Parameters
     ----------
     mask : ndarray of bool
         ``(H, W)``.
+    factor : int
+        The step of the shrunk frames, >= 1.
 
     Returns
     -------
     ndarray
-        ``((H + 1) // 2, (W + 1) // 2)`` bool, contiguous.
+        ``(ceil(H / factor), ceil(W / factor))`` bool, contiguous.
     """
     height, width = mask.shape
-    padded = np.zeros((height + height % 2, width + width % 2), bool)
+    rows, columns = -(-height // factor), -(-width // factor)
+    padded = np.zeros((rows * factor, columns * factor), bool)
     padded[:height, :width] = mask
-    return np.ascontiguousarray(padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).any(axis=(1, 3)))
+    return np.ascontiguousarray(padded.reshape(rows, factor, columns, factor).any(axis=(1, 3)))
 
 
-class _Apply(Operation):
-    """Pipeline operation: one transform for every frame."""
+# --- shots: frames kept while a clip streams, one grade each ------------------------------------------
 
-    def __init__(self, transform: ColorTransform, workers: int):
-        self.transform, self.workers = transform, workers
+SHOT_SAMPLES = 8          # frames kept across each shot for its fit (between this and twice as many)
+BOUNDARY_FRAMES = 2       # frames kept at each end of a shot: what continuity across a cut is judged on
+_SAMPLE_PIXELS = 1 << 16  # about this many pixels of each kept frame: plenty for color statistics
+_FLAT_SPREAD = 0.02       # luma spread (0..1) below which a shot is flat: no distribution to match
+MAX_GAIN = 4.0            # a shot's grade stretches no channel's spread more than this
+
+
+def sample_factor(height: int, width: int) -> int:
+    """The step (``frame[::f, ::f]``) that leaves about 65 000 pixels of a frame."""
+    return max(1, math.ceil(math.sqrt(height * width / _SAMPLE_PIXELS)))
+
+
+@dataclasses.dataclass
+class ShotSamples:
+    """Frames of one shot ``[start, end)``, shrunk as ``frame[::factor, ::factor]``: ``frames``
+    spread evenly across it (flash frames left out), ``head`` and ``tail`` its first and last
+    :data:`BOUNDARY_FRAMES` frames."""
+
+    start: int
+    end: int
+    frames: list = dataclasses.field(default_factory=list)
+    head: list = dataclasses.field(default_factory=list)
+    tail: list = dataclasses.field(default_factory=list)
+    _stride: int = 1
+
+    def add(self, index: int, frame: np.ndarray, flash: bool) -> None:
+        if len(self.head) < BOUNDARY_FRAMES:
+            self.head.append(frame)
+        self.tail = [*self.tail, frame][-BOUNDARY_FRAMES:]
+        self.end = index + 1
+        if not flash and (index - self.start) % self._stride == 0:
+            self.frames.append(frame)
+            if len(self.frames) > 2 * SHOT_SAMPLES:  # the shot goes on: keep every other, evenly spread still
+                self.frames, self._stride = self.frames[::2], self._stride * 2
+
+    @property
+    def fit_frames(self) -> list:
+        """The frames the shot's look is taken from (its ends when every frame was a flash)."""
+        return self.frames or self.head
+
+
+@dataclasses.dataclass(frozen=True)
+class ShotSampling:
+    """What :func:`sample_shots` kept: the clip's description, its ``shots`` (ShotSamples, in
+    order), the ``factor`` frames were shrunk by and the ``transitions`` found (None when the
+    cuts were given)."""
+
+    info: object
+    shots: list
+    factor: int
+    transitions: object
+
+
+def sample_shots(source, *, cuts=None, fps=None, workers=None, progress=None) -> ShotSampling:
+    """One streaming pass over a clip: its shots (cuts found on the way by a
+    :class:`framefix.TransitionTracker`, or given) and, for each, frames spread across it and at
+    its ends, shrunk to about 65 000 pixels (memory per shot is bounded, whatever its length).
+
+    Parameters
+    ----------
+    source : path-like
+        The clip.
+    cuts : sequence of int, optional
+        First frames of the shots after the first; found when not given.
+    fps : rational, optional
+        Frame rate of an image sequence.
+    workers : int, optional
+        Threads for the statistics of cut detection.
+    progress : callable, optional
+        Called as ``progress(frames_done, frames_total_or_None)``.
+
+    Returns
+    -------
+    ShotSampling
+    """
+    from framefix.deflicker import _FlashFrames
+    from framefix.io import open_clip
+    from framefix.pipeline import _decided, _Prefetch
+    from framefix.shots import TransitionTracker
+
+    tracker = TransitionTracker(workers=workers) if cuts is None else None
+    cut_set = tracker.cut_set if tracker is not None else {int(c) for c in cuts}
+    flashes = _FlashFrames(tracker.flashes if tracker is not None else [])
+    shots: list[ShotSamples] = []
+    with open_clip(source, fps=fps) as clip:
+        info = clip.info
+        factor = sample_factor(info.height, info.width)
+        frames = _Prefetch(iter(clip), depth=4)
+        try:
+            stream = frames if tracker is None else _decided(frames, tracker)
+            for index, frame in enumerate(stream):
+                if index == 0 or index in cut_set:
+                    shots.append(ShotSamples(start=index, end=index))
+                shots[-1].add(index, np.ascontiguousarray(frame[::factor, ::factor]), index in flashes)
+                if progress is not None:
+                    progress(index + 1, info.frame_count)
+        finally:
+            frames.close()
+    if not shots:
+        raise ValueError(f"{os.fspath(source)}: no frames")
+    return ShotSampling(info=info, shots=shots, factor=factor,
+                        transitions=None if tracker is None else tracker.finish())
+
+
+@dataclasses.dataclass(frozen=True)
+class ShotGrade:
+    """One shot's grade: frames ``[start, end)`` get ``transform``; ``note`` says what the guard
+    rails did (empty when nothing: ``flat: left as it is``, ``gain limited to 4x: strength 0.4``)."""
+
+    start: int
+    end: int
+    transform: ColorTransform
+    note: str = ""
+
+
+def _identity(method: str) -> ColorTransform:
+    return ColorTransform(method, [{"kind": "affine", "matrix": np.eye(3), "offset": np.zeros(3)}])
+
+
+def _spread(frames: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+    """Per-channel standard deviation (0..1 units) of the selected pixels of the frames."""
+    return np.sqrt(np.clip(np.diag(_mean_and_covariance(frames, 1)[1]), 0, None))
+
+
+def guard_grade(transform: ColorTransform, frames, mask=None, *, workers=None) -> tuple[ColorTransform, float, str]:
+    """A grade made safe for the shot it was fitted on: a flat shot (luma spread under 2%: a
+    black or single-color shot, whose fit would carry the reference's whole spread) is left as it
+    is, and a grade that would stretch a channel's spread more than :data:`MAX_GAIN` times is
+    blended toward the identity until it does not (tiny selections and near-flat shots).
+
+    Parameters
+    ----------
+    transform : ColorTransform
+        The fitted grade.
+    frames : sequence of ndarray
+        The shot's frames it was fitted on.
+    mask : ndarray of bool, optional
+        Their selected pixels.
+    workers : int, optional
+        Threads.
+
+    Returns
+    -------
+    (ColorTransform, float, str)
+        The grade to use, its strength (1 unchanged, 0 identity) and a note ('' when unchanged).
+    """
+    checked = _rgb_frames("guard_grade", "source", frames, mask)
+    spread = _spread(checked)
+    luma_spread = float(np.dot(spread, (0.2126, 0.7152, 0.0722)))
+    if luma_spread < _FLAT_SPREAD:
+        return _identity(transform.method), 0.0, f"flat (luma spread {100 * luma_spread:.1f}%): left as it is"
+    graded = [(transform.apply(frame, workers=workers), m) for frame, m in checked]
+    # the quantisation of the source's codes bounds how small a spread is measured
+    floor = max(1.0 / 255, float(np.sqrt(_VARIANCE_FLOOR)))
+    gain = float(np.max(_spread(graded) / np.maximum(spread, floor)))
+    if gain <= MAX_GAIN:
+        return transform, 1.0, ""
+    strength = (MAX_GAIN - 1) / (gain - 1)
+    return transform.blended(strength), strength, f"gain limited to {MAX_GAIN:g}x: strength {strength:.2f}"
+
+
+class _PerShot(Operation):
+    """Pipeline operation: each shot's grade on every frame of it (run with the shots' cuts)."""
+
+    def __init__(self, grades: Sequence[ShotGrade], workers: int):
+        self.by_start = {grade.start: grade.transform for grade in grades}
+        self.workers = workers
 
     def process(self, window, position):
-        return self.transform.apply(window[position.current], workers=self.workers)
+        return self.by_start[position.shot_start].apply(window[position.current], workers=self.workers)
 
 
 class _SmoothedPerFrame(Operation):
@@ -959,17 +1285,21 @@ class _SmoothedPerFrame(Operation):
         self._fits.clear()
 
 
-def match_clip_colors(source, target, reference, *, method="mkl", per_frame=False, smooth=1, workers=None,
-                      fps=None, mask=None, reference_mask=None, save_transform=None, cube=None, progress=None,
-                      **write_options):
-    """Grade a clip to a reference and write it.
+def match_clip_colors(source, target, reference, *, method="mkl", per_frame=False, smooth=1, shots=None,
+                      workers=None, fps=None, mask=None, reference_mask=None, save_transform=None, cube=None,
+                      progress=None, **write_options) -> list[ShotGrade]:
+    """Grade a clip to a reference, shot by shot, and write it.
 
-    The transform is fitted on frames sampled across the whole clip (one grade for all of it)
-    and applied to every frame, so it adds no flicker. With ``per_frame``, each frame gets its
-    own fit, averaged over ``smooth`` frames centred on it. Every path written is checked before
-    any work (none may be an input or another output; existing files are replaced only with
-    ``overwrite``) and written through :func:`framefix.outputs.atomic_output`: the side files
-    appear only with the clip.
+    The clip's shots are found as it streams (:class:`framefix.TransitionTracker`: changes of
+    picture and persistent steps of look) or given. Each shot gets one transform, fitted on
+    frames sampled across it and applied to every frame of it: no flicker inside a shot, no
+    grade carried across a cut. Flat shots are left as they are and no grade stretches a
+    channel's spread more than 4 times (:func:`guard_grade`). With ``per_frame``, each frame
+    gets its own fit, averaged over ``smooth`` frames centred on it, never across a cut.
+
+    Every path written is checked before any work (none may be an input or another output;
+    existing files are replaced only with ``overwrite``) and written through
+    :func:`framefix.outputs.atomic_output`: the side files appear only with the clip.
 
     Parameters
     ----------
@@ -982,9 +1312,12 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
     method : {'mkl', 'reinhard', 'hm-mkl-hm', 'histogram'}
         See :func:`fit_color_transform`.
     per_frame : bool
-        Fit every frame instead of one grade for the clip.
+        Fit every frame instead of one grade per shot.
     smooth : int
         With ``per_frame``: average the fits over this many frames.
+    shots : path-like or sequence of (int, int), optional
+        The shots as ``[start, end)`` frame ranges covering the clip, or a JSON file listing them
+        (:func:`framefix.shots.read_shots`: ``framefix analyze --json``'s report); found when not given.
     workers : int, optional
         Threads for the kernels.
     fps : rational, optional
@@ -993,71 +1326,135 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
         Full-size selections (bright pixels of an image file select) of the pixels whose
         statistics count, in the source and in the reference; every pixel is graded.
     save_transform : path-like, optional
-        Also write the grade as ``.json`` or ``.npz`` (not with ``per_frame``).
+        Also write the grade as ``.json`` or ``.npz`` (not with ``per_frame``). One file holds one
+        grade: without ``shots`` the clip is then graded as one shot (with ``shots``, they must be
+        one).
     cube : path-like, optional
-        Also write the grade as a 33^3 ``.cube`` LUT (not with ``per_frame``).
+        Also write the grade as a 33^3 ``.cube`` LUT, as ``save_transform`` (``framefix conform
+        --cube-dir`` writes one per shot).
     progress : callable, optional
-        Called as ``progress(frames_done, frames_total_or_None)``.
+        Called as ``progress(frames_done, frames_total_or_None)``; without ``per_frame`` the clip
+        is read twice (sampling, then grading) and the total counts both passes.
     **write_options
         ``codec``, ``crf``, ``preset``, ``image_format``, ``overwrite``: as for
         :func:`framefix.process_clip`.
 
     Returns
     -------
-    ColorTransform or None
-        The shared transform (None with ``per_frame``).
+    list of ShotGrade
+        Each shot's range and grade, and what the guard rails did (empty with ``per_frame``).
 
     Examples
     --------
-    >>> grade = match_clip_colors("shot.mp4", "graded.mp4", "hero.png", cube="grade.cube")  # doctest: +SKIP
+    >>> grades = match_clip_colors("edit.mp4", "graded.mp4", "hero.png")  # doctest: +SKIP
+    >>> [(g.start, g.end) for g in grades]  # doctest: +SKIP
+    [(0, 48), (48, 120)]
     """
     import contextlib
 
+    from framefix.deflicker import _check_shots
     from framefix.io import is_sequence_target, open_clip, split_reference
     from framefix.outputs import atomic_output, check_distinct, check_output
     from framefix.pipeline import process_clip
+    from framefix.shots import TransitionTracker, read_shots
 
+    func = "match_clip_colors"
     if not isinstance(smooth, int) or smooth < 1:
-        raise ValueError(f"match_clip_colors: smooth must be an int >= 1, got {smooth!r}")
+        raise ValueError(f"{func}: smooth must be an int >= 1, got {smooth!r}")
     side_files = [p for p in (save_transform, cube) if p]
     if per_frame and side_files:
-        raise ValueError("match_clip_colors: a saved transform or .cube needs one grade for the clip; "
+        raise ValueError(f"{func}: a saved transform or .cube needs one grade for the clip; "
                          "drop --per-frame (per_frame=True fits every frame)")
     if save_transform:
-        _transform_format("match_clip_colors", save_transform)  # before any work, not after the clip
-    workers = _backend.resolve_workers(workers, "match_clip_colors")
-    read = [source, split_reference(reference)[0] if isinstance(reference, str) else None]
+        _transform_format(func, save_transform)  # before any work, not after the clip
+    workers = _backend.resolve_workers(workers, func)
+    shots_file = shots if isinstance(shots, (str, os.PathLike)) else None
+    read = [source, split_reference(reference)[0] if isinstance(reference, str) else None, shots_file]
     read += [m for m in (mask, reference_mask) if isinstance(m, (str, os.PathLike))]
     check_distinct(read, [target, *side_files])
     overwrite = bool(write_options.get("overwrite"))
     check_output(target, overwrite=overwrite, inputs=read, folder=is_sequence_target(os.fspath(target)))
+    given_cuts = None
+    if shots is not None:
+        ranges = read_shots(shots_file) if shots_file is not None else shots
+        given_cuts = _check_shots(func, ranges, _last_frame(func, ranges))
+    elif side_files:
+        given_cuts = []  # one file holds one grade: asked for, the clip gets one, fitted across all of it
 
-    def halved_mask(selection, path, name):
-        # masks are given at full size; the statistics are taken on frames halved in size
+    def shrunk_mask(selection, path, name, factor):
+        # masks are given at full size; the statistics are taken on shrunk frames
         if selection is None:
             return None
         with open_clip(path, fps=fps) as clip:
             height, width = clip.info.height, clip.info.width
-        return halve_mask(load_mask(selection, height, width, name))
+        return shrink_mask(load_mask(selection, height, width, name), factor)
 
     with contextlib.ExitStack() as stack:
         # side files: written before the clip, renamed into place only once the clip is
         side = {path: stack.enter_context(atomic_output(path, overwrite=overwrite, inputs=read)) for path in side_files}
         if isinstance(reference, str):
             references = reference_frames(reference, fps=fps)
-            reference_mask = halved_mask(reference_mask, split_reference(reference)[0], "reference mask")
+            reference_mask = shrunk_mask(reference_mask, split_reference(reference)[0], "reference mask", 2)
         else:
             references = reference
         fitter = ColorFitter(references, method=method, reference_mask=reference_mask, workers=workers)
-        mask = halved_mask(mask, source, "mask")
         if per_frame:
-            transform, operation = None, _SmoothedPerFrame(fitter, smooth, workers, mask)
-        else:
-            transform = fitter.fit(sample_frames(source, fps=fps), mask=mask)
-            operation = _Apply(transform, workers)
+            with open_clip(source, fps=fps) as clip:
+                if shots is not None:
+                    _check_frame_count(func, ranges, clip.info.frame_count)
+            operation = _SmoothedPerFrame(fitter, smooth, workers, shrunk_mask(mask, source, "mask", 2))
+            cuts = TransitionTracker(workers=workers) if given_cuts is None else given_cuts
+            process_clip(source, target, [operation], fps=fps, cuts=cuts, progress=progress, **write_options)
+            return []
+        first, second = _two_passes(progress)
+        sampling = sample_shots(source, cuts=given_cuts, fps=fps, workers=workers, progress=first)
+        if shots is not None:
+            _check_frame_count(func, ranges, sampling.shots[-1].end)
+        mask = shrunk_mask(mask, source, "mask", sampling.factor)
+        grades = []
+        for shot in sampling.shots:
+            transform, _, note = guard_grade(fitter.fit(shot.fit_frames, mask=mask), shot.fit_frames, mask,
+                                             workers=workers)
+            grades.append(ShotGrade(shot.start, shot.end, transform, note))
+        if side_files and len(grades) > 1:
+            raise ValueError(f"{func}: the shots given are {len(grades)}, each with its own grade: one saved transform "
+                             f"or .cube cannot hold them; framefix conform --cube-dir writes one .cube per shot")
         if save_transform:
-            transform.save(side[save_transform])
+            grades[0].transform.save(side[save_transform])
         if cube:
-            transform.to_cube(side[cube])
-        process_clip(source, target, [operation], fps=fps, progress=progress, **write_options)
-    return transform
+            grades[0].transform.to_cube(side[cube])
+        process_clip(source, target, [_PerShot(grades, workers)], fps=fps, cuts=[g.start for g in grades[1:]],
+                     progress=second, **write_options)
+    return grades
+
+
+def _last_frame(func: str, ranges) -> int:
+    try:
+        return int(ranges[-1][1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise ValueError(f"{func}: shots must be (start, end) frame ranges, got {str(ranges)[:80]}") from None
+
+
+def _check_frame_count(func: str, ranges, frames: int | None) -> None:
+    """Given shots must end where the clip does (when the clip's length is known)."""
+    end = _last_frame(func, ranges)
+    if frames is not None and end != frames:
+        raise ValueError(f"{func}: the shots cover {end} frames, the clip has {frames}; were they found on another clip?")
+
+
+def _two_passes(progress):
+    """Progress callbacks for a sampling pass and a writing pass over the same clip: one count
+    over both, so a bar runs once from 0 to twice the clip's length."""
+    if progress is None:
+        return None, None
+    frames_read = [0]
+
+    def first(done, total):
+        frames_read[0] = done
+        progress(done, None if total is None else 2 * total)
+
+    def second(done, total):
+        total = total if total is not None else frames_read[0]
+        progress(frames_read[0] + done, frames_read[0] + total)
+
+    return first, second

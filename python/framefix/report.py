@@ -31,24 +31,30 @@ def report_dict(analysis: ClipAnalysis) -> dict:
     Returns
     -------
     dict
-        ``format`` (``"framefix.analysis"``), ``version``, ``clip``, ``flicker_index``, ``shots``,
+        ``format`` (``"framefix.analysis"``), ``version``, ``clip``, ``flicker_index``,
+        ``reference_shot`` (number from 1 of the shot whose colors are most central), ``shots`` (each
+        with its ``color``: mean CIELAB color and CIE76 / CIEDE2000 distance to the reference shot),
         ``cuts``, ``flashes``, ``fades`` and the per-frame series under ``frames`` (``None``
         where not measured): strict JSON, no NaN.
     """
     flicker, transitions = analysis.flicker, analysis.transitions
+    colors = analysis.shot_colors()
+    distances = [None] * len(flicker.shots) if colors is None else colors[1]
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "clip": analysis.info.to_dict(),
         "flicker_index": flicker.flicker_index,
+        "reference_shot": None if colors is None else colors[0] + 1,
         "shots": [
             {"start": s.start, "end": s.end, "flicker_index": s.flicker_index,
              "white_balance_index": s.white_balance_index, "period_frames": s.period, "kind": s.kind,
              "worst_frames": s.worst_frames, "warping_error": e,
              "regional_flicker_index": None if r is None else r[0],
-             "regional_flicker_tile": None if r is None else list(r[1])}
-            for s, e, r in zip(flicker.shots, analysis.shot_warping_errors(), analysis.shot_regional_flicker(),
-                               strict=True)
+             "regional_flicker_tile": None if r is None else list(r[1]),
+             "color": None if d is None else d.to_dict()}
+            for s, e, r, d in zip(flicker.shots, analysis.shot_warping_errors(), analysis.shot_regional_flicker(),
+                                  distances, strict=True)
         ],
         "cuts": transitions.cuts,
         "flashes": [list(f) for f in transitions.flashes],
@@ -112,6 +118,11 @@ def report_text(analysis: ClipAnalysis) -> str:
     if with_flow:
         lines.append("  regional: the tile (row, column of the grid) that flickers most on its own, beyond motion "
                      "and global flicker (index as above)")
+    colors = analysis.shot_colors()
+    if colors is not None and len(colors[1]) > 1:
+        lines.append(f"  color distance to shot {colors[0] + 1} (the most central colors; CIE76 between mean CIELAB "
+                     "colors, 3 or more shows at a cut): "
+                     + ", ".join(f"{number}: {d.cie76:.2f}" for number, d in enumerate(colors[1], 1)))
     lines.append("  cuts at frames: " + (", ".join(map(str, transitions.cuts)) or "none"))
     if transitions.flashes:
         lines.append("  flashes (not cuts): " + ", ".join(f"{a}-{b - 1}" for a, b in transitions.flashes))

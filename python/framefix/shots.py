@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 import numpy as np
 
 from framefix import _backend, _validate
 from framefix.stats import FrameStatistics, _statistics_list, frame_statistics
 
-__all__ = ["TransitionTracker", "Transitions", "detect_transitions"]
+__all__ = ["TransitionTracker", "Transitions", "detect_transitions", "read_shots"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Transitions:
     scores: np.ndarray
 
 
+_REPEATED = 0.05  # a change of look (x 100) below this is a repeated frame, not a steady picture
 _FLAT = 0.01  # centred tile-pattern norm below which a channel has no structure (grain, a flat color)
 
 
@@ -54,8 +57,15 @@ def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((1.0 - np.sum(a[both] * b[both], axis=1)) / 2.0))
 
 
+def _look(stats: FrameStatistics) -> np.ndarray:
+    """100 x the mean and the spread of each color channel: what a grade or an exposure change
+    moves (gain, offset, gamma, white balance, saturation), little changed by motion."""
+    channels = min(stats.mean.size, 3)
+    return 100.0 * np.concatenate([stats.mean[:channels], stats.std[:channels]])
+
+
 def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1, window: int = 5,
-                       black: float = 0.03) -> Transitions:
+                       black: float = 0.03, min_step: float | None = 2.0) -> Transitions:
     """Hard cuts, flashes and fades from per-frame statistics.
 
     The change between two frames is ``(1 - r) / 2`` for ``r`` the correlation of their tile
@@ -71,6 +81,17 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
     is a run of at least 4 frames whose luma moves monotonically to or from below ``black``;
     fades are reported, never cut.
 
+    A frame also starts a new shot when the picture stays but its look steps and stays there
+    (two generations of one scene: a gain, white-balance, offset, gamma or saturation step). The
+    look is each channel's mean and spread (x 100, 0..1 units); its change from the previous
+    frame must be at least ``min_step`` and ``ratio`` times the average change of the ``window``
+    frames on each side (so motion, flicker and fades, which change it every frame, do not
+    count); the ``max(window, 2)`` frames after it must stay nearer the new look than the old one
+    (a flash or flicker comes back), and the frames before it, up to twice that many and back to
+    the last change of picture, nearer the old one (flicker alternating between two looks is not
+    a step; only its first switch is cut when each look lasts longer than the frames looked ahead). A step in the last
+    two frames of a clip cannot be told from a flash and is not cut. A lighting change that is a
+    pure global step (a light switched on, and it stays) looks the same and is cut too.
     Parameters
     ----------
     statistics : sequence of FrameStatistics
@@ -83,6 +104,9 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
         Frames on each side that make the local average.
     black : float
         Luma (0..1) below which a frame counts as black.
+    min_step : float or None
+        The smallest persistent step of the look (per-channel mean and spread, x 100) that is a
+        cut; None finds only changes of picture.
 
     Returns
     -------
@@ -106,7 +130,8 @@ def detect_transitions(statistics, *, ratio: float = 3.0, min_score: float = 0.1
     """
     func = "detect_transitions"
     stats = _statistics_list(func, statistics)
-    tracker = TransitionTracker(ratio=ratio, min_score=min_score, window=window, black=black, func=func)
+    tracker = TransitionTracker(ratio=ratio, min_score=min_score, window=window, black=black, min_step=min_step,
+                                func=func)
     _check_finite_statistics(func, stats)
     for s in stats:
         tracker.add(s)
@@ -122,8 +147,8 @@ class TransitionTracker:
 
     ``decided`` frames (from the first) have their final decisions; ``cuts`` and ``flashes``
     grow as decisions are made (lists, the same objects throughout, so a consumer may hold
-    them; ``cut_set`` holds the cuts too). ``ratio``, ``min_score``, ``window`` and ``black``
-    are as for :func:`detect_transitions`; ``workers`` are the threads :meth:`add_frame` gives
+    them; ``cut_set`` holds the cuts too). ``ratio``, ``min_score``, ``window``, ``black`` and
+    ``min_step`` are as for :func:`detect_transitions`; ``workers`` are the threads :meth:`add_frame` gives
     :func:`framefix.frame_statistics`, and with ``keep_statistics`` every frame's statistics
     are kept in ``statistics`` (a report may need them later; without it memory stays flat).
 
@@ -142,12 +167,14 @@ class TransitionTracker:
     """
 
     def __init__(self, *, ratio: float = 3.0, min_score: float = 0.1, window: int = 5, black: float = 0.03,
-                 workers: int | None = None, keep_statistics: bool = False, func: str = "TransitionTracker"):
+                 min_step: float | None = 2.0, workers: int | None = None, keep_statistics: bool = False,
+                 func: str = "TransitionTracker"):
         self._func = func
         self.ratio = _validate.real(func, "ratio", ratio, low=1, low_open=True)
         self.min_score = _validate.real(func, "min_score", min_score, low=0)
         self.window = _validate.integer(func, "window", window, low=1)
         self.black = _validate.real(func, "black", black, low=0, high=1)
+        self.min_step = None if min_step is None else _validate.real(func, "min_step", min_step, low=0, low_open=True)
         self.workers = _backend.resolve_workers(workers, func)
         self.statistics: list[FrameStatistics] | None = [] if keep_statistics else None
         self.cuts: list[int] = []
@@ -156,6 +183,8 @@ class TransitionTracker:
         self.decided = 0
         self._next = 1             # the next frame a decision is due on (frame 0 never cuts)
         self._luma: list[float] = []
+        self._looks: list[np.ndarray] = []
+        self._look_cuts: set[int] = set()  # cuts found as steps of look, the picture carrying on
         self._layouts: dict[int, np.ndarray | None] = {}  # only the frames decisions still look at
         self._usable: list[bool] = []
         self._scores: list[float] = []
@@ -190,6 +219,7 @@ class TransitionTracker:
         luma = statistics.luma
         layout = None if luma < self.black else _layout(statistics)
         self._luma.append(luma)
+        self._looks.append(_look(statistics))
         if self.statistics is not None:
             self.statistics.append(statistics)
         self._layouts[t] = layout
@@ -244,6 +274,10 @@ class TransitionTracker:
         # to look like unrelated pictures (0.5)
         cut_like = scores[t] >= self.min_score and scores[t] >= min(self.ratio * local * self._gaps[t], 0.25)
         jump = step > 0.3 * luma[t - 1] and step > 3 * step_level
+        if self._look_steps(t, n):  # before the flash test: a white-balance step keeps the luma and the picture
+            self.cuts.append(t)
+            self.cut_set.add(t)
+            return 0
         if not (cut_like or jump):
             return 0
         back = self._comes_back(t, n)
@@ -254,6 +288,41 @@ class TransitionTracker:
             self.cuts.append(t)
             self.cut_set.add(t)
         return 0
+
+    def _look_steps(self, t: int, n: int) -> bool:
+        """The look steps at t and stays: see :func:`detect_transitions`."""
+        usable, looks = self._usable, self._looks
+        if self.min_step is None or not (usable[t] and usable[t - 1]):
+            return False
+        step = looks[t] - looks[t - 1]
+        size = float(np.linalg.norm(step))
+        if size < self.min_step:
+            return False
+        around = [i for i in (*range(max(1, t - self.window), t), *range(t + 1, min(n, t + 1 + self.window)))
+                  if usable[i] and usable[i - 1]]
+        changes = [float(np.linalg.norm(looks[i] - looks[i - 1])) for i in around]
+        # a repeated frame (pulled-down or held footage) is no evidence of a steady look
+        changes = [c for c in changes if c >= _REPEATED]
+        if size < self.ratio * (float(np.mean(changes)) if changes else 0.0):
+            return False
+
+        def along(i: int) -> float:  # 0 at the old look, 1 at the new one
+            return float((looks[i] - looks[t - 1]) @ step) / (size * size)
+
+        reach = max(self.window, 2)
+        ahead = range(t + 1, min(n, t + 1 + reach))
+        if len(ahead) < 2 or any(along(i) < 0.5 for i in ahead):
+            return False
+        if t - 2 < (self.cuts[-1] if self.cuts else 0):  # the old look seen twice at least: one frame is no shot
+            return False
+        # back to a look of the same picture seen just before (across steps, not changes of picture): flicker
+        picture_start = max((c for c in self.cuts if c not in self._look_cuts), default=0)
+        flashed = {i for start, end in self.flashes for i in range(start, end)}
+        before = [i for i in range(max(picture_start, t - 1 - 2 * reach), t - 1) if usable[i] and i not in flashed]
+        if any(along(i) >= 0.5 for i in before):
+            return False
+        self._look_cuts.add(t)
+        return True
 
     def _comes_back(self, t: int, n: int) -> int | None:
         # frame t+k looks like frame t-1 again (k = 1, 2): t..t+k-1 was an excursion
@@ -341,3 +410,41 @@ def check_transitions(func: str, transitions, frames: int) -> Transitions:
     for fade in transitions.fades:
         span(fade, 3, "fades")
     return transitions
+
+
+def read_shots(path) -> list[tuple[int, int]]:
+    """The shots listed in a JSON file: the report of ``framefix analyze --json`` or the shot list
+    ``framefix conform --cube-dir`` writes (any object whose ``shots`` are objects with integer
+    ``start`` and ``end``: ``[start, end)`` frame ranges).
+
+    Parameters
+    ----------
+    path : path-like
+        The JSON file.
+
+    Returns
+    -------
+    list of (int, int)
+        The ranges, in the file's order (whether they cover a clip is for the caller to check).
+
+    Raises
+    ------
+    ValueError
+        The file is not JSON, or holds no such list.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: not a JSON shot list ({type(exc).__name__})") from None
+    shots = data.get("shots") if isinstance(data, dict) else None
+    if not isinstance(shots, list) or not shots:
+        raise ValueError(f"{path}: no \"shots\" list; expected the JSON of framefix analyze --json")
+    ranges = []
+    for number, shot in enumerate(shots, 1):
+        bounds = [shot.get(key) if isinstance(shot, dict) else None for key in ("start", "end")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in bounds):
+            raise ValueError(f"{path}: shot {number} must have integer start and end frames, got {str(shot)[:60]}")
+        ranges.append((bounds[0], bounds[1]))
+    return ranges
