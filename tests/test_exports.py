@@ -309,8 +309,12 @@ def cmake_consumer(tmp_path_factory):
     """Built by scikit-build-core with no path to framefix: its cmake.root entry point is the way."""
     _require_tools("c++", "cmake", "ninja")
     work = tmp_path_factory.mktemp("cmake-consumer")
+    pybind11 = pytest.importorskip("pybind11")
+    # site-packages off: CMake would otherwise find framefix there by its own search rules (and
+    # pybind11 is then named)
     _run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index", "-q",
-          "--target", str(work / "site"), "-Cbuild-dir=" + str(work / "build"), str(EXAMPLES / "cmake")], cwd=work)
+          "--target", str(work / "site"), f"-Cbuild-dir={work / 'build'}", "-Csearch.site-packages=false",
+          f"-Ccmake.define.pybind11_DIR={pybind11.get_cmake_dir()}", str(EXAMPLES / "cmake")], cwd=work)
     return _import_from(work / "site", "clip_kernels_cpp")
 
 
