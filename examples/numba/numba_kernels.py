@@ -58,5 +58,6 @@ if __name__ == "__main__":
     flows = rng.normal(0, 3, (4, 48, 64, 2)).astype(np.float32)
     warped, status = warp_clip(clip[:, ::-1], flows, 1)  # a strided view: read in place
     assert status == OK, Status(status).name
-    expected = np.stack([framefix.warp(f, v, interpolation="linear", border="edge") for f, v in zip(clip[:, ::-1], flows)])
+    expected = np.stack([framefix.warp(f, v, interpolation="linear", border="edge")
+                         for f, v in zip(clip[:, ::-1], flows)])
     print("warp_clip equals framefix.warp frame by frame:", bool(np.array_equal(warped, expected)))

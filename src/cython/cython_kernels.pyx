@@ -11,21 +11,28 @@ status codes are this module's ``FRAMEFIX_*`` integers (for Numba code, which ca
 from libc.stdint cimport int64_t, uint8_t, uint16_t
 
 cdef extern from "c_abi.hpp" namespace "framefix::c_abi" nogil:
-    int warp[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+    int warp[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*,
+                Py_ssize_t, Py_ssize_t, Py_ssize_t, T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                 uint8_t*, Py_ssize_t, Py_ssize_t, int, int, float, Py_ssize_t) noexcept
-    int remap[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, T*, Py_ssize_t, Py_ssize_t,
-                 Py_ssize_t, Py_ssize_t, Py_ssize_t, uint8_t*, Py_ssize_t, Py_ssize_t, int, int, float, Py_ssize_t) noexcept
-    int channel_histograms[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const uint8_t*, Py_ssize_t, Py_ssize_t, int64_t*, Py_ssize_t,
-                              Py_ssize_t) noexcept
-    int apply_lut[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const T*, Py_ssize_t, T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept
-    int frame_sums[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*, double*, int64_t*, double*,
-                      int64_t*, Py_ssize_t) noexcept
-    int apply_tone_curves[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, const float*, Py_ssize_t, Py_ssize_t, T*, Py_ssize_t,
-                             Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept
-    int flow_luma[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept
+    int remap[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*,
+                 Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, T*, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                 Py_ssize_t, Py_ssize_t, uint8_t*, Py_ssize_t, Py_ssize_t, int, int, float, Py_ssize_t) noexcept
+    int channel_histograms[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                              const uint8_t*, Py_ssize_t, Py_ssize_t, int64_t*, Py_ssize_t, Py_ssize_t) noexcept
+    int apply_lut[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const T*,
+                     Py_ssize_t, T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept
+    int frame_sums[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                      Py_ssize_t, double*, double*, int64_t*, double*, int64_t*, Py_ssize_t) noexcept
+    int apply_tone_curves[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                             const float*, const float*, Py_ssize_t, Py_ssize_t, T*, Py_ssize_t, Py_ssize_t,
+                             Py_ssize_t, Py_ssize_t) noexcept
+    int flow_luma[T](const T*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*,
+                     Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept
     int c_flow_from_luma "framefix::c_abi::flow_from_luma"(
-        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float, float, float, Py_ssize_t, Py_ssize_t, float, Py_ssize_t, float, Py_ssize_t) noexcept
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float, float, float, Py_ssize_t, Py_ssize_t,
+        float, Py_ssize_t, float, Py_ssize_t) noexcept
 
 
 cdef int warp_u8(const uint8_t* image, Py_ssize_t height, Py_ssize_t width, Py_ssize_t channels,
