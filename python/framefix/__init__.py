@@ -52,6 +52,7 @@ __all__ = [
     "flow_consistency",
     "flow_to_color",
     "frame_statistics",
+    "get_cmake_dir",
     "get_include",
     "match_histograms",
     "measure_flicker",
@@ -71,5 +72,47 @@ __all__ = [
 
 
 def get_include() -> str:
-    """Directory holding the header-only C++ kernels (``#include <framefix/framefix.hpp>``)."""
+    """Directory holding framefix's header-only C++ kernels.
+
+    Add it to a compiler's include path to ``#include <framefix/framefix.hpp>``; CMake users take
+    ``framefix::kernels`` from `get_cmake_dir` instead, which also brings the compile options the
+    kernels' results depend on.
+
+    Returns
+    -------
+    str
+        ``.../framefix/include``, in the installed package (editable installs too).
+
+    Examples
+    --------
+    >>> import os, framefix
+    >>> os.path.isfile(os.path.join(framefix.get_include(), "framefix", "warp.hpp"))
+    True
+    """
     return str(_resources.files("framefix") / "include")
+
+
+def get_cmake_dir() -> str:
+    """Directory holding framefix's CMake package (``framefixConfig.cmake``).
+
+    Pass it as ``-Dframefix_DIR=...`` (or prepend it to ``CMAKE_PREFIX_PATH``), then
+    ``find_package(framefix CONFIG REQUIRED)`` and link ``framefix::kernels``: the header-only
+    kernels with C++17, threads and the floating-point options that make their results match
+    framefix's bit for bit. scikit-build-core projects need no path: framefix registers it as a
+    ``cmake.root`` entry point.
+
+    Returns
+    -------
+    str
+        ``.../framefix/share/cmake/framefix``, in the installed package (editable installs too).
+
+    Examples
+    --------
+    >>> import os, framefix
+    >>> os.path.isfile(os.path.join(framefix.get_cmake_dir(), "framefixConfig.cmake"))
+    True
+
+    In a shell: ``cmake -S . -B build -Dframefix_DIR="$(python -c 'import framefix;
+    print(framefix.get_cmake_dir())')"``.
+    """
+    return str(_resources.files("framefix") / "share" / "cmake" / "framefix")

@@ -374,35 +374,57 @@ def _check_size(func: str, height: int, width: int, settings: dict) -> None:
         raise ValueError(f"{func}: frames must be at least {smallest} pixels on each side, got {width}x{height}")
 
 
+def kernel_settings(preset: str = "medium", **overrides) -> dict:
+    """The flow estimator's kernel arguments for a preset, for code that calls the kernel directly.
+
+    ``flow_from_luma`` in ``framefix.cython_kernels`` (see its ``.pxd``) takes these values in
+    this order after the planes and flows; ``estimate_flow`` passes the same.
+
+    Parameters
+    ----------
+    preset : {'ultrafast', 'fast', 'medium', 'accurate'}
+        As for `estimate_flow`.
+    **overrides
+        As for `estimate_flow` (``patch``, ``smoothness``, ...).
+
+    Returns
+    -------
+    dict
+        ``patch``, ``stride``, ``iterations``, ``finest_level`` (ints), ``propagation`` (bool),
+        ``alpha``, ``gamma``,
+        ``delta`` (the smoothness, gradient and brightness constancy weights), ``fixed_point``,
+        ``sor`` (refinement iterations and sweeps), ``omega`` (over-relaxation), ``radius``,
+        ``epsilon`` (local normalisation), in the kernel's order.
+
+    Raises
+    ------
+    TypeError
+        An unknown setting.
+    ValueError
+        An unknown preset or a setting out of its range, named in the message.
+
+    Examples
+    --------
+    >>> import framefix.flow
+    >>> list(framefix.flow.kernel_settings("fast"))[:4]
+    ['patch', 'stride', 'iterations', 'finest_level']
+    """
+    return _kernel_arguments(_settings("kernel_settings", preset, overrides))
+
+
+def _kernel_arguments(settings: dict) -> dict:
+    return {"patch": settings["patch"], "stride": settings["stride"], "iterations": settings["iterations"],
+            "finest_level": settings["finest_level"], "propagation": settings["propagation"], "alpha": settings["smoothness"],
+            "gamma": settings["gradient_constancy"], "delta": settings["brightness_constancy"],
+            "fixed_point": settings["refine_iterations"], "sor": settings["refine_sweeps"],
+            "omega": _OVER_RELAXATION, "radius": _NORMALISATION[0], "epsilon": _NORMALISATION[1]}
+
+
 def _flow_from_luma(i0: np.ndarray, i1: np.ndarray, settings: dict, init, workers: int) -> np.ndarray:
     """The estimator proper, from the two luma planes (validated settings and sizes)."""
     from framefix import _backend
 
-    kernels = _backend.implementation()
-    h, w = i0.shape
-    patch = settings["patch"]
-    # levels: halve while the coarser image is still two patches across (large motions need depth)
-    pyramid = [(i0, i1)]
-    while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
-        a, b = pyramid[-1]
-        pyramid.append((kernels.halve_plane(a, workers), kernels.halve_plane(b, workers)))
-    finest = min(settings["finest_level"], len(pyramid) - 1)
-    top = len(pyramid) - 1
-    ch, cw = pyramid[top][0].shape
-    flow = np.zeros((ch, cw, 2), np.float32) if init is None else kernels.resize_flow(init, ch, cw, workers)
-    for level in range(top, finest - 1, -1):
-        a, b = pyramid[level]
-        if flow.shape[:2] != a.shape:
-            flow = kernels.resize_flow(flow, a.shape[0], a.shape[1], workers)
-        kernels.patch_flow_level(a, b, flow, patch, settings["stride"], settings["iterations"],
-                                 settings["propagation"], workers)
-        if settings["refine_iterations"]:
-            kernels.refine_flow_level(a, b, flow, float(settings["smoothness"]), float(settings["gradient_constancy"]),
-                                      float(settings["brightness_constancy"]), settings["refine_iterations"],
-                                      settings["refine_sweeps"], _OVER_RELAXATION, *_NORMALISATION, workers)
-    if flow.shape[:2] != (h, w):
-        flow = kernels.resize_flow(flow, h, w, workers)
-    return flow
+    return _backend.implementation().flow_from_luma(i0, i1, init, *_kernel_arguments(settings).values(), workers)
 
 
 _flow_helper: ThreadPoolExecutor | None = None

@@ -1,10 +1,12 @@
 #pragma once
-// Dense optical flow of the Dense Inverse Search class (Kroeger et al., ECCV 2016), in parts that
-// python/framefix/flow.py (estimate_flow) runs coarse to fine over the pyramid:
+// Dense optical flow of the Dense Inverse Search class (Kroeger et al., ECCV 2016): flow_from_luma
+// (below) runs these parts coarse to fine over the pyramid; python/framefix/flow.py
+// (estimate_flow) checks the arguments and runs it on the frames' flow_luma planes:
 //   pyramid.hpp       flow_luma (the input plane), halve_plane (the next level), resize_flow
 //                     (a flow carried to the next finer level);
 //   patch_search.hpp  patch_flow_level: patches aligned by inverse-compositional Gauss-Newton
-//                     after zero-mean, unit-variance normalisation, blended into a dense field;
+//                     after zero-mean, unit-variance normalisation, offered their neighbours'
+//                     flows (spatial propagation), blended into a dense field;
 //   flow_refine.hpp   refine_flow_level: variational refinement (Brox et al. 2004) on locally
 //                     normalised images;
 //   consistency.hpp   consistency_ratio: the forward-backward check of two flows.
@@ -15,3 +17,89 @@
 #include "flow_refine.hpp"
 #include "patch_search.hpp"
 #include "pyramid.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace framefix {
+
+struct FlowSettings {
+    PatchSearch search;
+    Refinement refinement;           // refinement.fixed_point == 0: no variational refinement
+    std::ptrdiff_t finest_level = 0; // 0 solves at full resolution, 1 at half (then upsampled), ...
+};
+
+// The estimator: flow (H, W, 2) from plane i0 to plane i1 (H, W), started from `init` (any
+// (H', W', 2) flow, resized to the coarsest level) or from zero. Levels halve while the coarser
+// plane is still two patches across, so large motions are found at depth.
+inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<const float>& i1,
+                           const ImageView<const float>* init, const FlowSettings& settings,
+                           const ImageView<float>& flow, std::size_t workers = 1) {
+    const std::ptrdiff_t h = i0.height, w = i0.width, patch = settings.search.patch;
+    if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
+        throw std::invalid_argument("flow_from_luma: i0, i1 and flow must have the same height and width");
+    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0)
+        throw std::invalid_argument("flow_from_luma: bad settings for this image size");
+    struct Plane {
+        std::vector<float> data;
+        std::ptrdiff_t height, width;
+        PlaneView<const float> view() const { return {data.data(), height, width, width, 1}; }
+        PlaneView<float> view() { return {data.data(), height, width, width, 1}; }
+    };
+    std::vector<Plane> levels0, levels1;  // levels 1 and up; level 0 is i0, i1 themselves
+    auto level_view = [&](const std::vector<Plane>& levels, const PlaneView<const float>& base, std::size_t level) {
+        return level == 0 ? base : levels[level - 1].view();
+    };
+    auto add_level = [&](std::vector<Plane>& levels, const PlaneView<const float>& base) {
+        const auto src = level_view(levels, base, levels.size());
+        Plane half{std::vector<float>(static_cast<std::size_t>((src.height / 2) * (src.width / 2))), src.height / 2,
+                   src.width / 2};
+        halve_plane(src, half.view(), workers);
+        levels.push_back(std::move(half));
+    };
+    for (auto last = i0; std::min(last.height, last.width) / 2 >= 2 * patch;
+         last = std::as_const(levels0.back()).view()) {
+        add_level(levels0, i0);
+        add_level(levels1, i1);
+    }
+    const std::size_t top = levels0.size();
+    const std::size_t finest = std::min(static_cast<std::size_t>(settings.finest_level), top);
+    struct Flow {
+        std::vector<float> data;
+        std::ptrdiff_t height = 0, width = 0;
+        ImageView<float> view() { return {data.data(), height, width, 2, 2 * width, 2, 1}; }
+        ImageView<const float> view() const { return {data.data(), height, width, 2, 2 * width, 2, 1}; }
+    };
+    auto resized = [&](const ImageView<const float>& src, std::ptrdiff_t height, std::ptrdiff_t width) {
+        Flow out{std::vector<float>(static_cast<std::size_t>(height * width * 2)), height, width};
+        resize_flow(src, out.view(), workers);
+        return out;
+    };
+    const auto coarsest = level_view(levels0, i0, top);
+    Flow current = init ? resized(*init, coarsest.height, coarsest.width)
+                        : Flow{std::vector<float>(static_cast<std::size_t>(coarsest.height * coarsest.width * 2), 0.0f),
+                               coarsest.height, coarsest.width};
+    for (std::size_t level = top + 1; level-- > finest;) {
+        const auto a = level_view(levels0, i0, level), b = level_view(levels1, i1, level);
+        if (!current.view().same_size(a.height, a.width))
+            current = resized(std::as_const(current).view(), a.height, a.width);
+        patch_flow_level(a, b, current.view(), settings.search, workers);
+        if (settings.refinement.fixed_point > 0) refine_flow_level(a, b, current.view(), settings.refinement, workers);
+    }
+    if (current.view().same_size(h, w)) {
+        for (std::ptrdiff_t y = 0; y < h; ++y)
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                const float* s = current.data.data() + 2 * (y * w + x);
+                float* o = flow.pixel(y, x);
+                o[0] = s[0];
+                o[flow.stride_c] = s[1];
+            }
+    } else {
+        resize_flow(std::as_const(current).view(), flow, workers);
+    }
+}
+
+}  // namespace framefix

@@ -1,7 +1,7 @@
-"""Numba twins of the flow estimator's parts (cpp/include/framefix/flow.hpp includes them), one
-section each, same steps in the same order: patch_search.hpp (patch_flow_level), flow_refine.hpp
-(refine_flow_level), pyramid.hpp (flow_luma, halve_plane, resize_flow) and consistency.hpp
-(consistency_ratio, and consistency_at, which the temporal twin shares)."""
+"""Numba twins of the flow estimator (cpp/include/framefix/flow.hpp: flow_from_luma) and of its
+parts, one section each, same steps in the same order: patch_search.hpp (patch_flow_level),
+flow_refine.hpp (refine_flow_level), pyramid.hpp (flow_luma, halve_plane, resize_flow) and
+consistency.hpp (consistency_ratio, and consistency_at, which the temporal twin shares)."""
 
 from __future__ import annotations
 
@@ -545,6 +545,32 @@ def resize_flow(flow, height, width, workers):
     out = np.empty((height, width, 2), np.float32)
     _resize(flow, out)
     return out
+
+
+# --- flow.hpp: the estimator ---------------------------------------------------------------------
+
+def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
+                   fixed_point, sor, omega, radius, epsilon, workers):
+    if i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0:
+        raise ValueError("flow_from_luma: bad settings for this image size")
+    pyramid = [(i0, i1)]
+    while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
+        a, b = pyramid[-1]
+        pyramid.append((halve_plane(a, workers), halve_plane(b, workers)))
+    finest = min(finest_level, len(pyramid) - 1)
+    top = len(pyramid) - 1
+    ch, cw = pyramid[top][0].shape
+    flow = np.zeros((ch, cw, 2), np.float32) if init is None else resize_flow(init, ch, cw, workers)
+    for level in range(top, finest - 1, -1):
+        a, b = pyramid[level]
+        if flow.shape[:2] != a.shape:
+            flow = resize_flow(flow, a.shape[0], a.shape[1], workers)
+        patch_flow_level(a, b, flow, patch, stride, iterations, propagation, workers)
+        if fixed_point > 0:
+            refine_flow_level(a, b, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, workers)
+    if flow.shape[:2] != i0.shape:
+        flow = resize_flow(flow, i0.shape[0], i0.shape[1], workers)
+    return flow
 
 
 # --- consistency.hpp: forward-backward check -----------------------------------------------------
