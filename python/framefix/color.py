@@ -1352,7 +1352,7 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
     """
     import contextlib
 
-    from framefix.deflicker import _check_shots
+    from framefix.shots import cuts_of_shots
     from framefix.io import is_sequence_target, open_clip, split_reference
     from framefix.outputs import atomic_output, check_distinct, check_output
     from framefix.pipeline import process_clip
@@ -1377,7 +1377,7 @@ def match_clip_colors(source, target, reference, *, method="mkl", per_frame=Fals
     given_cuts = None
     if shots is not None:
         ranges = read_shots(shots_file) if shots_file is not None else shots
-        given_cuts = _check_shots(func, ranges, _last_frame(func, ranges))
+        given_cuts = cuts_of_shots(func, ranges, _last_frame(func, ranges))
     elif side_files:
         given_cuts = []  # one file holds one grade: asked for, the clip gets one, fitted across all of it
 

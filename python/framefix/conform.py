@@ -297,7 +297,7 @@ def conform_clip(source, target, *, reference=None, hero_shot=None, shots=None, 
     >>> result = framefix.conform_clip("edit.mp4", "conformed.mp4", cube_dir="luts")  # doctest: +SKIP
     >>> print(framefix.conform.conform_text(result))  # doctest: +SKIP
     """
-    from framefix.deflicker import _check_shots
+    from framefix.shots import cuts_of_shots
     from framefix.io import is_sequence_target, open_clip, split_reference
     from framefix.outputs import atomic_output, check_distinct, check_output, output_group
     from framefix.pipeline import process_clip
@@ -330,7 +330,7 @@ def conform_clip(source, target, *, reference=None, hero_shot=None, shots=None, 
     given_cuts = ranges = None
     if shots is not None:
         ranges = read_shots(shots_file) if shots_file is not None else shots
-        given_cuts = _check_shots(func, ranges, _last_frame(func, ranges))
+        given_cuts = cuts_of_shots(func, ranges, _last_frame(func, ranges))
 
     first, second = _two_passes(progress)
     sampling = sample_shots(source, cuts=given_cuts, fps=fps, workers=workers, progress=first)

@@ -486,19 +486,6 @@ def _check_clip(func: str, frames) -> np.ndarray:
     return clip
 
 
-def _check_shots(func: str, shots, count: int) -> list[int]:
-    """Shots ``[(start, end), ...]`` covering 0..count in order -> the cuts between them."""
-    try:
-        pairs = [(int(a), int(b)) for a, b in shots]
-    except (TypeError, ValueError):
-        raise ValueError(f"{func}: shots must be (start, end) frame ranges, got {shots!r}") from None
-    if not pairs or pairs[0][0] != 0 or pairs[-1][1] != count or any(
-            a >= b for a, b in pairs) or any(pairs[i][1] != pairs[i + 1][0] for i in range(len(pairs) - 1)):
-        raise ValueError(f"{func}: shots must be consecutive [start, end) ranges from 0 to the clip's {count} frames, "
-                         f"got {pairs}")
-    return [a for a, _ in pairs[1:]]
-
-
 def deflicker(frames, *, mode: str = "auto", window: int | None = None, strength: float = 1.0, shots=None,
               keep_flashes: bool = False, workers: int | None = None) -> np.ndarray:
     """Remove flicker from a clip held in memory.
@@ -546,13 +533,14 @@ def deflicker(frames, *, mode: str = "auto", window: int | None = None, strength
     window = DEFAULT_WINDOW if window is None else _check_window(func, window)
     _check_strength(func, strength)
     workers = _backend.resolve_workers(workers, func)
-    from framefix.shots import detect_transitions
+    from framefix.shots import cuts_of_shots, detect_transitions
     from framefix.stats import frame_statistics
 
-    statistics = [frame_statistics(frame, tiles=(min(8, clip.shape[1]), min(8, clip.shape[2])), workers=workers)
+    statistics = [frame_statistics(frame, tiles=(min(8, clip.shape[1]), min(8, clip.shape[2])), luma_histogram=False,
+                                   workers=workers)
                   for frame in clip]
     transitions = detect_transitions(statistics)
-    cuts = transitions.cuts if shots is None else _check_shots(func, shots, clip.shape[0])
+    cuts = transitions.cuts if shots is None else cuts_of_shots(func, shots, clip.shape[0])
     operations = deflicker_operations(mode=mode, window=window, strength=strength, flashes=transitions.flashes,
                                       keep_flashes=keep_flashes, workers=workers)
     from framefix.pipeline import apply_operations

@@ -448,3 +448,17 @@ def read_shots(path) -> list[tuple[int, int]]:
             raise ValueError(f"{path}: shot {number} must have integer start and end frames, got {str(shot)[:60]}")
         ranges.append((bounds[0], bounds[1]))
     return ranges
+
+
+def cuts_of_shots(func: str, shots, count: int) -> list[int]:
+    """Shots ``[(start, end), ...]`` a caller gave for a clip of ``count`` frames, checked to cover
+    it in order (errors name ``func``), as the cuts between them."""
+    try:
+        pairs = [(int(a), int(b)) for a, b in shots]
+    except (TypeError, ValueError):
+        raise ValueError(f"{func}: shots must be (start, end) frame ranges, got {shots!r}") from None
+    if not pairs or pairs[0][0] != 0 or pairs[-1][1] != count or any(
+            a >= b for a, b in pairs) or any(pairs[i][1] != pairs[i + 1][0] for i in range(len(pairs) - 1)):
+        raise ValueError(f"{func}: shots must be consecutive [start, end) ranges from 0 to the clip's {count} frames, "
+                         f"got {pairs}")
+    return [a for a, _ in pairs[1:]]
