@@ -217,13 +217,18 @@ def _remove_leftovers(target: str) -> None:
 
 
 class _Frames:
-    """A progress callback that remembers how many frames were done."""
+    """A progress callback that remembers how many of the clip's frames were done; match-color
+    reads the clip twice (samples, then the grade) and counts both passes in one."""
 
-    def __init__(self):
-        self.done = 0
+    def __init__(self, passes: int):
+        self.passes, self.counted = passes, 0
 
     def __call__(self, done, total):
-        self.done = done
+        self.counted = done
+
+    @property
+    def done(self) -> int:
+        return self.counted // self.passes
 
 
 def _work(command: str, source: str, target: str, options: dict, overwrite: bool, frames: _Frames) -> dict:
@@ -271,7 +276,7 @@ def run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: boo
 
     options = dict(options)
     start = time.perf_counter()
-    frames = _Frames()
+    frames = _Frames(2 if command == "match-color" else 1)
     entry = {"input": job.source, "output": job.target, "status": "ok", "seconds": None, "frames": None,
              "frames_per_second": None, "error": None, "warnings": []}
     _remove_leftovers(job.target)
