@@ -263,12 +263,12 @@ def _work(command: str, source: str, target: str, options: dict, overwrite: bool
     return {}
 
 
-def run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bool) -> dict:
+def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bool) -> dict:
     """One clip, as a worker runs it: the output and its key appear together, or neither.
 
     Bad input (:class:`framefix.io.ClipError`, ``ValueError``, ``OSError``, an FFmpeg error)
     is the entry's ``failed`` status and error text; anything else is raised, for Dask to
-    retry. Not for direct use: :func:`run` submits it.
+    retry. :func:`run` submits it.
     """
     import av
 
@@ -331,7 +331,7 @@ def _client(client, scheduler, scheduler_file, local_workers, retries):
             yield local
 
 
-def dashboard_link(client) -> str | None:
+def _dashboard_link(client) -> str | None:
     """The dashboard's address, or None when the scheduler runs none."""
     if "dashboard" not in client.scheduler_info().get("services", {}):
         return None
@@ -436,7 +436,7 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
             futures = {}
             for rank, job in enumerate(todo):
                 stem = os.path.basename(job.target)
-                future = active.submit(run_clip, command, job, options, overwrite, strict, key=f"framefix-{command}-"
+                future = active.submit(_run_clip, command, job, options, overwrite, strict, key=f"framefix-{command}-"
                                        f"{stem}-{batch}-{rank}", retries=retries, priority=len(todo) - rank, pure=False)
                 futures[future] = job
             pending = distributed.as_completed(list(futures))
@@ -464,7 +464,7 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
             "seconds": round(time.perf_counter() - start, 3), **counts, "clips": clips}
 
 
-def summary(report: dict) -> str:
+def _summary(report: dict) -> str:
     """One line for the terminal: counts, time and the frames per second of the clips done."""
     done = [c for c in report["clips"] if c["status"] == "ok"]
     frames = sum(c["frames"] or 0 for c in done)
@@ -474,7 +474,7 @@ def summary(report: dict) -> str:
             + f" in {report['seconds']:.1f} s{rate}")
 
 
-def write_report(report: dict, path, *, overwrite: bool = False) -> None:
+def _write_report(report: dict, path, *, overwrite: bool = False) -> None:
     """Write the batch report as JSON; an earlier batch report there is replaced, any other
     existing file only with ``overwrite``."""
     from framefix.outputs import atomic_output
@@ -488,7 +488,7 @@ def write_report(report: dict, path, *, overwrite: bool = False) -> None:
         json.dump(report, f, indent=1, allow_nan=False)
 
 
-def print_failures(report: dict, stream=None) -> None:
+def _print_failures(report: dict, stream=None) -> None:
     """One line per clip that failed, as the command line's errors read."""
     for clip in report["clips"]:
         if clip["status"] in ("failed", "cancelled"):

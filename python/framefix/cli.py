@@ -474,7 +474,7 @@ def _run_batch(args) -> int:
     progress = _progress(args, "batch", unit="clips")
 
     def show_dashboard(client):
-        link = batch.dashboard_link(client)
+        link = batch._dashboard_link(client)
         if link and not args.quiet:
             print(f"framefix: Dask dashboard: {link}", file=sys.stderr)
 
@@ -487,10 +487,10 @@ def _run_batch(args) -> int:
     finally:
         progress.close()
     if args.report:
-        batch.write_report(report, args.report, overwrite=args.overwrite)
-    batch.print_failures(report)
+        batch._write_report(report, args.report, overwrite=args.overwrite)
+    batch._print_failures(report)
     if not args.quiet:
-        print(batch.summary(report), file=sys.stderr)
+        print(batch._summary(report), file=sys.stderr)
     return EXIT_OK if report["failed"] == report["cancelled"] == 0 else EXIT_SOME_FAILED
 
 
