@@ -1,4 +1,4 @@
-"""A one-line progress bar on stderr: frames done, frames/s and ETA. Silent when not a terminal."""
+"""A one-line progress bar on stderr: frames (or clips) done, their rate and ETA. Silent when not a terminal."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, label: str, *, enabled: bool | None = None, stream=None, interval: float = 0.2):
+    def __init__(self, label: str, *, enabled: bool | None = None, stream=None, interval: float = 0.2,
+                 unit: str = "frames"):
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.label = label
+        self.unit, self.rate_unit = unit, "fps" if unit == "frames" else f"{unit}/s"
         self.interval = interval
         self.start = time.perf_counter()
         self.last_draw = 0.0
@@ -33,9 +35,9 @@ class Progress:
             width = 24
             filled = min(width, int(width * done / total))
             eta = _clock((total - done) / rate) if rate > 0 else "?"
-            line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames  {rate:5.1f} fps  ETA {eta}"
+            line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {self.unit}  {rate:5.1f} {self.rate_unit}  ETA {eta}"
         else:
-            line = f"{self.label} {done} frames  {rate:5.1f} fps  {_clock(elapsed)} elapsed"
+            line = f"{self.label} {done} {self.unit}  {rate:5.1f} {self.rate_unit}  {_clock(elapsed)} elapsed"
         self.stream.write("\r" + line + "\x1b[K")
         self.stream.flush()
         self.drawn = True

@@ -1,6 +1,6 @@
 """The ``framefix`` command line.
 
-Exit codes: 0 success, 2 bad input or usage, 130 interrupted by Ctrl-C, 143 by SIGTERM. Errors are one
+Exit codes: 0 success, 1 some clips of a batch failed, 2 bad input or usage, 130 interrupted by Ctrl-C, 143 by SIGTERM. Errors are one
 line on stderr (``-v`` adds the traceback); a progress bar shows on a terminal unless ``-q``. A
 truncated or damaged input (fewer frames decode than its container announces) is a warning line
 and its decodable frames are used; ``--strict`` makes it an error. Every file a command writes
@@ -23,7 +23,7 @@ import traceback
 import warnings
 from fractions import Fraction
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 2, 130, 143
+EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class _Terminated(KeyboardInterrupt):
@@ -52,6 +52,11 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True,
                         help="output video file (.mp4, .mkv, .mov, .webm, .gif...), or a folder for numbered images")
     parser.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    _add_encode_options(parser)
+    parser.add_argument("--image-format", choices=["png", "tif"], default="png", help="for folder outputs")
+
+
+def _add_encode_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", help="video encoder; default by container: libx264, VP9 (libvpx-vp9) for .webm, "
                                         "a GIF with a palette made for the clip for .gif; also ffv1 (lossless), "
                                         "libx265, prores_ks")
@@ -60,14 +65,96 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="encoder speed preset (libx264/libx265: ultrafast ... veryslow); refused "
                                          "by encoders without it")
     parser.add_argument("--strict", action="store_true", help=_STRICT_HELP)
-    parser.add_argument("--image-format", choices=["png", "tif"], default="png", help="for folder outputs")
     parser.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
+
+
+_WORKERS_HELP = "threads for the kernels (-1: all cores)"
+
+
+# The options of the clip commands, shared by the one-clip command and its `batch` form.
+def _add_deflicker_options(parser: argparse.ArgumentParser, workers_help: str = _WORKERS_HELP) -> None:
+    from framefix.deflicker import MODES
+
+    parser.add_argument("--mode", default="auto", choices=list(MODES),
+                        help="global: per-frame tone curves; local: also a smooth gain field for regional "
+                             "flicker; auto (default): the field only where regional flicker exceeds noise")
+    parser.add_argument("--window", type=int, default=None, help="frames each frame is compared with, centred "
+                                                                 "(default 15)")
+    parser.add_argument("--strength", type=float, default=1.0, help="0..1, how much correction (default 1)")
+    parser.add_argument("--keep-flashes", action="store_true",
+                        help="leave one- and two-frame flashes alone (default: even them out)")
+    parser.add_argument("--workers", type=int, default=None, help=workers_help)
+
+
+def _add_match_options(parser: argparse.ArgumentParser, workers_help: str = _WORKERS_HELP) -> None:
+    from framefix.color import METHODS
+
+    parser.add_argument("--reference", required=True,
+                        help="an image, a clip (frames sampled across it) or CLIP@N (frame N, from 0)")
+    parser.add_argument("--method", default="mkl", choices=METHODS,
+                        help="mkl: mean and covariance (default); reinhard: CIELAB mean and spread; "
+                             "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves")
+    parser.add_argument("--per-frame", action="store_true",
+                        help="fit every frame (for lighting that changes on purpose) instead of one grade per shot")
+    parser.add_argument("--smooth", type=int, default=None,
+                        help="with --per-frame: average the fits over this many frames (default 9)")
+    parser.add_argument("--mask", metavar="IMAGE",
+                        help="only the input's pixels that are bright in this image count for the statistics")
+    parser.add_argument("--reference-mask", metavar="IMAGE",
+                        help="only the reference's pixels that are bright in this image count")
+    parser.add_argument("--workers", type=int, default=None, help=workers_help)
+
+
+def _add_analyze_options(parser: argparse.ArgumentParser, workers_help: str = _WORKERS_HELP) -> None:
+    parser.add_argument("--flow", action=argparse.BooleanOptionalAction, default=None,
+                        help="also compare every frame pair along the motion: warping error, temporal "
+                             "inconsistency, regional flicker (slower: two flows a frame)")
+    parser.add_argument("--workers", type=int, default=None, help=workers_help)
+
+
+def _add_batch_parser(commands, common: argparse.ArgumentParser) -> None:
+    from framefix.batch import COMMANDS
+
+    batch = commands.add_parser(
+        "batch", parents=[common], help="run a clip command over many clips on Dask (this machine or a cluster)",
+        description="One Dask task per clip, largest first; outputs in OUTDIR named after the inputs, each with "
+                    "a key file (NAME.framefix.json) so a re-run skips complete outputs. Exit 0 only if every clip "
+                    "succeeded, 1 if some failed. Needs Dask: pip install \"framefix[dask]\".")
+    jobs = batch.add_subparsers(dest="batch_command", metavar="COMMAND")
+    jobs.required = True
+    adders = {"deflicker": _add_deflicker_options, "match-color": _add_match_options,
+              "analyze": _add_analyze_options, "convert": None}
+    for name in COMMANDS:
+        job = jobs.add_parser(name, parents=[common], help=f"framefix {name} on every clip")
+        job.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders of them, or glob patterns")
+        job.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR", help="existing folder for the outputs")
+        if adders[name] is not None:
+            adders[name](job, workers_help="threads for the kernels per clip (default 1: clips run in parallel)")
+        if name == "analyze":
+            job.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
+            job.add_argument("--strict", action="store_true", help=_STRICT_HELP)
+        else:
+            _add_encode_options(job)
+            job.add_argument("--ext", help="the outputs' container, such as .mkv (default: each input's own)")
+        cluster = job.add_mutually_exclusive_group()
+        cluster.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786)")
+        cluster.add_argument("--scheduler-file", metavar="FILE", help="a Dask scheduler file")
+        cluster.add_argument("--local-workers", type=int, metavar="N",
+                             help="worker processes on this machine (default: one per core; used when no scheduler "
+                                  "is given and DASK_SCHEDULER_ADDRESS is not set)")
+        job.add_argument("--retries", type=int, default=2, help="extra attempts of a clip whose task raised or "
+                                                                "whose worker died (default 2)")
+        job.add_argument("--fail-fast", action="store_true", help="cancel the remaining clips at the first failure")
+        job.add_argument("--report", metavar="JSON", help="write the batch report (per clip: status, times, "
+                                                          "frames/s, error, flicker before and after)")
+        job.add_argument("--overwrite", action="store_true",
+                         help="redo every clip, replacing outputs (default: skip complete ones)")
+        job.set_defaults(run=_run_batch)
 
 
 def _build_parser() -> argparse.ArgumentParser:
     from framefix import __version__
     from framefix.color import METHODS
-    from framefix.deflicker import MODES as DEFLICKER_MODES
     from framefix.flow import PRESETS
 
     parser = argparse.ArgumentParser(
@@ -95,28 +182,15 @@ def _build_parser() -> argparse.ArgumentParser:
     match = commands.add_parser("match-color", parents=[common],
                                 help="grade a clip to match a reference image, clip or frame, one grade per shot")
     match.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
-    match.add_argument("--reference", required=True,
-                       help="an image, a clip (frames sampled across it) or CLIP@N (frame N, from 0)")
-    match.add_argument("--method", default="mkl", choices=METHODS,
-                       help="mkl: mean and covariance (default); reinhard: CIELAB mean and spread; "
-                            "histogram: per-channel curves; hm-mkl-hm: curves, mkl, curves")
-    match.add_argument("--per-frame", action="store_true",
-                       help="fit every frame (for lighting that changes on purpose) instead of one grade per shot")
+    _add_match_options(match)
     match.add_argument("--shots", metavar="JSON",
                        help="the shots, from framefix analyze --json (default: found while reading the clip: "
                             "changes of picture and persistent steps of color or exposure)")
-    match.add_argument("--smooth", type=int, default=None,
-                       help="with --per-frame: average the fits over this many frames (default 9)")
-    match.add_argument("--mask", metavar="IMAGE",
-                       help="only the input's pixels that are bright in this image count for the statistics")
-    match.add_argument("--reference-mask", metavar="IMAGE",
-                       help="only the reference's pixels that are bright in this image count")
     match.add_argument("--save-transform", metavar="FILE",
                        help="also write the grade as .json or .npz (then one grade for the whole clip)")
     match.add_argument("--cube", metavar="FILE",
                        help="also write the grade as a 33^3 .cube 3D LUT (then one grade for the whole clip; "
                             "framefix conform --cube-dir writes one per shot)")
-    match.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
     _add_output_options(match)
     match.set_defaults(run=_run_match_color)
 
@@ -152,13 +226,10 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("clip", help="video file, image folder or pattern like frames/%%05d.png")
     analyze.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     analyze.add_argument("--plot", metavar="FILE", help="write a PNG plot (needs matplotlib)")
-    analyze.add_argument("--flow", action=argparse.BooleanOptionalAction, default=None,
-                         help="also compare every frame pair along the motion: warping error, temporal "
-                              "inconsistency, regional flicker (slower: two flows a frame)")
+    _add_analyze_options(analyze)
     analyze.add_argument("--heatmap", metavar="VIDEO",
                          help="write the temporal inconsistency maps as a video (implies --flow)")
     analyze.add_argument("--overwrite", action="store_true", help="replace report files that exist")
-    analyze.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
     analyze.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
     analyze.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     analyze.set_defaults(run=_run_analyze)
@@ -175,20 +246,14 @@ def _build_parser() -> argparse.ArgumentParser:
     deflicker = commands.add_parser("deflicker", parents=[common],
                                     help="remove flicker (exposure, contrast, white balance, regional shimmer)")
     deflicker.add_argument("input", help="video file, image folder or pattern like frames/%%05d.png")
-    deflicker.add_argument("--mode", default="auto", choices=list(DEFLICKER_MODES),
-                           help="global: per-frame tone curves; local: also a smooth gain field for regional "
-                                "flicker; auto (default): the field only where regional flicker exceeds noise")
-    deflicker.add_argument("--window", type=int, default=None,
-                           help="frames each frame is compared with, centred (default 15)")
-    deflicker.add_argument("--strength", type=float, default=1.0, help="0..1, how much correction (default 1)")
-    deflicker.add_argument("--keep-flashes", action="store_true",
-                           help="leave one- and two-frame flashes alone (default: even them out)")
+    _add_deflicker_options(deflicker)
     deflicker.add_argument("--report", metavar="JSON",
                            help="write per-shot measures before and after (adds flow analyses of input and output)")
     deflicker.add_argument("--plot", metavar="PNG", help="plot before and after (needs matplotlib; adds flow analyses)")
-    deflicker.add_argument("--workers", type=int, default=None, help="threads for the kernels (-1: all cores)")
     _add_output_options(deflicker)
     deflicker.set_defaults(run=_run_deflicker)
+
+    _add_batch_parser(commands, common)
 
     demo = commands.add_parser("demo", parents=[common], help="make a flickering synthetic clip and show what framefix does")
     demo.add_argument("-o", "--output", default="framefix-demo", help="folder for the files (default ./framefix-demo)")
@@ -231,10 +296,10 @@ def _check_video_output(args) -> None:
         video_codec(args.output, args.codec, crf=args.crf, preset=args.preset)
 
 
-def _progress(args, label: str):
+def _progress(args, label: str, unit: str = "frames"):
     from framefix._progress import Progress
 
-    return Progress(label, enabled=False if args.quiet else None)
+    return Progress(label, enabled=False if args.quiet else None, unit=unit)
 
 
 def _write_with_progress(args, label: str, write) -> int:
@@ -386,6 +451,47 @@ def _run_deflicker(args) -> int:
     if not args.quiet:
         args.wrote.append(args.output)
     return EXIT_OK
+
+
+# the batch command line's options that are the command's library options
+_BATCH_OPTIONS = ("mode", "window", "strength", "keep_flashes", "reference", "method", "per_frame", "smooth", "mask",
+                  "reference_mask", "flow", "workers", "codec", "crf", "preset", "fps")
+
+
+def _run_batch(args) -> int:
+    from framefix import batch
+
+    batch._require_dask()  # before any work: without Dask, one line on how to install it
+    options = {name: getattr(args, name) for name in _BATCH_OPTIONS if getattr(args, name, None) is not None}
+    if args.batch_command == "match-color":
+        if args.smooth is not None and not args.per_frame:
+            raise ValueError("--smooth averages per-frame fits; add --per-frame")
+        options["smooth"] = 9 if args.smooth is None else args.smooth  # the one-clip command's default
+    if args.report:
+        from framefix.outputs import check_distinct
+
+        check_distinct(args.inputs, [args.report])
+    progress = _progress(args, "batch", unit="clips")
+
+    def show_dashboard(client):
+        link = batch._dashboard_link(client)
+        if link and not args.quiet:
+            print(f"framefix: Dask dashboard: {link}", file=sys.stderr)
+
+    try:
+        report = batch.run(args.batch_command, args.inputs, args.output_dir, options=options,
+                           extension=getattr(args, "ext", None), scheduler=args.scheduler,
+                           scheduler_file=args.scheduler_file, local_workers=args.local_workers, retries=args.retries,
+                           fail_fast=args.fail_fast, overwrite=args.overwrite, strict=args.strict,
+                           progress=progress, on_client=show_dashboard)
+    finally:
+        progress.close()
+    if args.report:
+        batch._write_report(report, args.report, overwrite=args.overwrite)
+    batch._print_failures(report)
+    if not args.quiet:
+        print(batch._summary(report), file=sys.stderr)
+    return EXIT_OK if report["failed"] == report["cancelled"] == 0 else EXIT_SOME_FAILED
 
 
 def _run_demo(args) -> int:
