@@ -87,14 +87,15 @@ def test_the_wheel_installs_and_runs_with_no_compiler(manylinux_wheel, tmp_path)
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
     purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip())
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
+          str(wheel)])
     # framefix's dependencies (numpy, numba, av) from this interpreter's site directories, listed
     # by a .pth file: the venv's own framefix comes first, and .pth files in those directories
-    # (an editable install's import hook) are not run
+    # (an editable install's import hook) are not run. Written after the install, or pip would
+    # find this interpreter's framefix there and install nothing.
     sources = [p for p in [*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_path("purelib")]
                if os.path.isdir(p)]
     (purelib / "framefix-test-deps.pth").write_text("\n".join(dict.fromkeys(sources)) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
-          str(wheel)])
 
     env = {"PATH": str(venv / "bin"), "HOME": str(tmp_path), "CC": "/bin/false", "CXX": "/bin/false",
            "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
