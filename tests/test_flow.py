@@ -224,6 +224,8 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, stride=0), ValueError, "stride must be an int >= 1"),
     (lambda: framefix.estimate_flow(BAD, BAD, refine_sweeps=-1), ValueError, "refine_sweeps must be an int >= 0"),
     (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
+    (lambda: framefix.estimate_flow(BAD, BAD, propagation=1), ValueError, "propagation must be True or False, got 1"),
+    (lambda: framefix.flow.kernel_settings("fast", propagation="yes"), ValueError, "propagation must be True or False"),
     (lambda: framefix.estimate_flow(BAD, BAD, init=np.full((40, 50, 2), np.nan, np.float32)), ValueError,
      "init contains NaN"),
     (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e39), ValueError, r"smoothness must be a number in 1e-06\.\.1e\+06"),
