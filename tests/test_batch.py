@@ -137,6 +137,24 @@ def test_a_corrupt_clip_fails_alone(client, clips, tmp_path, capsys):
     assert sorted(os.listdir(out)) == sorted(f"clip{i}.mkv{s}" for i in range(3) for s in ("", batch.KEY_SUFFIX))
 
 
+def test_fail_fast_cancels_the_clips_not_yet_done(client, clips, tmp_path):
+    # the broken file is the largest, so it runs first; eight good clips are left behind it
+    (clips / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 4096)
+    for i in range(3, 8):
+        write_video(clips / f"clip{i}.mp4", flickering(12, seed=i))
+    out = tmp_path / "out"
+    report = batch.run("convert", [clips], out, options={"codec": "ffv1"}, extension=".mkv", client=client,
+                       fail_fast=True)
+    entries = {os.path.basename(c["input"]): c for c in report["clips"]}
+    assert entries["broken.mp4"]["status"] == "failed"
+    assert report["cancelled"] >= 1 and report["ok"] + report["cancelled"] == 8
+    # what was cancelled left nothing behind; what finished is whole, with its key
+    assert temporaries(out) == []
+    for name, entry in entries.items():
+        target = out / (os.path.splitext(name)[0] + ".mkv")
+        assert target.exists() == (entry["status"] == "ok"), name
+
+
 def test_options_are_checked_before_any_clip_runs(client, clips, tmp_path):
     with pytest.raises(ValueError, match="retries"):
         batch.run("convert", [clips], tmp_path / "out", retries=-1, client=client)

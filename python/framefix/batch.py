@@ -62,6 +62,7 @@ _FILE_OPTIONS = ("reference", "mask", "reference_mask")
 # options that change how fast, not what is written: not part of the key
 _SPEED_OPTIONS = ("workers",)
 _KNOWN_ERRORS = (ClipError, ValueError, OSError)
+_CANCELLED = "cancelled after another clip failed (fail_fast)"
 
 
 def _require_dask():
@@ -216,15 +217,29 @@ def _remove_leftovers(target: str) -> None:
                     os.remove(os.path.join(folder, entry))
 
 
+class _Stopped(Exception):
+    """Raised inside a clip's work when the batch was told to stop (fail_fast)."""
+
+
 class _Frames:
     """A progress callback that remembers how many of the clip's frames were done; match-color
-    reads the clip twice (samples, then the grade) and counts both passes in one."""
+    reads the clip twice (samples, then the grade) and counts both passes in one. With a
+    ``stop`` event (fail_fast), it ends the work between frames once the event is set: a
+    running Dask task cannot be cancelled from outside, so it stops itself, and its output
+    context removes what it had written."""
 
-    def __init__(self, passes: int):
-        self.passes, self.counted = passes, 0
+    _CHECK_EVERY = 0.2  # seconds between looks at the event (each is a round trip to the scheduler)
+
+    def __init__(self, passes: int, stop=None):
+        self.passes, self.counted, self.stop = passes, 0, stop
+        self.checked = time.monotonic()
 
     def __call__(self, done, total):
         self.counted = done
+        if self.stop is not None and time.monotonic() - self.checked >= self._CHECK_EVERY:
+            self.checked = time.monotonic()
+            if self.stop.is_set():
+                raise _Stopped
 
     @property
     def done(self) -> int:
@@ -263,7 +278,8 @@ def _work(command: str, source: str, target: str, options: dict, overwrite: bool
     return {}
 
 
-def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bool) -> dict:
+def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bool, stop_name: str | None = None
+              ) -> dict:
     """One clip, as a worker runs it: the output and its key appear together, or neither.
 
     Bad input (:class:`framefix.io.ClipError`, ``ValueError``, ``OSError``, an FFmpeg error)
@@ -276,10 +292,17 @@ def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bo
 
     options = dict(options)
     start = time.perf_counter()
-    frames = _Frames(2 if command == "match-color" else 1)
+    stop = None
+    if stop_name is not None:
+        import distributed
+
+        stop = distributed.Event(stop_name)
+    frames = _Frames(2 if command == "match-color" else 1, stop)
     entry = {"input": job.source, "output": job.target, "status": "ok", "seconds": None, "frames": None,
              "frames_per_second": None, "error": None, "warnings": []}
     _remove_leftovers(job.target)
+    if stop is not None and stop.is_set():
+        return {**entry, "status": "cancelled", "error": _CANCELLED}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("error" if strict else "always", IncompleteClipWarning)
@@ -293,6 +316,8 @@ def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bo
     except (*_KNOWN_ERRORS, av.FFmpegError) as exc:
         entry["status"] = "failed"
         entry["error"] = (str(exc).splitlines() or [type(exc).__name__])[0]
+    except _Stopped:
+        entry["status"], entry["error"] = "cancelled", _CANCELLED
     seconds = time.perf_counter() - start
     entry["seconds"] = round(seconds, 3)
     entry["frames"] = frames.done
@@ -373,7 +398,8 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
         Extra attempts of a clip whose task raised unexpectedly; on the local cluster also the
         worker deaths a clip survives (a cluster of its own keeps its scheduler's setting).
     fail_fast : bool
-        Cancel the clips not yet done at the first failure.
+        At the first failure, stop the clips not yet done: queued ones do not start, running
+        ones end at their next frame and leave nothing behind (reported ``cancelled``).
     overwrite : bool
         Redo every clip, replacing outputs (otherwise complete outputs are skipped and other
         existing files at the targets are a clip's failure).
@@ -433,19 +459,22 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
             if on_client is not None:
                 on_client(active)
             batch = uuid.uuid4().hex[:8]  # fresh keys: a long-lived client must not hand back an old result
+            stop_name = f"framefix-{command}-{batch}-stop" if fail_fast else None
+            stop = distributed.Event(stop_name, client=active) if fail_fast else None
             futures = {}
             for rank, job in enumerate(todo):
                 stem = os.path.basename(job.target)
-                future = active.submit(_run_clip, command, job, options, overwrite, strict, key=f"framefix-{command}-"
-                                       f"{stem}-{batch}-{rank}", retries=retries, priority=len(todo) - rank, pure=False)
+                future = active.submit(_run_clip, command, job, options, overwrite, strict, stop_name,
+                                       key=f"framefix-{command}-{stem}-{batch}-{rank}", retries=retries,
+                                       priority=len(todo) - rank, pure=False)
                 futures[future] = job
             pending = distributed.as_completed(list(futures))
             for future in pending:
                 job = futures[future]
                 try:
                     entry = future.result()
-                except distributed.CancelledError:
-                    entry = {"status": "cancelled", "error": "cancelled after another clip failed (fail_fast)"}
+                except distributed.CancelledError:  # by someone else, on the caller's client
+                    entry = {"status": "cancelled", "error": "cancelled"}
                 except Exception as exc:  # retries exhausted, or the worker died too often
                     entry = {"status": "failed", "error": (str(exc).splitlines() or [type(exc).__name__])[0]}
                 entries[job.target] = {"input": job.source, "output": job.target, "seconds": None, "frames": None,
@@ -453,10 +482,10 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
                 done += 1
                 if progress is not None:
                     progress(done, len(jobs))
-                if fail_fast and entries[job.target]["status"] == "failed":
-                    for other in futures:
-                        if not other.done():
-                            other.cancel()
+                if stop is not None and entries[job.target]["status"] == "failed":
+                    # every clip still queued or running ends itself at its next frame and
+                    # cleans up; waiting for them keeps the report true to what is on disk
+                    stop.set()
     clips = [entries[job.target] for job in jobs]
     counts = {status: sum(c["status"] == status for c in clips) for status in ("ok", "skipped", "failed", "cancelled")}
     return {"format": REPORT_FORMAT, "version": 1, "framefix": __version__, "command": command,
