@@ -144,7 +144,9 @@ def _add_batch_parser(commands, common: argparse.ArgumentParser) -> None:
                                   "is given and DASK_SCHEDULER_ADDRESS is not set)")
         job.add_argument("--retries", type=int, default=2, help="extra attempts of a clip whose task raised or "
                                                                 "whose worker died (default 2)")
-        job.add_argument("--fail-fast", action="store_true", help="at the first failure, stop the clips not yet done (running ones end at their next frame, leaving nothing behind)")
+        job.add_argument("--fail-fast", action="store_true",
+                         help="at the first failure, stop the clips not yet done (running ones end at their next "
+                              "frame, leaving nothing behind)")
         job.add_argument("--report", metavar="JSON", help="write the batch report (per clip: status, times, "
                                                           "frames/s, error, flicker before and after)")
         job.add_argument("--overwrite", action="store_true",
