@@ -68,6 +68,13 @@ def _origins(size, patch, stride):
 
 
 @njit(cache=True, nogil=True)
+def _patch_buffers(n):
+    # the C++ PatchSolver's scratch: template, its gradients, the warped patch, sums' terms
+    return (np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32),
+            np.empty(n, np.float32))
+
+
+@njit(cache=True, nogil=True)
 def _set_template(i0, ox, oy, p, t, gx, gy, scratch):
     # the C++ PatchSolver::set_template: the normalised patch, its gradients and Gauss-Newton matrix
     n = p * p
@@ -157,11 +164,7 @@ def _solve(i1, ox, oy, p, u0, v0, iterations, t, gx, gy, hxx, hxy, hyy, det, war
 @njit(cache=True, nogil=True)
 def _solve_rows(i0, i1, flow, xs, ys, p, iterations, r0, r1, pu, pv, cost, m0, s0, m1, s1):
     n = p * p
-    t = np.empty(n, np.float32)
-    gx = np.empty(n, np.float32)
-    gy = np.empty(n, np.float32)
-    warped = np.empty(n, np.float32)
-    scratch = np.empty(n, np.float32)
+    t, gx, gy, warped, scratch = _patch_buffers(n)
     nx = xs.shape[0]
     for r in range(r0, r1):
         for c in range(nx):
@@ -201,11 +204,7 @@ def _offer(i0, i1, ox, oy, p, iterations, k, source, pu, pv, cost, m1, s1, t, gx
 @njit(cache=True, nogil=True)
 def _propagate_rows(i0, i1, xs, ys, p, iterations, r0, r1, pu, pv, cost, m1, s1):
     n = p * p
-    t = np.empty(n, np.float32)
-    gx = np.empty(n, np.float32)
-    gy = np.empty(n, np.float32)
-    warped = np.empty(n, np.float32)
-    scratch = np.empty(n, np.float32)
+    t, gx, gy, warped, scratch = _patch_buffers(n)
     nx = xs.shape[0]
     for r in range(r0, r1):
         for c in range(1, nx):
@@ -219,11 +218,7 @@ def _propagate_rows(i0, i1, xs, ys, p, iterations, r0, r1, pu, pv, cost, m1, s1)
 @njit(cache=True, nogil=True)
 def _propagate_columns(i0, i1, xs, ys, p, iterations, c0, c1, pu, pv, cost, m1, s1):
     n = p * p
-    t = np.empty(n, np.float32)
-    gx = np.empty(n, np.float32)
-    gy = np.empty(n, np.float32)
-    warped = np.empty(n, np.float32)
-    scratch = np.empty(n, np.float32)
+    t, gx, gy, warped, scratch = _patch_buffers(n)
     nx = xs.shape[0]
     ny = ys.shape[0]
     for c in range(c0, c1):
