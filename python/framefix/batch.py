@@ -327,6 +327,16 @@ def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bo
 
 # ----------------------------------------------------------------------------- the batch (client)
 
+def _check_cluster_settings(func: str, retries, local_workers, client, scheduler, scheduler_file) -> None:
+    for name, value in (("retries", retries), ("local_workers", local_workers)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
+                                  or (name == "local_workers" and value == 0)):
+            raise ValueError(f"{func}: {name} must be a {'positive' if name == 'local_workers' else 'non-negative'} "
+                             f"integer, got {value!r}")
+    if sum(x is not None for x in (client, scheduler, scheduler_file)) > 1:
+        raise ValueError(f"{func}: give one of client, scheduler and scheduler_file")
+
+
 @contextlib.contextmanager
 def _client(client, scheduler, scheduler_file, local_workers, retries):
     """The caller's client, one to a scheduler, or a local cluster of single-threaded processes."""
@@ -430,13 +440,7 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
     (0, {'before': 4.1, 'after': 0.6})
     """
     distributed = _require_dask()
-    for name, value in (("retries", retries), ("local_workers", local_workers)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
-                                  or (name == "local_workers" and value == 0)):
-            raise ValueError(f"batch: {name} must be a {'positive' if name == 'local_workers' else 'non-negative'} "
-                             f"integer, got {value!r}")
-    if sum(x is not None for x in (client, scheduler, scheduler_file)) > 1:
-        raise ValueError("batch: give one of client, scheduler and scheduler_file")
+    _check_cluster_settings("batch", retries, local_workers, client, scheduler, scheduler_file)
     options = dict(options or {})
     if "workers" in _OPTIONS.get(command, ()) and options.get("workers") is None:
         options["workers"] = 1  # one thread per clip: the clips are the parallelism

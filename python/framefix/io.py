@@ -21,7 +21,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-__all__ = ["ClipError", "ClipInfo", "AudioInfo", "IncompleteClipWarning", "open_clip", "IMAGE_EXTENSIONS"]
+__all__ = ["ClipError", "ClipInfo", "AudioInfo", "IncompleteClipWarning", "SeekError", "open_clip", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 DEFAULT_SEQUENCE_FPS = Fraction(24)
@@ -29,6 +29,11 @@ DEFAULT_SEQUENCE_FPS = Fraction(24)
 
 class ClipError(Exception):
     """A clip that cannot be read or written; the message is one line meant for the user."""
+
+
+class SeekError(ClipError):
+    """A video that cannot be entered exactly mid-way by seeking (:meth:`Clip.frames_from`): read
+    it from the first frame instead."""
 
 
 class IncompleteClipWarning(ClipError, UserWarning):
@@ -340,6 +345,141 @@ class Clip:
         else:
             yield from self._video_items(audio)
 
+    def audio_packets(self) -> Iterator:
+        """The audio packets of :attr:`audio_streams`, in file order, without decoding any video
+        (for copying the audio beside frames that come from elsewhere).
+
+        Yields
+        ------
+        av.Packet
+        """
+        if self._container is None:
+            return
+        streams = self.audio_streams
+        if not streams:
+            return
+        try:
+            for packet in self._container.demux(*streams):
+                if packet.dts is not None:
+                    yield packet
+        except av.FFmpegError as exc:
+            raise ClipError(f"{self.path}: reading the audio failed ({_reason(exc)})") from None
+
+    def frame_times(self) -> list[int] | None:
+        """Every frame's presentation time (in ``info.time_base`` units), in order, from the
+        container's packets without decoding: what :meth:`frames_from` needs to start mid-clip.
+
+        Returns
+        -------
+        list of int or None
+            One time per frame (an image sequence's are its indices); None when the container
+            does not give every frame a time of its own (then a reader must decode from the start).
+
+        Raises
+        ------
+        ClipError
+            The file cannot be read.
+        """
+        if self._files is not None:
+            return list(range(len(self._files)))
+        container = _open_container(self.path)
+        times = []
+        try:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.pts is None:
+                    return None
+                times.append(int(packet.pts))
+        except av.FFmpegError as exc:
+            raise ClipError(f"{self.path}: reading failed after {len(times)} packets ({_reason(exc)})") from None
+        finally:
+            container.close()
+        times.sort()
+        if any(a == b for a, b in zip(times, times[1:])):
+            return None
+        return times
+
+    def frames_from(self, start: int, frame_times: list[int] | None = None) -> Iterator[tuple[np.ndarray, int]]:
+        """``(frame, pts)`` from frame ``start`` (counted from 0) to the end, the same frames and
+        times :meth:`items` gives there.
+
+        With ``frame_times`` (from :meth:`frame_times`) a video is entered at the keyframe before
+        ``start``, and every frame is checked against its expected time; without, it is decoded
+        from the first frame. Stop iterating when done: only what is asked for is decoded.
+
+        Parameters
+        ----------
+        start : int
+            The first frame wanted.
+        frame_times : list of int, optional
+            Every frame's presentation time.
+
+        Yields
+        ------
+        tuple
+            ``(frame_array, pts)``.
+
+        Raises
+        ------
+        SeekError
+            The clip cannot be entered exactly there (a frame is missing or out of place after the
+            seek): read it without ``frame_times``.
+        ClipError
+            Decoding fails.
+        """
+        if not isinstance(start, int) or start < 0:
+            raise ValueError(f"frames_from: start must be an int >= 0, got {start!r}")
+        if self._files is not None:
+            for _, array, pts in self._sequence_items(start):
+                yield array, pts
+            return
+        if frame_times is None or start == 0:
+            for index, (_, array, pts) in enumerate(self.items(audio=False)):
+                if index >= start:
+                    yield array, pts
+            return
+        if start >= len(frame_times):
+            return
+        yield from self._seek_frames(start, frame_times)
+
+    # Frames before the wanted one that a seek starts from: a keyframe found by decode time can
+    # show later than the frame wanted (B-frames), so look a little further back first, then further.
+    _SEEK_LEAD = (8, 64)
+
+    def _seek_frames(self, start: int, frame_times: list[int]) -> Iterator[tuple[np.ndarray, int]]:
+        _, _, fmt = _frame_layout(self.info.pix_fmt)
+        matrix = _swscale_matrix(self.info.color["matrix"], self.info.height)
+        color_range = _swscale_range(self.info.color["range"])
+        for lead in self._SEEK_LEAD:
+            container = _open_container(self.path)
+            try:
+                video = container.streams.video[0]
+                video.thread_type = "AUTO"
+                container.seek(frame_times[max(0, start - lead)], stream=video, backward=True, any_frame=False)
+                index = start
+                for frame in container.decode(video):
+                    if frame.pts is not None and frame.pts < frame_times[start]:
+                        continue
+                    if index == len(frame_times):
+                        raise SeekError(f"{self.path}: more frames than packets; cannot enter mid-clip")
+                    if frame.pts != frame_times[index] or frame.is_corrupt:
+                        if index == start:
+                            break  # entered too late: try from further back
+                        raise SeekError(f"{self.path}: frame {index} is not where the container's index "
+                                        "puts it; cannot enter mid-clip")
+                    yield self._to_array(frame, fmt, matrix, color_range), frame.pts
+                    index += 1
+                else:
+                    if index < len(frame_times):
+                        raise ClipError(f"{self.path}: decoding stopped at frame {index} of {len(frame_times)}")
+                    return
+            except av.FFmpegError as exc:
+                raise ClipError(f"{self.path}: decoding failed ({_reason(exc)})") from None
+            finally:
+                container.close()
+        raise SeekError(f"{self.path}: frame {start} cannot be reached by seeking; cannot enter mid-clip")
+
     def _to_array(self, frame: av.VideoFrame, fmt: str, matrix: str, color_range: str) -> np.ndarray:
         if frame.format.is_rgb:
             rgb = frame.reformat(format=fmt, src_colorspace=matrix, src_color_range=color_range,
@@ -413,10 +553,10 @@ class Clip:
             warnings.warn(IncompleteClipWarning(f"{self.path}: {' and '.join(problems)}; the file looks truncated "
                                                 "or damaged"), stacklevel=3)
 
-    def _sequence_items(self):
+    def _sequence_items(self, start: int = 0):
         _, _, fmt = _frame_layout(self.info.pix_fmt)
         first = self._files[0]
-        for index, path in enumerate(self._files):
+        for index, path in enumerate(self._files[start:], start):
             container = _open_container(path)
             try:
                 frame = next(container.decode(video=0), None)

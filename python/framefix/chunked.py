@@ -1,0 +1,493 @@
+"""One long clip across a Dask cluster: ``framefix deflicker long.mp4 -o out.mp4 --local-workers N``.
+
+The clip is split into chunks that workers process at the same time, and the result is the
+single-process result, frame for frame and bit for bit (before the final encode):
+
+1. **Statistics, in parallel.** Each worker reads one stretch of the clip (entering it at a
+   keyframe, :meth:`framefix.io.Clip.frames_from`) and returns every frame's statistics, the
+   same :class:`framefix.TransitionTracker` takes from the frames in a single pass.
+2. **Shots, on the client.** The tracker's cuts and flashes, from those statistics: the same
+   decisions the single pass makes.
+3. **Chunks, in parallel.** Chunk boundaries go on cuts where one is near, else anywhere; a chunk
+   also reads the frames its first and last frames' temporal windows need (its halo, never across
+   a cut), runs the deflicker's operations over them and keeps only its own frames. A frame's
+   correction depends only on the frames of its shot within the operations' windows, so it comes
+   out as in the single pass. Each chunk is written losslessly (RGB, FFvHuff) as a segment beside
+   the target, through the safe-output path.
+4. **The final encode, on the client,** segment after segment as they are done (the encode
+   overlaps the chunks still running), with the source's audio copied and its frame times kept.
+   Segments are removed as they are read, and whatever happens, the segment folder with them.
+
+Tasks take paths, never frames: workers read the source and write segments on storage the client
+sees. Dask retries a chunk whose worker dies (``retries``); a retried chunk rewrites its segment
+from scratch. Dask is optional (``pip install "framefix[dask]"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from framefix import _backend, _validate
+from framefix.io import ClipError
+
+__all__ = ["Chunk", "ChunkedRun", "deflicker_chunked", "plan_chunks"]
+
+SEGMENT_CODEC = "ffvhuff"  # lossless RGB (8 and 16 bits), fast both ways
+SEGMENT_EXTENSION = ".nut"
+_PROGRESS_EVERY = 0.5  # seconds between a task's progress messages to the client
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """Frames ``start..stop-1`` are this chunk's output; it reads ``read_start..read_stop-1``
+    (its own frames plus the halo its windows need, within their shots)."""
+
+    start: int
+    stop: int
+    read_start: int
+    read_stop: int
+
+
+def plan_chunks(frame_count: int, cuts: Sequence[int], count: int, *, halo_before: int, halo_after: int) -> list[Chunk]:
+    """Split ``frame_count`` frames into about ``count`` chunks of similar length, a boundary
+    moved onto a cut where one lies within a quarter of a chunk of it (no halo is needed there).
+
+    Parameters
+    ----------
+    frame_count : int
+        Frames in the clip.
+    cuts : sequence of int
+        First frames of new shots.
+    count : int
+        Chunks wanted (fewer for short clips: a chunk is never shorter than its halo).
+    halo_before, halo_after : int
+        Frames before and after a frame that its output depends on (within its shot).
+
+    Returns
+    -------
+    list of Chunk
+        In order, covering every frame once.
+    """
+    _validate.integer("plan_chunks", "frame_count", frame_count, low=1)
+    _validate.integer("plan_chunks", "count", count, low=1)
+    halo_before = _validate.integer("plan_chunks", "halo_before", halo_before, low=0)
+    halo_after = _validate.integer("plan_chunks", "halo_after", halo_after, low=0)
+    cuts = sorted({int(c) for c in cuts if 0 < int(c) < frame_count})
+    count = max(1, min(count, frame_count // max(1, halo_before + halo_after)))
+    length = frame_count / count
+    bounds = [0]
+    for k in range(1, count):
+        ideal = round(k * length)
+        near = [c for c in cuts if abs(c - ideal) <= length / 4]
+        boundary = min(near, key=lambda c: abs(c - ideal)) if near else ideal
+        if boundary > bounds[-1]:
+            bounds.append(boundary)
+    bounds.append(frame_count)
+    chunks = []
+    for start, stop in zip(bounds, bounds[1:]):
+        shot_start = max([0, *(c for c in cuts if c <= start)])
+        next_cut = min([frame_count, *(c for c in cuts if c >= stop)])
+        chunks.append(Chunk(start, stop, max(shot_start, start - halo_before), min(next_cut, stop + halo_after)))
+    return chunks
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkedRun:
+    """What :func:`deflicker_chunked` did: ``run`` is the :class:`framefix.deflicker.DeflickerRun`
+    a single-process run returns; ``chunks`` the plan; per chunk, the worker, the seconds and the
+    worker's peak resident memory (MiB) in ``tasks``; the seconds of each stage in ``seconds``."""
+
+    run: object
+    chunks: list
+    tasks: list
+    seconds: dict
+    entered_by_seeking: bool
+
+
+class _TaskProgress:
+    """Sends ``(task, frames_done)`` to the client now and then, as a Dask event on ``topic``."""
+
+    def __init__(self, topic: str | None, task: int):
+        self.topic, self.task, self.sent = topic, task, 0.0
+
+    def __call__(self, done: int, final: bool = False) -> None:
+        if self.topic is None:
+            return
+        now = time.monotonic()
+        if final or now - self.sent >= _PROGRESS_EVERY:
+            self.sent = now
+            from distributed import get_worker
+
+            get_worker().log_event(self.topic, {"task": self.task, "done": done})
+
+
+def _peak_memory_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def _worker_name() -> str:
+    from distributed import get_worker
+
+    return get_worker().address
+
+
+_KNOWN_ERRORS = (ClipError, ValueError, OSError)
+
+
+def _reported(task):
+    """Run ``task()``; bad input comes back as ``{"error": text}`` (one line, not retried: it
+    would fail again) and a clip that cannot be entered by seeking as ``{"seek_error": text}``."""
+    import av
+
+    from framefix.io import SeekError
+
+    try:
+        return task()
+    except SeekError as exc:
+        return {"seek_error": str(exc)}
+    except (*_KNOWN_ERRORS, av.FFmpegError) as exc:
+        return {"error": (str(exc).splitlines() or [type(exc).__name__])[0]}
+
+
+def _statistics_task(source: str, start: int, stop: int | None, frame_times, fps, workers: int, topic,
+                     task: int) -> dict:
+    """Frames ``start..stop-1`` (to the end with ``stop`` None): their statistics, as the tracker
+    takes them, and their times."""
+    from framefix.io import open_clip
+    from framefix.stats import frame_statistics
+
+    def statistics_of_span():
+        began = time.perf_counter()
+        progress = _TaskProgress(topic, task)
+        statistics, times = [], []
+        with open_clip(source, fps=fps) as clip:
+            for frame, pts in clip.frames_from(start, frame_times):
+                grid = (min(8, frame.shape[0]), min(8, frame.shape[1]))
+                statistics.append(frame_statistics(frame, tiles=grid, luma_histogram=False, workers=workers))
+                times.append(pts)
+                progress(len(times))
+                if stop is not None and start + len(times) == stop:
+                    break
+        if stop is not None and start + len(times) != stop:
+            raise ClipError(f"{source}: ended at frame {start + len(times)}, before frame {stop}")
+        progress(len(times), final=True)
+        return {"statistics": statistics, "times": times, "worker": _worker_name(),
+                "seconds": round(time.perf_counter() - began, 3), "peak_mib": _peak_memory_mib()}
+
+    return _reported(statistics_of_span)
+
+
+def _segment_info(info):
+    """The source's description, as RGB of its depth: what a lossless segment stores."""
+    return dataclasses.replace(info, pix_fmt="rgb24" if info.dtype == "uint8" else "gbrp16le", is_rgb=True,
+                               kind="video")
+
+
+def _chunk_task(source: str, segment: str, chunk: Chunk, cuts: list, flashes: list, options: dict, frame_times,
+                fps, topic, task: int) -> dict:
+    """Deflicker one chunk into a lossless segment: the frames it reads go through the same
+    operations as in a single pass, with the cuts and flashes moved to the chunk's frame numbers.
+    Where a seek into the clip misses, the chunk reads it from the start instead (slower, the same)."""
+    from framefix.io import SeekError
+
+    def deflicker_span():
+        began = time.perf_counter()
+        try:
+            result = _deflicker_span(source, segment, chunk, cuts, flashes, options, frame_times, fps, topic, task)
+        except SeekError:
+            result = _deflicker_span(source, segment, chunk, cuts, flashes, options, None, fps, topic, task)
+        return {**result, "worker": _worker_name(), "seconds": round(time.perf_counter() - began, 3),
+                "peak_mib": _peak_memory_mib()}
+
+    return _reported(deflicker_span)
+
+
+def _deflicker_span(source, segment, chunk: Chunk, cuts, flashes, options, frame_times, fps, topic, task) -> dict:
+    from framefix.deflicker import _Measure, deflicker_operations
+    from framefix.io import VideoWriter, open_clip
+    from framefix.outputs import atomic_output
+    from framefix.pipeline import apply_operations
+
+    progress = _TaskProgress(topic, task)
+    offset = chunk.read_start
+    local_flashes = [(s - offset, e - offset) for s, e in flashes if e > chunk.read_start and s < chunk.read_stop]
+    local_cuts = [c - offset for c in cuts if chunk.read_start < c < chunk.read_stop]
+    operations = deflicker_operations(flashes=local_flashes, **options)
+    measure = _Measure(options["workers"])
+    times: list[int] = []
+
+    def frames():
+        for frame, pts in clip.frames_from(chunk.read_start, frame_times):
+            times.append(pts)
+            yield frame
+            if offset + len(times) == chunk.read_stop:
+                return
+
+    with open_clip(source, fps=fps) as clip, atomic_output(segment, overwrite=True) as temporary:
+        writer = VideoWriter(temporary, _segment_info(clip.info), codec=SEGMENT_CODEC, crf=None, preset=None,
+                             name=segment)
+        finished = False
+        try:
+            for index, frame in enumerate(apply_operations(frames(), operations, cuts=local_cuts), offset):
+                if index >= chunk.start:
+                    # times from the segment's start: its container then says its true length
+                    writer.write(frame, times[index - offset] - times[chunk.start - offset])
+                    measure.process([frame], _position(index))
+                    progress(index + 1 - chunk.start)
+                    if index + 1 == chunk.stop:
+                        break
+            finished = True
+        finally:
+            writer.close(flush=finished)
+    written = len(measure.statistics)
+    if written != chunk.stop - chunk.start:
+        raise ClipError(f"{source}: ended at frame {chunk.start + written}, before frame {chunk.stop}")
+    progress(written, final=True)
+    return {"times": times[chunk.start - offset:chunk.stop - offset], "after": measure.statistics}
+
+
+def _position(index: int):
+    from framefix.pipeline import Position
+
+    return Position(index=index, shot_start=index, current=0)
+
+
+class _ClientProgress:
+    """Frames done across the tasks of one stage, from their progress events, to ``progress``."""
+
+    def __init__(self, client, topic: str, total: int | None, progress):
+        self.done: dict[int, int] = {}
+        self.total, self.progress, self.lock = total, progress, threading.Lock()
+        self.client, self.topic = client, topic
+        if progress is not None:
+            client.subscribe_topic(topic, self._event)
+
+    def _event(self, event) -> None:
+        _, message = event
+        with self.lock:
+            self.done[message["task"]] = message["done"]
+            self.progress(sum(self.done.values()), self.total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.client.unsubscribe_topic(self.topic)
+
+
+def _segment_items(clip, segments: list, futures: list, on_frame) -> object:
+    """``("video", frame, pts)`` from the segments in order (each waited for, read, removed) with
+    the source's audio packets placed among them by time, as write_clip takes them."""
+    from framefix.io import open_clip
+
+    audio = _audio_packets(clip)
+    pending = next(audio, None)
+    done = 0
+    for segment, future in zip(segments, futures):
+        result = future.result()
+        _raise_errors([result])
+        with open_clip(segment) as part:
+            for frame, pts in zip(part, result["times"]):
+                seconds = pts * clip.info.time_base
+                while pending is not None and pending[1] <= seconds:
+                    yield "audio", pending[0], None
+                    pending = next(audio, None)
+                yield "video", frame, pts
+                done += 1
+                on_frame(done)
+        os.remove(segment)
+    while pending is not None:
+        yield "audio", pending[0], None
+        pending = next(audio, None)
+
+
+def _audio_packets(clip):
+    """The source's audio packets in file order, each with its time in seconds."""
+    for packet in clip.audio_packets():
+        time_ = packet.pts if packet.pts is not None else packet.dts
+        yield packet, time_ * packet.time_base
+
+
+def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None = None, strength: float = 1.0,
+                      keep_flashes: bool = False, workers: int | None = 1, fps=None, chunks: int | None = None,
+                      client=None, scheduler: str | None = None, scheduler_file=None,
+                      local_workers: int | None = None, retries: int = 2,
+                      progress: Callable[[str, int, int | None], None] | None = None,
+                      on_client: Callable | None = None, **write_options) -> ChunkedRun:
+    """Deflicker one clip across a Dask cluster; the same output as
+    :func:`framefix.deflicker.deflicker_clip` (see the module docstring for how).
+
+    Parameters
+    ----------
+    source, target : path-like
+        The clip and the output (video file or image folder), as for ``deflicker_clip``; the
+        segments are written in a hidden folder beside ``target``, which workers must see.
+    mode, window, strength, keep_flashes, fps
+        As for :func:`framefix.deflicker.deflicker_clip`.
+    workers : int, optional
+        Kernel threads in each task (default 1: the chunks are the parallelism).
+    chunks : int, optional
+        Chunks to split the clip into (default: the cluster's worker threads; fewer when the clip
+        is short).
+    client, scheduler, scheduler_file, local_workers, retries
+        Where to run, as for :func:`framefix.batch.run`.
+    progress : callable, optional
+        ``progress(stage, frames_done, frames_total)`` for the stages ``"statistics"``,
+        ``"deflicker"`` and ``"encode"``.
+    on_client : callable, optional
+        Called with the client before any work (the command line prints the dashboard link).
+    **write_options
+        ``codec``, ``crf``, ``preset``, ``image_format``, ``overwrite``: as for
+        :func:`framefix.process_clip`.
+
+    Returns
+    -------
+    ChunkedRun
+
+    Examples
+    --------
+    >>> from framefix.chunked import deflicker_chunked  # doctest: +SKIP
+    >>> done = deflicker_chunked("long.mp4", "fixed.mp4", local_workers=4)  # doctest: +SKIP
+    >>> [(c.start, c.stop) for c in done.chunks]  # doctest: +SKIP
+    [(0, 360), (360, 742), (742, 1080), (1080, 1440)]
+    """
+    from framefix import batch
+    from framefix.deflicker import DEFAULT_WINDOW, MODES, DeflickerRun, _check_strength, _check_window
+    from framefix.deflicker import deflicker_operations
+    from framefix.io import is_sequence_target, open_clip, video_codec
+    from framefix.outputs import check_distinct
+    from framefix.pipeline import write_clip
+    from framefix.shots import TransitionTracker
+
+    func = "deflicker"
+    batch._require_dask()
+    _validate.choice(func, "mode", mode, MODES)
+    window = DEFAULT_WINDOW if window is None else _check_window(func, window)
+    _check_strength(func, strength)
+    workers = _backend.resolve_workers(workers, func)
+    if chunks is not None:
+        _validate.integer(func, "chunks", chunks, low=1)
+    batch._check_cluster_settings(func, retries, local_workers, client, scheduler, scheduler_file)
+    source, target = os.fspath(source), os.fspath(target)
+    check_distinct([source], [target])
+    if not is_sequence_target(target):
+        video_codec(target, write_options.get("codec"), crf=write_options.get("crf"),
+                    preset=write_options.get("preset"))
+    options = {"mode": mode, "window": window, "strength": strength, "keep_flashes": keep_flashes,
+               "workers": workers}
+    operations = deflicker_operations(**options)
+    halo_before, halo_after = sum(op.past for op in operations), sum(op.future for op in operations)
+    seconds: dict[str, float] = {}
+    began = time.perf_counter()
+
+    def stage(name):
+        return None if progress is None else (lambda done, total: progress(name, done, total))
+
+    with open_clip(source, fps=fps) as clip:
+        info = clip.info
+        frame_times = clip.frame_times()
+    # a lossless segment folder beside the target: on the storage the workers write to
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise ClipError(f"{target}: its folder does not exist")
+    with batch._client(client, scheduler, scheduler_file, local_workers, retries) as active:
+        if on_client is not None:
+            on_client(active)
+        threads = sum(w.get("nthreads", 1) for w in active.scheduler_info()["workers"].values()) or 1
+        run_id = uuid.uuid4().hex[:8]
+        keys = f"framefix-deflicker-{os.path.basename(target)}-{run_id}"
+
+        # 1. statistics, in parallel where the clip can be entered mid-way
+        count = chunks or threads
+        entered_by_seeking = frame_times is not None and len(frame_times) > 1
+        statistics_parts = None
+        if entered_by_seeking:
+            total = len(frame_times)
+            spans = plan_chunks(total, (), count, halo_before=0, halo_after=0)
+            statistics_parts = _gather_stage(active, keys + "-statistics", stage("statistics"), total,
+                                             [(_statistics_task, source, c.start, c.stop, frame_times, fps, workers)
+                                              for c in spans], retries)
+            if statistics_parts is None:  # the container's index misled a seek: read from the start instead
+                entered_by_seeking, frame_times = False, None
+        if statistics_parts is None:
+            statistics_parts = _gather_stage(active, keys + "-statistics-whole", stage("statistics"),
+                                             info.frame_count, [(_statistics_task, source, 0, None, None, fps,
+                                                                 workers)], retries)
+        statistics = [s for part in statistics_parts for s in part["statistics"]]
+        seconds["statistics"] = round(time.perf_counter() - began, 3)
+
+        # 2. shots, on the client: the single pass's decisions
+        tracker = TransitionTracker(keep_statistics=True)
+        for item in statistics:
+            tracker.add(item)
+        transitions = tracker.finish()
+        total = len(statistics)
+        plan = plan_chunks(total, transitions.cuts, count, halo_before=halo_before, halo_after=halo_after)
+
+        # 3. chunks into lossless segments, and 4. the final encode as they come in
+        segment_folder = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.framefix-chunks-", dir=folder)
+        futures = []
+        try:
+            chunk_progress = _ClientProgress(active, keys + "-chunks-progress", total, stage("deflicker"))
+            try:
+                segments = [os.path.join(segment_folder, f"{i:05d}{SEGMENT_EXTENSION}") for i in range(len(plan))]
+                for i, (chunk, segment) in enumerate(zip(plan, segments)):
+                    futures.append(active.submit(
+                        _chunk_task, source, segment, chunk, transitions.cuts, transitions.flashes, options,
+                        frame_times, fps, keys + "-chunks-progress" if progress else None, i,
+                        key=f"{keys}-chunk-{i}", retries=retries, priority=len(plan) - i, pure=False))
+                encode_bar = stage("encode")
+                started = time.perf_counter()
+                with open_clip(source, fps=fps) as clip:
+                    items = _segment_items(clip, segments, futures,
+                                           lambda done: encode_bar and encode_bar(done, total))
+                    write_clip(items, target, info, audio_streams=clip.audio_streams,
+                               inputs=[source], **write_options)
+                seconds["chunks_and_encode"] = round(time.perf_counter() - started, 3)
+            finally:
+                chunk_progress.close()
+            results = [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
+            shutil.rmtree(segment_folder, ignore_errors=True)
+    seconds["total"] = round(time.perf_counter() - began, 3)
+    after = [s for result in results for s in result["after"]]
+    run = DeflickerRun(info=info, transitions=transitions, before=statistics, after=after, mode=mode,
+                       window=window, strength=strength)
+    tasks = [{"stage": "statistics", "worker": p["worker"], "seconds": p["seconds"], "peak_mib": p["peak_mib"]}
+             for p in statistics_parts]
+    tasks += [{"stage": "chunk", "start": c.start, "stop": c.stop, "worker": r["worker"], "seconds": r["seconds"],
+               "peak_mib": r["peak_mib"]} for c, r in zip(plan, results)]
+    return ChunkedRun(run=run, chunks=plan, tasks=tasks, seconds=seconds, entered_by_seeking=entered_by_seeking)
+
+
+def _gather_stage(client, key, progress, total, calls, retries):
+    """Run ``calls`` (function and arguments, less the progress topic and task number) as tasks and
+    return their results in order; None when one could not enter the clip by seeking."""
+    topic = key + "-progress"
+    bar = _ClientProgress(client, topic, total, progress)
+    futures = [client.submit(call[0], *call[1:], topic if progress else None, i, key=f"{key}-{i}", retries=retries,
+                             pure=False) for i, call in enumerate(calls)]
+    try:
+        results = client.gather(futures)
+    finally:
+        for future in futures:
+            future.cancel()
+        bar.close()
+    if any("seek_error" in r for r in results):
+        return None
+    _raise_errors(results)
+    return results
+
+
+def _raise_errors(results) -> None:
+    for result in results:
+        if "error" in result:
+            raise ClipError(result["error"])
