@@ -19,6 +19,7 @@ import os
 import pathlib
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from fractions import Fraction
@@ -112,6 +113,15 @@ def _add_analyze_options(parser: argparse.ArgumentParser, workers_help: str = _W
     parser.add_argument("--workers", type=int, default=None, help=workers_help)
 
 
+def _add_cluster_options(parser: argparse.ArgumentParser, task: str, local_help: str) -> None:
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786)")
+    cluster.add_argument("--scheduler-file", metavar="FILE", help="a Dask scheduler file")
+    cluster.add_argument("--local-workers", type=int, metavar="N", help=local_help)
+    parser.add_argument("--retries", type=int, default=2,
+                        help=f"extra attempts of a {task} whose task raised or whose worker died (default 2)")
+
+
 def _add_batch_parser(commands, common: argparse.ArgumentParser) -> None:
     from framefix.batch import COMMANDS
 
@@ -136,14 +146,8 @@ def _add_batch_parser(commands, common: argparse.ArgumentParser) -> None:
         else:
             _add_encode_options(job)
             job.add_argument("--ext", help="the outputs' container, such as .mkv (default: each input's own)")
-        cluster = job.add_mutually_exclusive_group()
-        cluster.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786)")
-        cluster.add_argument("--scheduler-file", metavar="FILE", help="a Dask scheduler file")
-        cluster.add_argument("--local-workers", type=int, metavar="N",
-                             help="worker processes on this machine (default: one per core; used when no scheduler "
-                                  "is given and DASK_SCHEDULER_ADDRESS is not set)")
-        job.add_argument("--retries", type=int, default=2, help="extra attempts of a clip whose task raised or "
-                                                                "whose worker died (default 2)")
+        _add_cluster_options(job, "clip", "worker processes on this machine (default: one per core; used when no "
+                                          "scheduler is given and DASK_SCHEDULER_ADDRESS is not set)")
         job.add_argument("--fail-fast", action="store_true",
                          help="at the first failure, stop the clips not yet done (running ones end at their next "
                               "frame, leaving nothing behind)")
@@ -253,6 +257,13 @@ def _build_parser() -> argparse.ArgumentParser:
                            help="write per-shot measures before and after (adds flow analyses of input and output)")
     deflicker.add_argument("--plot", metavar="PNG", help="plot before and after (needs matplotlib; adds flow analyses)")
     _add_output_options(deflicker)
+    on_dask = deflicker.add_argument_group(
+        "one clip across a Dask cluster", "split the clip into chunks that workers deflicker at the same time (the "
+        "same output, frame for frame); the output's folder must be on storage the workers share. Needs Dask: "
+        "pip install \"framefix[dask]\"")
+    _add_cluster_options(on_dask, "chunk", "worker processes on this machine")
+    on_dask.add_argument("--chunks", type=int, metavar="N",
+                         help="chunks to split the clip into (default: one per worker thread)")
     deflicker.set_defaults(run=_run_deflicker)
 
     _add_batch_parser(commands, common)
@@ -419,20 +430,31 @@ def _run_deflicker(args) -> int:
     from framefix.report import deflicker_dict, deflicker_text, plot_deflicker, plot_format
 
     check_distinct([args.input], [args.output, args.report, args.plot])
+    on_dask = any(value is not None for value in (args.scheduler, args.scheduler_file, args.local_workers))
+    if args.chunks is not None and not on_dask:
+        raise ValueError("--chunks splits the clip across Dask workers; add --local-workers, --scheduler or "
+                         "--scheduler-file")
+    if on_dask:
+        from framefix import batch
+
+        batch._require_dask()  # before any work: without Dask, one line on how to install it
     if args.plot:
         plot_format(args.plot)
     _check_video_output(args)
     with contextlib.ExitStack() as outputs:
         report_file, plot_file = (None if path is None else outputs.enter_context(
             atomic_output(path, overwrite=args.overwrite, inputs=[args.input])) for path in (args.report, args.plot))
-        progress = _progress(args, "deflicker")
-        try:
-            run = deflicker_clip(args.input, args.output, mode=args.mode, window=args.window, strength=args.strength,
-                                 keep_flashes=args.keep_flashes, workers=args.workers, fps=args.fps,
-                                 progress=progress, codec=args.codec, crf=args.crf,
-                                 preset=args.preset, image_format=args.image_format, overwrite=args.overwrite)
-        finally:
-            progress.close()
+        options = dict(mode=args.mode, window=args.window, strength=args.strength, keep_flashes=args.keep_flashes,
+                       workers=args.workers, fps=args.fps, codec=args.codec, crf=args.crf, preset=args.preset,
+                       image_format=args.image_format, overwrite=args.overwrite)
+        if on_dask:
+            run = _deflicker_on_dask(args, options)
+        else:
+            progress = _progress(args, "deflicker")
+            try:
+                run = deflicker_clip(args.input, args.output, progress=progress, **options)
+            finally:
+                progress.close()
         before = after = None
         if report_file or plot_file:
             # the output is still its temporary: it appears with the report, or not at all
@@ -453,6 +475,60 @@ def _run_deflicker(args) -> int:
     if not args.quiet:
         args.wrote.append(args.output)
     return EXIT_OK
+
+
+class _StageProgress:
+    """One progress bar for a chunked run's stages: the statistics pass, then the chunks (frames
+    deflickered on the workers); the final encode, which follows the chunks, shows once they are
+    all done. Updates come from the client's event thread and from the encoder's."""
+
+    def __init__(self, args):
+        self.args, self.bar, self.stage, self.chunks_done = args, None, None, False
+        self.lock = threading.Lock()
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        with self.lock:
+            if stage == "encode" and self.stage == "deflicker" and done < (total or 0) and not self.chunks_done:
+                return
+            if stage != self.stage:
+                self.close()
+                self.stage, self.bar, self.chunks_done = stage, _progress(self.args, stage), False
+            if stage == "deflicker" and total is not None and done >= total:
+                self.chunks_done = True
+            self.bar(done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _deflicker_on_dask(args, options: dict):
+    """``framefix deflicker`` with a cluster option: the clip in chunks on Dask
+    (:func:`framefix.chunked.deflicker_chunked`); a line on the chunks and the workers' memory."""
+    from framefix import batch
+    from framefix.chunked import deflicker_chunked
+
+    def show_dashboard(client):
+        link = batch._dashboard_link(client)
+        if link and not args.quiet:
+            print(f"framefix: Dask dashboard: {link}", file=sys.stderr)
+
+    progress = _StageProgress(args)
+    try:
+        done = deflicker_chunked(args.input, args.output, chunks=args.chunks, scheduler=args.scheduler,
+                                 scheduler_file=args.scheduler_file, local_workers=args.local_workers,
+                                 retries=args.retries, progress=progress, on_client=show_dashboard,
+                                 **{**options, "workers": 1 if args.workers is None else args.workers})
+    finally:
+        progress.close()
+    if not args.quiet:
+        peaks = {}
+        for task in done.tasks:
+            peaks[task["worker"]] = max(peaks.get(task["worker"], 0), task["peak_mib"])
+        print(f"framefix: {len(done.chunks)} chunks on {len(peaks)} workers in {done.seconds['total']:.1f} s; "
+              f"peak memory per worker {min(peaks.values()):.0f}-{max(peaks.values()):.0f} MiB", file=sys.stderr)
+    return done.run
 
 
 # the batch command line's options that are the command's library options
