@@ -12,7 +12,7 @@ single-process result, frame for frame and bit for bit (before the final encode)
    also reads the frames its first and last frames' temporal windows need (its halo, never across
    a cut), runs the deflicker's operations over them and keeps only its own frames. A frame's
    correction depends only on the frames of its shot within the operations' windows, so it comes
-   out as in the single pass. Each chunk is written losslessly (RGB, FFvHuff) as a segment beside
+   out as in the single pass. Each chunk is written losslessly (raw RGB) as a segment beside
    the target, through the safe-output path.
 4. **The final encode, on the client,** segment after segment as they are done (the encode
    overlaps the chunks still running), with the source's audio copied and its frame times kept.
@@ -25,7 +25,9 @@ from scratch. Dask is optional (``pip install "framefix[dask]"``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import os
 import resource
 import shutil
@@ -35,13 +37,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from framefix import _backend, _validate
 from framefix.io import ClipError
 
 __all__ = ["Chunk", "ChunkedRun", "deflicker_chunked", "plan_chunks"]
 
-SEGMENT_CODEC = "ffvhuff"  # lossless RGB (8 and 16 bits), fast both ways
-SEGMENT_EXTENSION = ".nut"
+# Segments hold raw RGB frames: a lossless codec would save half the space at ten times the CPU
+# (FFvHuff: 24 ms a 720p frame to write and read back, raw 2 ms), and the client removes each
+# segment once it is encoded.
+SEGMENT_EXTENSION = ".rgb"
 _PROGRESS_EVERY = 0.5  # seconds between a task's progress messages to the client
 
 
@@ -58,7 +64,8 @@ class Chunk:
 
 def plan_chunks(frame_count: int, cuts: Sequence[int], count: int, *, halo_before: int, halo_after: int) -> list[Chunk]:
     """Split ``frame_count`` frames into about ``count`` chunks of similar length, a boundary
-    moved onto a cut where one lies within a quarter of a chunk of it (no halo is needed there).
+    moved onto a cut where one is near (no halo is needed there): within the halo's length (what
+    the move saves, at most what it can unbalance) and a quarter of a chunk.
 
     Parameters
     ----------
@@ -86,7 +93,7 @@ def plan_chunks(frame_count: int, cuts: Sequence[int], count: int, *, halo_befor
     bounds = [0]
     for k in range(1, count):
         ideal = round(k * length)
-        near = [c for c in cuts if abs(c - ideal) <= length / 4]
+        near = [c for c in cuts if abs(c - ideal) <= min(length / 4, halo_before + halo_after)]
         boundary = min(near, key=lambda c: abs(c - ideal)) if near else ideal
         if boundary > bounds[-1]:
             bounds.append(boundary)
@@ -130,7 +137,15 @@ class _TaskProgress:
 
 
 def _peak_memory_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    """The worker process's peak resident memory. Linux's VmHWM is this process image's own;
+    ru_maxrss also carries the RSS of the process it was forked from (a local cluster's nanny
+    forks the client, however large it is), so it is only the fallback."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux, bytes on macOS
 
 
 def _worker_name() -> str:
@@ -185,12 +200,6 @@ def _statistics_task(source: str, start: int, stop: int | None, frame_times, fps
     return _reported(statistics_of_span)
 
 
-def _segment_info(info):
-    """The source's description, as RGB of its depth: what a lossless segment stores."""
-    return dataclasses.replace(info, pix_fmt="rgb24" if info.dtype == "uint8" else "gbrp16le", is_rgb=True,
-                               kind="video")
-
-
 def _chunk_task(source: str, segment: str, chunk: Chunk, cuts: list, flashes: list, options: dict, frame_times,
                 fps, topic, task: int) -> dict:
     """Deflicker one chunk into a lossless segment: the frames it reads go through the same
@@ -212,7 +221,7 @@ def _chunk_task(source: str, segment: str, chunk: Chunk, cuts: list, flashes: li
 
 def _deflicker_span(source, segment, chunk: Chunk, cuts, flashes, options, frame_times, fps, topic, task) -> dict:
     from framefix.deflicker import _Measure, deflicker_operations
-    from framefix.io import VideoWriter, open_clip
+    from framefix.io import open_clip
     from framefix.outputs import atomic_output
     from framefix.pipeline import apply_operations
 
@@ -231,22 +240,15 @@ def _deflicker_span(source, segment, chunk: Chunk, cuts, flashes, options, frame
             if offset + len(times) == chunk.read_stop:
                 return
 
-    with open_clip(source, fps=fps) as clip, atomic_output(segment, overwrite=True) as temporary:
-        writer = VideoWriter(temporary, _segment_info(clip.info), codec=SEGMENT_CODEC, crf=None, preset=None,
-                             name=segment)
-        finished = False
-        try:
-            for index, frame in enumerate(apply_operations(frames(), operations, cuts=local_cuts), offset):
-                if index >= chunk.start:
-                    # times from the segment's start: its container then says its true length
-                    writer.write(frame, times[index - offset] - times[chunk.start - offset])
-                    measure.process([frame], _position(index))
-                    progress(index + 1 - chunk.start)
-                    if index + 1 == chunk.stop:
-                        break
-            finished = True
-        finally:
-            writer.close(flush=finished)
+    with open_clip(source, fps=fps) as clip, atomic_output(segment, overwrite=True) as temporary, \
+            open(temporary, "wb") as writer:
+        for index, frame in enumerate(apply_operations(frames(), operations, cuts=local_cuts), offset):
+            if index >= chunk.start:
+                writer.write(np.ascontiguousarray(frame).data)
+                measure.process([frame], _position(index))
+                progress(index + 1 - chunk.start)
+                if index + 1 == chunk.stop:
+                    break
     written = len(measure.statistics)
     if written != chunk.stop - chunk.start:
         raise ClipError(f"{source}: ended at frame {chunk.start + written}, before frame {chunk.stop}")
@@ -284,21 +286,24 @@ class _ClientProgress:
 def _segment_items(clip, segments: list, futures: list, on_frame) -> object:
     """``("video", frame, pts)`` from the segments in order (each waited for, read, removed) with
     the source's audio packets placed among them by time, as write_clip takes them."""
-    from framefix.io import open_clip
-
+    shape = (clip.info.height, clip.info.width, 3)
+    dtype, size = np.dtype(clip.info.dtype), math.prod(shape)
     audio = _audio_packets(clip)
     pending = next(audio, None)
     done = 0
     for segment, future in zip(segments, futures):
         result = future.result()
         _raise_errors([result])
-        with open_clip(segment) as part:
-            for frame, pts in zip(part, result["times"]):
+        with open(segment, "rb") as part:
+            for pts in result["times"]:
+                frame = np.fromfile(part, dtype, count=size)
+                if frame.size != size:
+                    raise ClipError(f"{segment}: segment ends early (its storage lost data)")
                 seconds = pts * clip.info.time_base
                 while pending is not None and pending[1] <= seconds:
                     yield "audio", pending[0], None
                     pending = next(audio, None)
-                yield "video", frame, pts
+                yield "video", frame.reshape(shape), pts
                 done += 1
                 on_frame(done)
         os.remove(segment)
