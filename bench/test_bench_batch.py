@@ -6,7 +6,8 @@
   ``framefix deflicker`` one after the other in this process (the kernels on every core, as a
   user runs the command), then through ``framefix.batch.run`` on a local cluster of one
   single-threaded worker per core (started beforehand; its start-up is reported apart).
-  Target: at least 1.7x the sequential throughput on 2 cores.
+  Target: at least 1.7x the sequential throughput on 2 cores. Each is timed twice, alternately,
+  and the best times are compared.
 - **One long clip in chunks**: a 720p clip of two shots (bigbuckbunny, then bikes scaled up),
   deflickered by ``deflicker_clip`` (every core) and by ``deflicker_chunked`` on the same
   cluster. Target: identical frames (the tests prove it bit for bit), at most 10% more time.
@@ -24,6 +25,8 @@ import framefix
 from framefix.deflicker import deflicker_clip
 
 distributed = pytest.importorskip("distributed")
+
+ROUNDS = 2
 
 
 def _sample(name):
@@ -73,21 +76,23 @@ def test_batch_throughput(cluster, tmp_path):
     for k in range(8):
         start = (k * 23) % 180
         _write(inputs / f"clip{k}.mp4", _flicker(frames[start:start + 60], k))
-    sequential = tmp_path / "sequential"
-    sequential.mkdir()
-    began = time.perf_counter()
-    for k in range(8):
-        deflicker_clip(inputs / f"clip{k}.mp4", sequential / f"clip{k}.mp4")
-    one_process = time.perf_counter() - began
-    out = tmp_path / "out"
-    out.mkdir()
-    began = time.perf_counter()
-    report = batch.run("deflicker", [inputs], out, client=cluster)
-    on_dask = time.perf_counter() - began
-    assert report["ok"] == 8
-    print(f"\nbatch of 8 clips (480 frames, 640x272): sequential {one_process:.1f} s, "
-          f"{len(cluster.scheduler_info()['workers'])} workers {on_dask:.1f} s: {one_process / on_dask:.2f}x "
-          "the throughput (target 1.7x on 2 cores)")
+    one_process, on_dask = [], []
+    for round_ in range(ROUNDS):  # alternated: the machine is shared, its load drifts
+        sequential = tmp_path / f"sequential{round_}"
+        sequential.mkdir()
+        began = time.perf_counter()
+        for k in range(8):
+            deflicker_clip(inputs / f"clip{k}.mp4", sequential / f"clip{k}.mp4")
+        one_process.append(time.perf_counter() - began)
+        out = tmp_path / f"out{round_}"
+        out.mkdir()
+        began = time.perf_counter()
+        report = batch.run("deflicker", [inputs], out, client=cluster)
+        on_dask.append(time.perf_counter() - began)
+        assert report["ok"] == 8
+    print(f"\nbatch of 8 clips (480 frames, 640x272), best of {ROUNDS}: sequential {min(one_process):.1f} s, "
+          f"{len(cluster.scheduler_info()['workers'])} workers {min(on_dask):.1f} s: "
+          f"{min(one_process) / min(on_dask):.2f}x the throughput (target 1.7x on 2 cores)")
 
 
 def _long_clip(path, repeats=1):
@@ -107,16 +112,18 @@ def test_a_long_clip_in_chunks(cluster, tmp_path):
 
     source = tmp_path / "long.mp4"
     count = _long_clip(source)
-    began = time.perf_counter()
-    deflicker_clip(source, tmp_path / "single.mp4")
-    single = time.perf_counter() - began
-    began = time.perf_counter()
-    done = deflicker_chunked(source, tmp_path / "chunked.mp4", client=cluster)
-    chunked = time.perf_counter() - began
+    single, chunked = [], []
+    for round_ in range(ROUNDS):  # alternated: the machine is shared, its load drifts
+        began = time.perf_counter()
+        deflicker_clip(source, tmp_path / f"single{round_}.mp4")
+        single.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        done = deflicker_chunked(source, tmp_path / f"chunked{round_}.mp4", client=cluster)
+        chunked.append(time.perf_counter() - began)
     peaks = _peaks(done)
-    print(f"\none {count}-frame 720p clip, {len(done.chunks)} chunks on {len(peaks)} workers: single process "
-          f"{single:.1f} s, chunked {chunked:.1f} s ({(chunked / single - 1) * 100:+.0f}%, target +10% at most); "
-          f"stages {done.seconds}")
+    print(f"\none {count}-frame 720p clip, {len(done.chunks)} chunks on {len(peaks)} workers, best of {ROUNDS}: "
+          f"single process {min(single):.1f} s, chunked {min(chunked):.1f} s "
+          f"({(min(chunked) / min(single) - 1) * 100:+.0f}%, target +10% at most); last run's stages {done.seconds}")
     longer = tmp_path / "longer.mp4"
     count2 = _long_clip(longer, repeats=2)
     cluster.restart()  # fresh workers: their peak memory is this run's

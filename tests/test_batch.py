@@ -97,6 +97,24 @@ def test_a_batch_analysis_is_the_analyze_report(client, clips, tmp_path):
         assert entry["flicker_index"] == json.loads(single.read_text())["flicker_index"]
 
 
+def test_a_measured_batch_reports_the_warping_error_and_its_progress_counts_frames(client, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_video(folder / "a.mp4", flickering(16, seed=1))
+    write_video(folder / "b.mp4", flickering(12, seed=2))
+    calls = []
+    report = batch.run("deflicker", [folder], tmp_path, options={"mode": "global", "window": 5, "measure": True,
+                                                                 "codec": "ffv1"},
+                       extension=".mkv", client=client, progress=lambda *args: calls.append(args))
+    assert report["ok"] == 2
+    for entry in report["clips"]:
+        assert entry["warping_error"]["after"] < entry["warping_error"]["before"]
+        shot = entry["shots"][0]
+        assert set(shot["warping_error"]) == set(shot["regional_flicker_index"]) == {"before", "after"}
+    assert calls[0] == (0, 2, 0) and calls[-1] == (2, 2, 28)
+    assert [c for c, _, _ in calls] == sorted(c for c, _, _ in calls)
+
+
 def test_a_rerun_skips_complete_outputs(client, clips, tmp_path):
     out = tmp_path / "out"
     options = {"codec": "ffv1", "mode": "global"}

@@ -24,7 +24,8 @@ class Progress:
         self.last_draw = 0.0
         self.drawn = False
 
-    def __call__(self, done: int, total: int | None) -> None:
+    def __call__(self, done: int, total: int | None, note: str | None = None) -> None:
+        """Show ``done`` of ``total`` (None: unknown), with ``note`` after the rate."""
         now = time.perf_counter()
         if not self.enabled or (now - self.last_draw < self.interval and done != total):
             return
@@ -38,6 +39,8 @@ class Progress:
             line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {self.unit}  {rate:5.1f} {self.rate_unit}  ETA {eta}"
         else:
             line = f"{self.label} {done} {self.unit}  {rate:5.1f} {self.rate_unit}  {_clock(elapsed)} elapsed"
+        if note:
+            line += f"  {note}"
         self.stream.write("\r" + line + "\x1b[K")
         self.stream.flush()
         self.drawn = True

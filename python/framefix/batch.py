@@ -31,6 +31,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -52,7 +53,7 @@ INSTALL_HINT = 'framefix batch needs Dask: pip install "framefix[dask]"'
 # rest of a command's one-clip options write per-clip side files the batch report replaces
 _ENCODE = ("codec", "crf", "preset", "fps")
 _OPTIONS = {
-    "deflicker": ("mode", "window", "strength", "keep_flashes", "workers", *_ENCODE),
+    "deflicker": ("mode", "window", "strength", "keep_flashes", "measure", "workers", *_ENCODE),
     "match-color": ("reference", "method", "per_frame", "smooth", "mask", "reference_mask", "workers", *_ENCODE),
     "analyze": ("flow", "workers", "fps"),
     "convert": _ENCODE,
@@ -217,6 +218,60 @@ def _remove_leftovers(target: str) -> None:
                     os.remove(os.path.join(folder, entry))
 
 
+class TaskProgress:
+    """Called with a task's frames done; sends them to the client now and then (every half
+    second, and with ``final``) as a Dask event on ``topic`` (nothing without a topic). The client
+    follows them with :class:`FramesDone`."""
+
+    EVERY = 0.5  # seconds between messages
+
+    def __init__(self, topic: str | None, task):
+        self.topic, self.task, self.sent = topic, task, 0.0
+
+    def __call__(self, done: int, final: bool = False) -> None:
+        if self.topic is None:
+            return
+        now = time.monotonic()
+        if final or now - self.sent >= self.EVERY:
+            self.sent = now
+            from distributed import get_worker
+
+            get_worker().log_event(self.topic, {"task": self.task, "done": done})
+
+
+class FramesDone:
+    """The client's side of :class:`TaskProgress`: the frames done across the tasks sending on
+    ``topic``, each new total handed to ``on_change`` (from the client's event thread)."""
+
+    def __init__(self, client, topic: str, on_change: Callable[[int], None] | None):
+        self.client, self.topic, self.on_change = client, topic, on_change
+        self.done: dict = {}
+        self.lock = threading.Lock()
+        if on_change is not None:
+            client.subscribe_topic(topic, self._event)
+
+    @property
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.done.values())
+
+    def _event(self, event) -> None:
+        _, message = event
+        with self.lock:
+            self.done[message["task"]] = message["done"]
+            total = sum(self.done.values())
+        self.on_change(total)
+
+    def finished(self, task, done: int) -> None:
+        """The task's final count (its last message may not have come yet)."""
+        with self.lock:
+            self.done[task] = done
+
+    def close(self) -> None:
+        if self.on_change is not None:
+            self.client.unsubscribe_topic(self.topic)
+
+
 class _Stopped(Exception):
     """Raised inside a clip's work when the batch was told to stop (fail_fast)."""
 
@@ -230,12 +285,15 @@ class _Frames:
 
     _CHECK_EVERY = 0.2  # seconds between looks at the event (each is a round trip to the scheduler)
 
-    def __init__(self, passes: int, stop=None):
+    def __init__(self, passes: int, stop=None, report: TaskProgress | None = None):
         self.passes, self.counted, self.stop = passes, 0, stop
         self.checked = time.monotonic()
+        self.report = report
 
     def __call__(self, done, total):
         self.counted = done
+        if self.report is not None:
+            self.report(self.done)
         if self.stop is not None and time.monotonic() - self.checked >= self._CHECK_EVERY:
             self.checked = time.monotonic()
             if self.stop.is_set():
@@ -252,11 +310,25 @@ def _work(command: str, source: str, target: str, options: dict, overwrite: bool
         from framefix.deflicker import deflicker_clip
         from framefix.report import deflicker_dict
 
+        measure = bool(options.pop("measure", False))
         run = deflicker_clip(source, target, progress=frames, overwrite=overwrite, **options)
-        report = deflicker_dict(run)
-        return {"flicker_index": report["flicker_index"],
-                "shots": [{k: shot[k] for k in ("start", "end", "flicker_index", "white_balance_index")}
-                          for shot in report["shots"]]}
+        before = after = None
+        if measure:  # along the motion, as `framefix deflicker --report` does
+            from framefix.analysis import analyze_clip
+            from framefix.outputs import pending_path
+
+            before, after = (analyze_clip(path, flow=True, fps=options.get("fps"), workers=options.get("workers"))
+                             for path in (source, pending_path(target)))
+        report = deflicker_dict(run, before, after)
+        figures = {"flicker_index": report["flicker_index"],
+                   "shots": [{k: shot[k] for k in ("start", "end", "flicker_index", "white_balance_index",
+                                                   *(("regional_flicker_index", "warping_error") if measure else ()))}
+                             for shot in report["shots"]]}
+        if measure:
+            figures["warping_error"] = {side: _frame_weighted([(s["end"] - s["start"], s["warping_error"][side])
+                                                               for s in report["shots"]])
+                                        for side in ("before", "after")}
+        return figures
     if command == "match-color":
         from framefix.color import match_clip_colors
 
@@ -278,8 +350,15 @@ def _work(command: str, source: str, target: str, options: dict, overwrite: bool
     return {}
 
 
-def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bool, stop_name: str | None = None
-              ) -> dict:
+def _frame_weighted(values) -> float | None:
+    """The mean of per-shot figures weighted by their frames, over the shots that have one."""
+    known = [(frames, value) for frames, value in values if value is not None]
+    total = sum(frames for frames, _ in known)
+    return sum(frames * value for frames, value in known) / total if total else None
+
+
+def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bool, stop_name: str | None = None,
+              topic: str | None = None) -> dict:
     """One clip, as a worker runs it: the output and its key appear together, or neither.
 
     Bad input (:class:`framefix.io.ClipError`, ``ValueError``, ``OSError``, an FFmpeg error)
@@ -297,7 +376,7 @@ def _run_clip(command: str, job: Job, options: dict, overwrite: bool, strict: bo
         import distributed
 
         stop = distributed.Event(stop_name)
-    frames = _Frames(2 if command == "match-color" else 1, stop)
+    frames = _Frames(2 if command == "match-color" else 1, stop, TaskProgress(topic, job.target))
     entry = {"input": job.source, "output": job.target, "status": "ok", "seconds": None, "frames": None,
              "frames_per_second": None, "error": None, "warnings": []}
     _remove_leftovers(job.target)
@@ -366,6 +445,18 @@ def _client(client, scheduler, scheduler_file, local_workers, retries):
             yield local
 
 
+@contextlib.contextmanager
+def _following(client, wanted: bool, on_change: Callable[[int], None]):
+    """``(topic, frames_done)``: the topic tasks send their frames done on (None when no one
+    follows them) and the :class:`FramesDone` that adds them up."""
+    topic = f"framefix-frames-{uuid.uuid4().hex[:8]}" if wanted else None
+    frames_done = FramesDone(client, topic, on_change if wanted else None)
+    try:
+        yield topic, frames_done
+    finally:
+        frames_done.close()
+
+
 def _dashboard_link(client) -> str | None:
     """The dashboard's address, or None when the scheduler runs none."""
     if "dashboard" not in client.scheduler_info().get("services", {}):
@@ -376,7 +467,7 @@ def _dashboard_link(client) -> str | None:
 def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None = None, extension: str | None = None,
         client=None, scheduler: str | None = None, scheduler_file=None, local_workers: int | None = None,
         retries: int = 2, fail_fast: bool = False, overwrite: bool = False, strict: bool = False,
-        progress: Callable[[int, int], None] | None = None, on_client: Callable | None = None) -> dict:
+        progress: Callable[[int, int, int], None] | None = None, on_client: Callable | None = None) -> dict:
     """Run a clip command over many clips on Dask and return the batch report.
 
     Parameters
@@ -390,7 +481,8 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
         ``extension`` (``NAME.json`` for ``analyze``), with its key file ``... + .framefix.json``.
     options : mapping, optional
         Keyword options of the command's library function: deflicker: mode, window, strength,
-        keep_flashes; match-color: reference (required), method, per_frame, smooth, mask,
+        keep_flashes, and ``measure`` (also analyse input and output along the motion, as
+        ``framefix deflicker --report`` does: regional flicker and E_warp, slower); match-color: reference (required), method, per_frame, smooth, mask,
         reference_mask; analyze: flow; all: workers (threads per clip, default 1: the clips are
         the parallelism), and, except analyze's, codec, crf, preset, fps.
     extension : str, optional
@@ -416,7 +508,8 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
     strict : bool
         A truncated or damaged input fails its clip (otherwise a warning in its entry).
     progress : callable, optional
-        Called as ``progress(clips_done, clips_total)`` as clips finish.
+        Called as ``progress(clips_done, clips_total, frames_done)`` as clips finish and, about
+        twice a second, as the running clips' frames are done.
     on_client : callable, optional
         Called with the client before any clip is submitted (the command line prints the dashboard link).
 
@@ -427,7 +520,9 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
         ``seconds``, counts ``ok``, ``skipped``, ``failed``, ``cancelled``, and ``clips``: per
         clip ``input``, ``output``, ``status`` (ok, skipped, failed, cancelled), ``seconds``,
         ``frames``, ``frames_per_second``, ``error``, ``warnings`` and the command's figures
-        (deflicker: ``flicker_index`` before and after, per shot too; analyze: ``flicker_index``;
+        (deflicker: ``flicker_index`` before and after, per shot too, and with ``measure``
+        ``warping_error`` (frame-weighted over the shots) and per shot ``regional_flicker_index``
+        and ``warping_error``; analyze: ``flicker_index``;
         match-color: the graded ``shots``), largest clip first.
 
     Examples
@@ -456,10 +551,17 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
         else:
             todo.append(job)
     done = len(entries)
-    if progress is not None:
-        progress(done, len(jobs))
+    lock = threading.Lock()  # progress is called from the client's event thread too
+
+    def show(frames: int) -> None:
+        if progress is not None:
+            with lock:
+                progress(done, len(jobs), frames)
+
+    show(0)
     if todo:
-        with _client(client, scheduler, scheduler_file, local_workers, retries) as active:
+        with _client(client, scheduler, scheduler_file, local_workers, retries) as active, \
+                _following(active, progress is not None, show) as (topic, frames_done):
             if on_client is not None:
                 on_client(active)
             batch = uuid.uuid4().hex[:8]  # fresh keys: a long-lived client must not hand back an old result
@@ -468,7 +570,7 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
             futures = {}
             for rank, job in enumerate(todo):
                 stem = os.path.basename(job.target)
-                future = active.submit(_run_clip, command, job, options, overwrite, strict, stop_name,
+                future = active.submit(_run_clip, command, job, options, overwrite, strict, stop_name, topic,
                                        key=f"framefix-{command}-{stem}-{batch}-{rank}", retries=retries,
                                        priority=len(todo) - rank, pure=False)
                 futures[future] = job
@@ -484,8 +586,8 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
                 entries[job.target] = {"input": job.source, "output": job.target, "seconds": None, "frames": None,
                                        "frames_per_second": None, "error": None, "warnings": [], **entry}
                 done += 1
-                if progress is not None:
-                    progress(done, len(jobs))
+                frames_done.finished(job.target, entries[job.target]["frames"] or 0)
+                show(frames_done.total)
                 if stop is not None and entries[job.target]["status"] == "failed":
                     # every clip still queued or running ends itself at its next frame and
                     # cleans up; waiting for them keeps the report true to what is on disk

@@ -32,7 +32,6 @@ import os
 import resource
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from framefix import _backend, _validate
+from framefix.batch import FramesDone, TaskProgress
 from framefix.io import ClipError
 
 __all__ = ["Chunk", "ChunkedRun", "deflicker_chunked", "plan_chunks"]
@@ -48,7 +48,6 @@ __all__ = ["Chunk", "ChunkedRun", "deflicker_chunked", "plan_chunks"]
 # (FFvHuff: 24 ms a 720p frame to write and read back, raw 2 ms), and the client removes each
 # segment once it is encoded.
 SEGMENT_EXTENSION = ".rgb"
-_PROGRESS_EVERY = 0.5  # seconds between a task's progress messages to the client
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,23 +118,6 @@ class ChunkedRun:
     entered_by_seeking: bool
 
 
-class _TaskProgress:
-    """Sends ``(task, frames_done)`` to the client now and then, as a Dask event on ``topic``."""
-
-    def __init__(self, topic: str | None, task: int):
-        self.topic, self.task, self.sent = topic, task, 0.0
-
-    def __call__(self, done: int, final: bool = False) -> None:
-        if self.topic is None:
-            return
-        now = time.monotonic()
-        if final or now - self.sent >= _PROGRESS_EVERY:
-            self.sent = now
-            from distributed import get_worker
-
-            get_worker().log_event(self.topic, {"task": self.task, "done": done})
-
-
 def _peak_memory_mib() -> float:
     """The worker process's peak resident memory. Linux's VmHWM is this process image's own;
     ru_maxrss also carries the RSS of the process it was forked from (a local cluster's nanny
@@ -181,7 +163,7 @@ def _statistics_task(source: str, start: int, stop: int | None, frame_times, fps
 
     def statistics_of_span():
         began = time.perf_counter()
-        progress = _TaskProgress(topic, task)
+        progress = TaskProgress(topic, task)
         statistics, times = [], []
         with open_clip(source, fps=fps) as clip:
             for frame, pts in clip.frames_from(start, frame_times):
@@ -225,7 +207,7 @@ def _deflicker_span(source, segment, chunk: Chunk, cuts, flashes, options, frame
     from framefix.outputs import atomic_output
     from framefix.pipeline import apply_operations
 
-    progress = _TaskProgress(topic, task)
+    progress = TaskProgress(topic, task)
     offset = chunk.read_start
     local_flashes = [(s - offset, e - offset) for s, e in flashes if e > chunk.read_start and s < chunk.read_stop]
     local_cuts = [c - offset for c in cuts if chunk.read_start < c < chunk.read_stop]
@@ -260,27 +242,6 @@ def _position(index: int):
     from framefix.pipeline import Position
 
     return Position(index=index, shot_start=index, current=0)
-
-
-class _ClientProgress:
-    """Frames done across the tasks of one stage, from their progress events, to ``progress``."""
-
-    def __init__(self, client, topic: str, total: int | None, progress):
-        self.done: dict[int, int] = {}
-        self.total, self.progress, self.lock = total, progress, threading.Lock()
-        self.client, self.topic = client, topic
-        if progress is not None:
-            client.subscribe_topic(topic, self._event)
-
-    def _event(self, event) -> None:
-        _, message = event
-        with self.lock:
-            self.done[message["task"]] = message["done"]
-            self.progress(sum(self.done.values()), self.total)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.client.unsubscribe_topic(self.topic)
 
 
 def _segment_items(clip, segments: list, futures: list, on_frame) -> object:
@@ -439,7 +400,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
         segment_folder = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.framefix-chunks-", dir=folder)
         futures = []
         try:
-            chunk_progress = _ClientProgress(active, keys + "-chunks-progress", total, stage("deflicker"))
+            chunk_progress = _frames_done(active, keys + "-chunks-progress", total, stage("deflicker"))
             try:
                 segments = [os.path.join(segment_folder, f"{i:05d}{SEGMENT_EXTENSION}") for i in range(len(plan))]
                 for i, (chunk, segment) in enumerate(zip(plan, segments)):
@@ -477,7 +438,7 @@ def _gather_stage(client, key, progress, total, calls, retries):
     """Run ``calls`` (function and arguments, less the progress topic and task number) as tasks and
     return their results in order; None when one could not enter the clip by seeking."""
     topic = key + "-progress"
-    bar = _ClientProgress(client, topic, total, progress)
+    bar = _frames_done(client, topic, total, progress)
     futures = [client.submit(call[0], *call[1:], topic if progress else None, i, key=f"{key}-{i}", retries=retries,
                              pure=False) for i, call in enumerate(calls)]
     try:
@@ -490,6 +451,10 @@ def _gather_stage(client, key, progress, total, calls, retries):
         return None
     _raise_errors(results)
     return results
+
+
+def _frames_done(client, topic: str, total: int | None, progress) -> FramesDone:
+    return FramesDone(client, topic, None if progress is None else (lambda done: progress(done, total)))
 
 
 def _raise_errors(results) -> None:

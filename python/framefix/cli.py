@@ -140,6 +140,10 @@ def _add_batch_parser(commands, common: argparse.ArgumentParser) -> None:
         job.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR", help="existing folder for the outputs")
         if adders[name] is not None:
             adders[name](job, workers_help="threads for the kernels per clip (default 1: clips run in parallel)")
+        if name == "deflicker":
+            job.add_argument("--measure", action="store_true",
+                             help="also measure regional flicker and E_warp before and after along the motion, "
+                                  "for the report (two flow analyses per clip: slower)")
         if name == "analyze":
             job.add_argument("--fps", type=_fraction, help="frame rate of an image-sequence input (default 24)")
             job.add_argument("--strict", action="store_true", help=_STRICT_HELP)
@@ -532,8 +536,8 @@ def _deflicker_on_dask(args, options: dict):
 
 
 # the batch command line's options that are the command's library options
-_BATCH_OPTIONS = ("mode", "window", "strength", "keep_flashes", "reference", "method", "per_frame", "smooth", "mask",
-                  "reference_mask", "flow", "workers", "codec", "crf", "preset", "fps")
+_BATCH_OPTIONS = ("mode", "window", "strength", "keep_flashes", "measure", "reference", "method", "per_frame",
+                  "smooth", "mask", "reference_mask", "flow", "workers", "codec", "crf", "preset", "fps")
 
 
 def _run_batch(args) -> int:
@@ -549,7 +553,10 @@ def _run_batch(args) -> int:
         from framefix.outputs import check_distinct
 
         check_distinct(args.inputs, [args.report])
-    progress = _progress(args, "batch", unit="clips")
+    bar = _progress(args, "batch", unit="clips")
+
+    def progress(clips_done: int, clips_total: int, frames_done: int) -> None:
+        bar(clips_done, clips_total, note=f"{frames_done} frames")
 
     def show_dashboard(client):
         link = batch._dashboard_link(client)
@@ -563,7 +570,7 @@ def _run_batch(args) -> int:
                            fail_fast=args.fail_fast, overwrite=args.overwrite, strict=args.strict,
                            progress=progress, on_client=show_dashboard)
     finally:
-        progress.close()
+        bar.close()
     if args.report:
         batch._write_report(report, args.report, overwrite=args.overwrite)
     batch._print_failures(report)
