@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import glob
 import json
+import logging
 import os
 import re
 import sys
@@ -440,8 +441,13 @@ def _client(client, scheduler, scheduler_file, local_workers, retries):
     # one single-threaded worker process per core: the clips are the parallelism, and a worker
     # that dies takes one clip with it; a death counts as one of the clip's retries
     with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
-        with distributed.LocalCluster(n_workers=local_workers or os.cpu_count() or 1, threads_per_worker=1,
-                                      processes=True) as cluster, distributed.Client(cluster) as local:
+        # workers' warnings (tasks cancelled at Ctrl-C, a busy dashboard port: another is taken and
+        # its link printed) are Dask's business: the command says what happened in its own words
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
+            cluster = distributed.LocalCluster(n_workers=local_workers or os.cpu_count() or 1, threads_per_worker=1,
+                                               processes=True, silence_logs=logging.ERROR)
+        with cluster, distributed.Client(cluster) as local:
             yield local
 
 

@@ -13,14 +13,15 @@ single-process result, frame for frame and bit for bit (before the final encode)
    a cut), runs the deflicker's operations over them and keeps only its own frames. A frame's
    correction depends only on the frames of its shot within the operations' windows, so it comes
    out as in the single pass. Each chunk is written losslessly (raw RGB) as a segment beside
-   the target, through the safe-output path.
-4. **The final encode, on the client,** segment after segment as they are done (the encode
-   overlaps the chunks still running), with the source's audio copied and its frame times kept.
-   Segments are removed as they are read, and whatever happens, the segment folder with them.
+   the target, in blocks of ``SEGMENT_BLOCK`` frames, each renamed into place whole (the
+   safe-output path).
+4. **The final encode, on the client,** block after block as they appear (the encode keeps up
+   with the chunks instead of waiting for them), with the source's audio copied and its frame
+   times kept. Blocks are removed as they are read, and whatever happens, the segment folder.
 
 Tasks take paths, never frames: workers read the source and write segments on storage the client
-sees. Dask retries a chunk whose worker dies (``retries``); a retried chunk rewrites its segment
-from scratch. Dask is optional (``pip install "framefix[dask]"``).
+sees. Dask retries a chunk whose worker dies (``retries``); a retried chunk writes its blocks
+again, the same bytes. Dask is optional (``pip install "framefix[dask]"``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ __all__ = ["Chunk", "ChunkedRun", "deflicker_chunked", "plan_chunks"]
 
 # Segments hold raw RGB frames: a lossless codec would save half the space at ten times the CPU
 # (FFvHuff: 24 ms a 720p frame to write and read back, raw 2 ms), and the client removes each
-# segment once it is encoded.
+# block of a segment once it is encoded.
 SEGMENT_EXTENSION = ".rgb"
+SEGMENT_BLOCK = 16  # frames per segment file: the client encodes a chunk's frames 16 at a time as they come
+_MIN_CHUNK_HALOS = 4  # by default a chunk is at least this many times its halo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,20 +225,32 @@ def _deflicker_span(source, segment, chunk: Chunk, cuts, flashes, options, frame
             if offset + len(times) == chunk.read_stop:
                 return
 
-    with open_clip(source, fps=fps) as clip, atomic_output(segment, overwrite=True) as temporary, \
-            open(temporary, "wb") as writer:
+    with open_clip(source, fps=fps) as clip, contextlib.ExitStack() as block:
+        writer = None
         for index, frame in enumerate(apply_operations(frames(), operations, cuts=local_cuts), offset):
-            if index >= chunk.start:
-                writer.write(np.ascontiguousarray(frame).data)
-                measure.process([frame], _position(index))
-                progress(index + 1 - chunk.start)
-                if index + 1 == chunk.stop:
-                    break
+            if index < chunk.start:
+                continue
+            if writer is None:
+                path = segment_block(segment, (index - chunk.start) // SEGMENT_BLOCK)
+                writer = block.enter_context(open(block.enter_context(atomic_output(path, overwrite=True)), "wb"))
+            writer.write(np.ascontiguousarray(frame).data)
+            measure.process([frame], _position(index))
+            progress(index + 1 - chunk.start)
+            if (index + 1 - chunk.start) % SEGMENT_BLOCK == 0 or index + 1 == chunk.stop:
+                block.close()  # the block appears, whole: the client may read it now
+                writer = None
+            if index + 1 == chunk.stop:
+                break
     written = len(measure.statistics)
     if written != chunk.stop - chunk.start:
         raise ClipError(f"{source}: ended at frame {chunk.start + written}, before frame {chunk.stop}")
     progress(written, final=True)
     return {"times": times[chunk.start - offset:chunk.stop - offset], "after": measure.statistics}
+
+
+def segment_block(segment: str, block: int) -> str:
+    """The file of a chunk's ``block``-th run of ``SEGMENT_BLOCK`` frames."""
+    return f"{segment}-{block:05d}{SEGMENT_EXTENSION}"
 
 
 def _position(index: int):
@@ -244,33 +259,58 @@ def _position(index: int):
     return Position(index=index, shot_start=index, current=0)
 
 
-def _segment_items(clip, segments: list, futures: list, on_frame) -> object:
-    """``("video", frame, pts)`` from the segments in order (each waited for, read, removed) with
-    the source's audio packets placed among them by time, as write_clip takes them."""
+def _segment_items(clip, plan: list, segments: list, futures: list, times: list, on_frame) -> object:
+    """``("video", frame, pts)`` from the segments' blocks in order, each read as soon as it appears
+    (so the encode keeps up with the chunks, and has no chunk left to do when they are done) and
+    removed, with the source's audio packets placed among them by time, as write_clip takes them."""
     shape = (clip.info.height, clip.info.width, 3)
     dtype, size = np.dtype(clip.info.dtype), math.prod(shape)
     audio = _audio_packets(clip)
     pending = next(audio, None)
     done = 0
-    for segment, future in zip(segments, futures):
-        result = future.result()
-        _raise_errors([result])
-        with open(segment, "rb") as part:
-            for pts in result["times"]:
-                frame = np.fromfile(part, dtype, count=size)
-                if frame.size != size:
-                    raise ClipError(f"{segment}: segment ends early (its storage lost data)")
+    for chunk, segment, future in zip(plan, segments, futures):
+        for first in range(chunk.start, chunk.stop, SEGMENT_BLOCK):
+            path = segment_block(segment, (first - chunk.start) // SEGMENT_BLOCK)
+            _wait_for_block(path, future)
+            frames = np.fromfile(path, dtype)
+            count = min(SEGMENT_BLOCK, chunk.stop - first)
+            if frames.size != count * size:
+                raise ClipError(f"{path}: segment block has {frames.size // size} frames, not {count} "
+                                "(its storage lost data)")
+            os.remove(path)
+            for index, frame in enumerate(frames.reshape(count, *shape), first):
+                pts = times[index]
                 seconds = pts * clip.info.time_base
                 while pending is not None and pending[1] <= seconds:
                     yield "audio", pending[0], None
                     pending = next(audio, None)
-                yield "video", frame.reshape(shape), pts
+                yield "video", frame, pts
                 done += 1
                 on_frame(done)
-        os.remove(segment)
+        result = future.result()
+        _raise_errors([result])
+        if result["times"] != times[chunk.start:chunk.stop]:
+            raise ClipError(f"{clip.path}: frames {chunk.start}-{chunk.stop - 1} came with other times than the "
+                            "statistics pass saw")
     while pending is not None:
         yield "audio", pending[0], None
         pending = next(audio, None)
+
+
+_POLL = 0.02  # seconds between looks for the next block
+
+
+def _wait_for_block(path: str, future) -> None:
+    """Until ``path`` exists; a chunk task that ended without writing it raises its error."""
+    while not os.path.exists(path):
+        if future.done():
+            result = future.result()  # a task that raised (retries spent) raises here
+            _raise_errors([result])
+            if not os.path.exists(path):
+                raise ClipError(f"{path}: the chunk finished but its segment block is missing (shared storage "
+                                "the client cannot see?)")
+            return
+        time.sleep(_POLL)
 
 
 def _audio_packets(clip):
@@ -299,8 +339,9 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
     workers : int, optional
         Kernel threads in each task (default 1: the chunks are the parallelism).
     chunks : int, optional
-        Chunks to split the clip into (default: the cluster's worker threads; fewer when the clip
-        is short).
+        Chunks to split the clip into (default: the cluster's worker threads, fewer where a chunk
+        would be shorter than four times its halo, the frames its windows need on either side:
+        28 at the default window in local or auto mode, 14 in global).
     client, scheduler, scheduler_file, local_workers, retries
         Where to run, as for :func:`framefix.batch.run`.
     progress : callable, optional
@@ -386,6 +427,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
                                              info.frame_count, [(_statistics_task, source, 0, None, None, fps,
                                                                  workers)], retries)
         statistics = [s for part in statistics_parts for s in part["statistics"]]
+        frame_times_seen = [t for part in statistics_parts for t in part["times"]]
         seconds["statistics"] = round(time.perf_counter() - began, 3)
 
         # 2. shots, on the client: the single pass's decisions
@@ -394,6 +436,8 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
             tracker.add(item)
         transitions = tracker.finish()
         total = len(statistics)
+        if chunks is None:  # halos of more than a quarter of the chunk cost more than the extra workers give
+            count = min(count, max(1, total // (_MIN_CHUNK_HALOS * (halo_before + halo_after))))
         plan = plan_chunks(total, transitions.cuts, count, halo_before=halo_before, halo_after=halo_after)
 
         # 3. chunks into lossless segments, and 4. the final encode as they come in
@@ -402,7 +446,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
         try:
             chunk_progress = _frames_done(active, keys + "-chunks-progress", total, stage("deflicker"))
             try:
-                segments = [os.path.join(segment_folder, f"{i:05d}{SEGMENT_EXTENSION}") for i in range(len(plan))]
+                segments = [os.path.join(segment_folder, f"{i:05d}") for i in range(len(plan))]
                 for i, (chunk, segment) in enumerate(zip(plan, segments)):
                     futures.append(active.submit(
                         _chunk_task, source, segment, chunk, transitions.cuts, transitions.flashes, options,
@@ -411,7 +455,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
                 encode_bar = stage("encode")
                 started = time.perf_counter()
                 with open_clip(source, fps=fps) as clip:
-                    items = _segment_items(clip, segments, futures,
+                    items = _segment_items(clip, plan, segments, futures, frame_times_seen,
                                            lambda done: encode_bar and encode_bar(done, total))
                     write_clip(items, target, info, audio_streams=clip.audio_streams,
                                inputs=[source], **write_options)

@@ -267,7 +267,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "pip install \"framefix[dask]\"")
     _add_cluster_options(on_dask, "chunk", "worker processes on this machine")
     on_dask.add_argument("--chunks", type=int, metavar="N",
-                         help="chunks to split the clip into (default: one per worker thread)")
+                         help="chunks to split the clip into (default: one per worker thread, each at least four "
+                              "times the frames its windows need on either side)")
     deflicker.set_defaults(run=_run_deflicker)
 
     _add_batch_parser(commands, common)
