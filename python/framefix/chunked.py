@@ -436,7 +436,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
             tracker.add(item)
         transitions = tracker.finish()
         total = len(statistics)
-        if chunks is None:  # halos of more than a quarter of the chunk cost more than the extra workers give
+        if chunks is None:  # a halo is work done twice: keep it to a quarter of the chunk at most
             count = min(count, max(1, total // (_MIN_CHUNK_HALOS * (halo_before + halo_after))))
         plan = plan_chunks(total, transitions.cuts, count, halo_before=halo_before, halo_after=halo_after)
 
