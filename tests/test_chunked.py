@@ -16,7 +16,7 @@ import framefix
 import framefix.cli as cli
 from framefix.chunked import Chunk, deflicker_chunked, plan_chunks
 from framefix.deflicker import deflicker_clip
-from framefix.io import ClipError, SeekError
+from framefix.io import ClipError, IncompleteClipWarning, SeekError
 from framefix.report import deflicker_dict
 
 distributed = pytest.importorskip("distributed")
@@ -158,6 +158,20 @@ def test_a_corrupt_clip_is_one_line_and_nothing_written(client, tmp_path, capsys
     err = capsys.readouterr().err
     assert code == cli.EXIT_BAD_INPUT and err.count("\n") == 1 and "bad.mp4" in err
     assert sorted(os.listdir(tmp_path)) == ["bad.mp4"]
+
+
+def test_a_truncated_clip_warns_as_in_a_single_pass(client, tmp_path, capsys):
+    whole = tmp_path / "whole.mkv"
+    write_video(whole, _long_clip_frames()[:60])
+    data = whole.read_bytes()
+    cut_short = tmp_path / "short.mkv"
+    cut_short.write_bytes(data[:int(len(data) * 0.6)])
+    with pytest.warns(IncompleteClipWarning, match="the file looks truncated"):
+        deflicker_chunked(cut_short, tmp_path / "out", mode="global", window=5, chunks=2, client=client)
+    code = cli.main(["deflicker", str(cut_short), "-o", str(tmp_path / "strict.mkv"), "--strict", "-q",
+                     "--scheduler", client.scheduler.address])
+    assert code == cli.EXIT_BAD_INPUT and "truncated" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "strict.mkv")
 
 
 def test_chunk_options_are_checked(client, long_clip, tmp_path, capsys):

@@ -446,7 +446,7 @@ def _client(client, scheduler, scheduler_file, local_workers, retries):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
             cluster = distributed.LocalCluster(n_workers=local_workers or os.cpu_count() or 1, threads_per_worker=1,
-                                               processes=True, silence_logs=logging.ERROR)
+                                               processes=True, silence_logs=logging.CRITICAL)
         with cluster, distributed.Client(cluster) as local:
             yield local
 

@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -161,14 +162,15 @@ def _statistics_task(source: str, start: int, stop: int | None, frame_times, fps
                      task: int) -> dict:
     """Frames ``start..stop-1`` (to the end with ``stop`` None): their statistics, as the tracker
     takes them, and their times."""
-    from framefix.io import open_clip
+    from framefix.io import IncompleteClipWarning, open_clip
     from framefix.stats import frame_statistics
 
     def statistics_of_span():
         began = time.perf_counter()
         progress = TaskProgress(topic, task)
         statistics, times = [], []
-        with open_clip(source, fps=fps) as clip:
+        with open_clip(source, fps=fps) as clip, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IncompleteClipWarning)
             for frame, pts in clip.frames_from(start, frame_times):
                 grid = (min(8, frame.shape[0]), min(8, frame.shape[1]))
                 statistics.append(frame_statistics(frame, tiles=grid, luma_histogram=False, workers=workers))
@@ -179,7 +181,9 @@ def _statistics_task(source: str, start: int, stop: int | None, frame_times, fps
         if stop is not None and start + len(times) != stop:
             raise ClipError(f"{source}: ended at frame {start + len(times)}, before frame {stop}")
         progress(len(times), final=True)
-        return {"statistics": statistics, "times": times, "worker": _worker_name(),
+        # a damaged file is the client's to report (or refuse, under --strict)
+        damage = sorted({str(w.message) for w in caught if issubclass(w.category, IncompleteClipWarning)})
+        return {"statistics": statistics, "times": times, "warnings": damage, "worker": _worker_name(),
                 "seconds": round(time.perf_counter() - began, 3), "peak_mib": _peak_memory_mib()}
 
     return _reported(statistics_of_span)
@@ -367,7 +371,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
     from framefix import batch
     from framefix.deflicker import DEFAULT_WINDOW, MODES, DeflickerRun, _check_strength, _check_window
     from framefix.deflicker import deflicker_operations
-    from framefix.io import is_sequence_target, open_clip, video_codec
+    from framefix.io import IncompleteClipWarning, is_sequence_target, open_clip, video_codec
     from framefix.outputs import check_distinct
     from framefix.pipeline import write_clip
     from framefix.shots import TransitionTracker
@@ -426,8 +430,13 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
             statistics_parts = _gather_stage(active, keys + "-statistics-whole", stage("statistics"),
                                              info.frame_count, [(_statistics_task, source, 0, None, None, fps,
                                                                  workers)], retries)
+        for message in sorted({m for part in statistics_parts for m in part["warnings"]}):
+            warnings.warn(IncompleteClipWarning(message), stacklevel=2)
         statistics = [s for part in statistics_parts for s in part["statistics"]]
         frame_times_seen = [t for part in statistics_parts for t in part["times"]]
+        if entered_by_seeking:  # read in stretches: the length check a full read makes at its end
+            with open_clip(source, fps=fps) as clip:
+                clip.check_length(frame_times_seen)
         seconds["statistics"] = round(time.perf_counter() - began, 3)
 
         # 2. shots, on the client: the single pass's decisions

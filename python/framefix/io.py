@@ -536,6 +536,15 @@ class Clip:
         span = float((last_pts - first_pts + step) * self.info.time_base)
         self._check_complete(frames, span, concealed)
 
+    def check_length(self, times: list[int]) -> None:
+        """Warn (:class:`IncompleteClipWarning`) when the frames read, with presentation times
+        ``times``, fall short of what the container announces: the check a full read makes at its
+        end, for a clip read in stretches (:meth:`frames_from`)."""
+        if self._files is not None or not times:
+            return
+        step = max(1, round(1 / (self.info.fps * self.info.time_base)))
+        self._check_complete(len(times), float((times[-1] - times[0] + step) * self.info.time_base), 0)
+
     def _check_complete(self, frames: int, span: float, concealed: int) -> None:
         # Decoders stop quietly where a truncated file ends and conceal damaged data: say so, once
         # the whole clip has been read (an early stop, like reading one frame, proves nothing).
