@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -112,8 +111,10 @@ def plan_chunks(frame_count: int, cuts: Sequence[int], count: int, *, halo_befor
 @dataclasses.dataclass(frozen=True)
 class ChunkedRun:
     """What :func:`deflicker_chunked` did: ``run`` is the :class:`framefix.deflicker.DeflickerRun`
-    a single-process run returns; ``chunks`` the plan; per chunk, the worker, the seconds and the
-    worker's peak resident memory (MiB) in ``tasks``; the seconds of each stage in ``seconds``."""
+    a single-process run returns; ``chunks`` the plan; per task (statistics and chunks) the
+    worker, the seconds and the worker's peak resident memory (MiB) in ``tasks``; the seconds of
+    each stage in ``seconds``; ``entered_by_seeking``: whether tasks entered the clip at keyframes
+    (False: each read it from its first frame)."""
 
     run: object
     chunks: list
@@ -131,6 +132,8 @@ def _peak_memory_mib() -> float:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return round(int(line.split()[1]) / 1024, 1)
+    import resource  # POSIX only
+
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux, bytes on macOS
 
 
