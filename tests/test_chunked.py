@@ -5,6 +5,7 @@ without times); a worker killed mid-chunk costs a retry, not the output."""
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -184,6 +185,14 @@ def test_chunk_options_are_checked(client, long_clip, tmp_path, capsys):
     with pytest.raises(ClipError, match="no such file"):
         deflicker_chunked(tmp_path / "missing.mp4", tmp_path / "o.mp4", client=client)
     assert not os.path.exists(tmp_path / "o.mp4")
+
+
+def test_without_dask_the_command_says_how_to_install_it(monkeypatch, long_clip, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what an install without the extra imports
+    code = cli.main(["deflicker", str(long_clip), "-o", str(tmp_path / "out.mp4"), "--local-workers", "2"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_BAD_INPUT and err.count("\n") == 1 and 'pip install "framefix[dask]"' in err
+    assert os.listdir(tmp_path) == []
 
 
 def test_plan_chunks_covers_every_frame_once_and_snaps_to_cuts():
