@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 import av
 import numpy as np
@@ -77,14 +78,49 @@ def test_seeking_gives_the_frames_a_full_decode_gives(long_clip):
             np.testing.assert_array_equal(frame, want)
 
 
+def _trimmed(source, path, hidden=2):
+    """``source`` remuxed (packets copied) to start ``hidden`` frames after a keyframe, as
+    ``ffmpeg -ss T -c copy`` trims: an edit list hides the packets before, which are decoded but
+    never shown."""
+    with av.open(str(source)) as src, av.open(str(path), "w") as out:
+        video = src.streams.video[0]
+        stream = out.add_stream_from_template(video)
+        shift = None
+        for packet in src.demux(video):
+            if packet.dts is None:
+                continue
+            shift = packet.pts + hidden * 512 if shift is None else shift  # 512 ticks a frame at 25 fps
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = stream
+            out.mux(packet)
+
+
+def test_a_trimmed_clip_is_entered_at_its_shown_frames(client, long_clip, tmp_path):
+    trimmed = tmp_path / "trimmed.mp4"
+    _trimmed(long_clip, trimmed)
+    with framefix.open_clip(trimmed) as clip, warnings.catch_warnings():
+        warnings.simplefilter("error", IncompleteClipWarning)  # hidden packets are not missing frames
+        expected = list(clip.items(audio=False))
+        times = clip.frame_times()
+    assert len(expected) == 73 and times == [pts for _, _, pts in expected]
+    deflicker_clip(trimmed, tmp_path / "single", mode="global", window=5, workers=1)
+    done = deflicker_chunked(trimmed, tmp_path / "chunked", mode="global", window=5, chunks=3, client=client)
+    assert done.entered_by_seeking
+    _assert_same_frames(tmp_path / "single", tmp_path / "chunked")
+
+
 def test_seeking_refuses_times_that_are_not_the_clips(long_clip):
     with framefix.open_clip(long_clip) as clip:
         times = clip.frame_times()
     shifted = [t + 1 for t in times]  # no frame has these times: the seek must not guess
     with framefix.open_clip(long_clip) as clip, pytest.raises(SeekError, match="cannot enter mid-clip"):
         next(clip.frames_from(20, shifted))
-    with framefix.open_clip(long_clip) as clip, pytest.raises(ValueError, match="start must be an int >= 0, got -1"):
-        next(clip.frames_from(-1, times))
+    with framefix.open_clip(long_clip) as clip, pytest.raises(SeekError, match="frame 0 is not where"):
+        next(clip.frames_from(0, shifted))  # the first frame too: a decode from the start is checked
+    for bad in (-1, True, 2.0):
+        with framefix.open_clip(long_clip) as clip, pytest.raises(ValueError, match="start must be an int >= 0"):
+            next(clip.frames_from(bad, times))
 
 
 @pytest.mark.parametrize("mode", ["local", "global"])

@@ -406,6 +406,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
     with open_clip(source, fps=fps) as clip:
         info = clip.info
         frame_times = clip.frame_times()
+        hidden_packets = clip.hidden_packets
     # a lossless segment folder beside the target: on the storage the workers write to
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
@@ -439,7 +440,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
         frame_times_seen = [t for part in statistics_parts for t in part["times"]]
         if entered_by_seeking:  # read in stretches: the length check a full read makes at its end
             with open_clip(source, fps=fps) as clip:
-                clip.check_length(frame_times_seen)
+                clip.check_length(frame_times_seen, hidden_packets)
         seconds["statistics"] = round(time.perf_counter() - began, 3)
 
         # 2. shots, on the client: the single pass's decisions

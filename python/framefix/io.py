@@ -236,6 +236,7 @@ class Clip:
         self._container = None
         self._consumed = False
         self._announced = None
+        self.hidden_packets = 0  # counted by frame_times()
         if self._files is not None:
             self.info = self._probe_sequence(fps)
         else:
@@ -374,6 +375,8 @@ class Clip:
         list of int or None
             One time per frame (an image sequence's are its indices); None when the container
             does not give every frame a time of its own (then a reader must decode from the start).
+            Packets an edit list hides (decoded, never shown) are left out and counted in
+            ``hidden_packets``.
 
         Raises
         ------
@@ -384,9 +387,13 @@ class Clip:
             return list(range(len(self._files)))
         container = _open_container(self.path)
         times = []
+        self.hidden_packets = 0
         try:
             for packet in container.demux(container.streams.video[0]):
-                if packet.size == 0:  # the demuxer's end-of-stream marker
+                if packet.size == 0:  # the end-of-stream marker
+                    continue
+                if packet.is_discard:
+                    self.hidden_packets += 1
                     continue
                 if packet.pts is None:
                     return None
@@ -428,7 +435,7 @@ class Clip:
         ClipError
             Decoding fails.
         """
-        if not isinstance(start, int) or start < 0:
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise ValueError(f"frames_from: start must be an int >= 0, got {start!r}")
         if self._files is not None:
             for _, array, pts in self._sequence_items(start):
@@ -436,8 +443,15 @@ class Clip:
             return
         if frame_times is None or start == 0:
             for index, (_, array, pts) in enumerate(self.items(audio=False)):
+                # the times a seek would go by must be the frames' own, from the first one on
+                if frame_times is not None and (index >= len(frame_times) or pts != frame_times[index]):
+                    raise SeekError(f"{self.path}: frame {index} is not where the container's index puts it; "
+                                    "cannot enter mid-clip")
                 if index >= start:
                     yield array, pts
+            if frame_times is not None and index + 1 != len(frame_times):
+                raise SeekError(f"{self.path}: {index + 1} frames for {len(frame_times)} packets; cannot enter "
+                                "mid-clip")
             return
         if start >= len(frame_times):
             return
@@ -509,7 +523,7 @@ class Clip:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
         audio_streams = list(container.streams.audio) if audio else []
-        frames = concealed = 0
+        frames = concealed = discarded = 0
         first_pts = last_pts = None
         step = max(1, round(1 / (self.info.fps * self.info.time_base)))  # one frame, in time-base units
         try:
@@ -518,6 +532,7 @@ class Clip:
                     if packet.dts is not None:
                         yield "audio", packet, None
                     continue
+                discarded += bool(packet.size and packet.is_discard)  # cut by an edit list: never shown
                 for frame in packet.decode():
                     frames += 1
                     concealed += bool(frame.is_corrupt)
@@ -534,16 +549,18 @@ class Clip:
         if frames == 0:
             raise ClipError(f"{self.path}: no frame could be decoded")
         span = float((last_pts - first_pts + step) * self.info.time_base)
-        self._check_complete(frames, span, concealed)
+        self._check_complete(frames + discarded, span, concealed)
 
-    def check_length(self, times: list[int]) -> None:
+    def check_length(self, times: list[int], hidden_packets: int = 0) -> None:
         """Warn (:class:`IncompleteClipWarning`) when the frames read, with presentation times
         ``times``, fall short of what the container announces: the check a full read makes at its
-        end, for a clip read in stretches (:meth:`frames_from`)."""
+        end, for a clip read in stretches (:meth:`frames_from`). ``hidden_packets``: packets an
+        edit list hides, which the container counts as frames (from :meth:`frame_times`)."""
         if self._files is not None or not times:
             return
         step = max(1, round(1 / (self.info.fps * self.info.time_base)))
-        self._check_complete(len(times), float((times[-1] - times[0] + step) * self.info.time_base), 0)
+        span = float((times[-1] - times[0] + step) * self.info.time_base)
+        self._check_complete(len(times) + hidden_packets, span, 0)
 
     def _check_complete(self, frames: int, span: float, concealed: int) -> None:
         # Decoders stop quietly where a truncated file ends and conceal damaged data: say so, once
