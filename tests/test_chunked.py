@@ -221,6 +221,18 @@ def test_chunk_options_are_checked(client, long_clip, tmp_path, capsys):
     with pytest.raises(ClipError, match="no such file"):
         deflicker_chunked(tmp_path / "missing.mp4", tmp_path / "o.mp4", client=client)
     assert not os.path.exists(tmp_path / "o.mp4")
+    (tmp_path / "taken.mp4").write_bytes(b"someone's file")
+    with pytest.raises(ClipError, match="already exists; pass --overwrite"):  # before any work
+        deflicker_chunked(long_clip, tmp_path / "taken.mp4", client=client)
+    with pytest.raises(TypeError, match="unexpected options"):
+        deflicker_chunked(long_clip, tmp_path / "o.mp4", client=client, crf_value=3)
+    assert sorted(os.listdir(tmp_path)) == ["taken.mp4"]
+    # a segment folder left by a run killed outright is removed by the next run for that output
+    stale = tmp_path / ".o.mkv.framefix-chunks-old"
+    stale.mkdir()
+    (stale / "00000-00000.rgb").write_bytes(b"\0" * 100)
+    deflicker_chunked(long_clip, tmp_path / "o.mkv", mode="global", window=5, chunks=2, client=client, codec="ffv1")
+    assert sorted(os.listdir(tmp_path)) == ["o.mkv", "taken.mp4"]
 
 
 def test_without_dask_the_command_says_how_to_install_it(monkeypatch, long_clip, tmp_path, capsys):

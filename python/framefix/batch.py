@@ -108,8 +108,8 @@ def _input_files(inputs: Iterable) -> list[str]:
         else:
             raise ClipError(f"{item}: no such file or folder")
     unique: dict[str, str] = {}
-    for path in found:
-        unique.setdefault(os.path.realpath(path), path)
+    for path in found:  # absolute: workers may run in other folders, or on other machines
+        unique.setdefault(os.path.realpath(path), os.path.abspath(path))
     return list(unique.values())
 
 
@@ -126,6 +126,8 @@ def _check_options(command: str, options: Mapping) -> dict:
     unknown = sorted(set(options) - set(_OPTIONS[command]))
     if unknown:
         raise ValueError(f"batch: options {unknown} are not {command}'s; it takes {list(_OPTIONS[command])}")
+    if "measure" in options and not isinstance(options["measure"], bool):
+        raise ValueError(f"batch: measure must be True or False, got {options['measure']!r}")
     if command == "match-color" and options.get("reference") is None:
         raise ValueError("batch: match-color needs options['reference'] (an image, a clip or CLIP@N)")
     return {name: value for name, value in options.items() if value is not None}
@@ -157,7 +159,7 @@ def plan(command: str, inputs: Iterable, output_dir, *, options: Mapping | None 
     if command not in COMMANDS:
         raise ValueError(f"batch: command must be one of {', '.join(COMMANDS)}, got {command!r}")
     options = _check_options(command, options or {})
-    output_dir = os.fspath(output_dir)
+    output_dir = os.path.abspath(os.fspath(output_dir))
     if not os.path.isdir(output_dir):
         raise ClipError(f"{output_dir}: output folder does not exist")
     if extension is not None:
@@ -295,6 +297,11 @@ class _Frames:
         self.counted = done
         if self.report is not None:
             self.report(self.done)
+        self.check_stop()
+
+    def check_stop(self, *_) -> None:
+        """Raise ``_Stopped`` if the batch was told to stop (looked at now and then, not every
+        call). Also a progress callback of its own: for passes that are not counted."""
         if self.stop is not None and time.monotonic() - self.checked >= self._CHECK_EVERY:
             self.checked = time.monotonic()
             if self.stop.is_set():
@@ -318,7 +325,8 @@ def _work(command: str, source: str, target: str, options: dict, overwrite: bool
             from framefix.analysis import analyze_clip
             from framefix.outputs import pending_path
 
-            before, after = (analyze_clip(path, flow=True, fps=options.get("fps"), workers=options.get("workers"))
+            before, after = (analyze_clip(path, flow=True, fps=options.get("fps"), workers=options.get("workers"),
+                                          progress=frames.check_stop)  # fail_fast stops the measures too
                              for path in (source, pending_path(target)))
         report = deflicker_dict(run, before, after)
         figures = {"flicker_index": report["flicker_index"],
@@ -558,11 +566,13 @@ def run(command: str, inputs: Iterable, output_dir, *, options: Mapping | None =
             todo.append(job)
     done = len(entries)
     lock = threading.Lock()  # progress is called from the client's event thread too
+    shown = [0]  # frames: never fewer than last time, whichever thread comes last
 
     def show(frames: int) -> None:
         if progress is not None:
             with lock:
-                progress(done, len(jobs), frames)
+                shown[0] = max(shown[0], frames)
+                progress(done, len(jobs), shown[0])
 
     show(0)
     if todo:

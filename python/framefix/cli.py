@@ -483,29 +483,40 @@ def _run_deflicker(args) -> int:
 
 
 class _StageProgress:
-    """One progress bar for a chunked run's stages: the statistics pass, then the chunks (frames
-    deflickered on the workers); the final encode, which follows the chunks, shows once they are
-    all done. Updates come from the client's event thread and from the encoder's."""
+    """One progress bar for a chunked run's stages, in order: the statistics pass, the chunks
+    (frames deflickered on the workers), then the final encode, which follows the chunks and
+    shows once they are all done. Updates come from the client's event thread and the encoder's;
+    a late one for an earlier stage is ignored."""
+
+    _ORDER = ("statistics", "deflicker", "encode")
 
     def __init__(self, args):
-        self.args, self.bar, self.stage, self.chunks_done = args, None, None, False
+        self.args, self.bar, self.stage, self.closed = args, None, None, False
         self.lock = threading.Lock()
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
         with self.lock:
-            if stage == "encode" and self.stage == "deflicker" and done < (total or 0) and not self.chunks_done:
+            if self.closed or (self.stage is not None and self._ORDER.index(stage) < self._ORDER.index(self.stage)):
                 return
-            if stage != self.stage:
-                self.close()
-                self.stage, self.bar, self.chunks_done = stage, _progress(self.args, stage), False
-            if stage == "deflicker" and total is not None and done >= total:
-                self.chunks_done = True
+            if stage == "encode" and self.stage == "deflicker":
+                return  # the chunks' bar stays until they are done
+            if stage != self.stage or self.bar is None:
+                self._close_bar()
+                self.stage, self.bar = stage, _progress(self.args, stage)
             self.bar(done, total)
+            if stage == "deflicker" and total is not None and done >= total:
+                self._close_bar()
+                self.stage = "encode"
 
-    def close(self) -> None:
+    def _close_bar(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self._close_bar()
 
 
 def _deflicker_on_dask(args, options: dict):
