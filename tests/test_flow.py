@@ -105,6 +105,24 @@ def test_deterministic_across_workers_and_backends(native, scene):
         assert_array_equal(other.view(np.uint32), results[0].view(np.uint32))
 
 
+def test_refine_levels_limits_the_refinement_to_the_finest_levels(native, scene):
+    truth = constant(scene.shape, 1.5, 0.5)
+    target = moved(scene, truth)
+
+    def flow(refine_levels):
+        return assert_backends_agree(framefix.estimate_flow, scene, target, preset="medium", refine_levels=refine_levels)
+
+    # with 6-pixel patches a 180x320 frame has pyramid levels 0 (full) to 3; medium solves levels
+    # 3 down to 1, so 3 levels refined are all of them, as 0 says
+    every = flow(0)
+    assert_array_equal(flow(3).view(np.uint32), every.view(np.uint32))
+    assert_array_equal(flow(40).view(np.uint32), every.view(np.uint32))
+    assert not np.array_equal(flow(2), every)
+    finest = flow(1)
+    assert not np.array_equal(finest, every)
+    assert np.median(endpoint_errors(finest, truth)) < 0.1
+
+
 @pytest.fixture(scope="module")
 def layered():
     """A real foreground (coffee, a soft-edged disc) moving 24 px one way over a real background
@@ -223,6 +241,8 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, patches=4), TypeError, "unknown settings"),
     (lambda: framefix.estimate_flow(BAD, BAD, stride=0), ValueError, "stride must be an int >= 1"),
     (lambda: framefix.estimate_flow(BAD, BAD, refine_sweeps=-1), ValueError, "refine_sweeps must be an int >= 0"),
+    (lambda: framefix.estimate_flow(BAD, BAD, refine_levels=-1), ValueError, "refine_levels must be an int >= 0"),
+    (lambda: framefix.flow.kernel_settings("fast", refine_levels=1.5), ValueError, "refine_levels must be an int"),
     (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
     (lambda: framefix.estimate_flow(BAD, BAD, propagation=1), ValueError, "propagation must be True or False, got 1"),
     (lambda: framefix.flow.kernel_settings("fast", propagation="yes"), ValueError, "propagation must be True or False"),

@@ -30,6 +30,11 @@ struct FlowSettings {
     PatchSearch search;
     Refinement refinement;           // refinement.fixed_point == 0: no variational refinement
     std::ptrdiff_t finest_level = 0; // 0 solves at full resolution, 1 at half (then upsampled), ...
+    // Levels refined, counted up from the finest solved one (0: every level). On the coarsest
+    // levels of a fast preset the refinement's smoothness, with few iterations to undo it, drags
+    // a small object's patch flow towards its surroundings before propagation at the finer levels
+    // can spread it; refining only the last levels keeps it.
+    std::ptrdiff_t refine_levels = 0;
 };
 
 // The estimator: flow (H, W, 2) from plane i0 to plane i1 (H, W), started from `init` (any
@@ -41,7 +46,7 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
     const std::ptrdiff_t h = i0.height, w = i0.width, patch = settings.search.patch;
     if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
         throw std::invalid_argument("flow_from_luma: i0, i1 and flow must have the same height and width");
-    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0)
+    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0)
         throw std::invalid_argument("flow_from_luma: bad settings for this image size");
     struct Plane {
         std::vector<float> data;
@@ -87,7 +92,10 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
         if (!current.view().same_size(a.height, a.width))
             current = resized(std::as_const(current).view(), a.height, a.width);
         patch_flow_level(a, b, current.view(), settings.search, workers);
-        if (settings.refinement.fixed_point > 0) refine_flow_level(a, b, current.view(), settings.refinement, workers);
+        const bool refined = settings.refine_levels == 0 ||
+                             level < finest + static_cast<std::size_t>(settings.refine_levels);
+        if (settings.refinement.fixed_point > 0 && refined)
+            refine_flow_level(a, b, current.view(), settings.refinement, workers);
     }
     if (current.view().same_size(h, w)) {
         for (std::ptrdiff_t y = 0; y < h; ++y)

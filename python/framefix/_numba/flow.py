@@ -545,8 +545,8 @@ def resize_flow(flow, height, width, workers):
 # --- flow.hpp: the estimator ---------------------------------------------------------------------
 
 def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
-                   fixed_point, sor, omega, radius, epsilon, workers):
-    if i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0:
+                   fixed_point, sor, refine_levels, omega, radius, epsilon, workers):
+    if i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0 or refine_levels < 0:
         raise ValueError("flow_from_luma: bad settings for this image size")
     pyramid = [(i0, i1)]
     while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
@@ -561,7 +561,8 @@ def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propag
         if flow.shape[:2] != a.shape:
             flow = resize_flow(flow, a.shape[0], a.shape[1], workers)
         patch_flow_level(a, b, flow, patch, stride, iterations, propagation, workers)
-        if fixed_point > 0:
+        # the C++ FlowSettings::refine_levels: only the finest levels are refined (0: all)
+        if fixed_point > 0 and (refine_levels == 0 or level < finest + refine_levels):
             refine_flow_level(a, b, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, workers)
     if flow.shape[:2] != i0.shape:
         flow = resize_flow(flow, i0.shape[0], i0.shape[1], workers)
