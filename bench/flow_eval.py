@@ -3,8 +3,9 @@
 
     python bench/flow_eval.py [preset ...] [--set key=value ...] [--cache DIR]
 
-DIS's results depend only on the set, so they are cached (with the cases) in ``--cache``; a
-second run measures framefix alone. ``--set`` overrides preset settings (``patch=8``).
+The cases are cached in ``--cache``. DIS runs on each case right after framefix, so that both
+are timed under the same load (the machine may be shared). ``--set`` overrides preset settings
+(``patch=8``).
 """
 
 from __future__ import annotations
@@ -34,26 +35,6 @@ def _timed(call, repeats):
     return result, best
 
 
-def _dis_results(cases, cache):
-    path = os.path.join(cache, "dis.pkl")
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    import cv2
-
-    cv2.setNumThreads(1)
-    results = {}
-    for preset in ("ultrafast", "fast", "medium"):
-        dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{preset.upper()}"))
-        for name, case in cases.items():
-            g0, g1 = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (case.first, case.second))
-            flow, seconds = _timed(lambda: dis.calc(g0, g1, None), 2)
-            results[preset, name] = (endpoint_errors(flow.astype(np.float32), case), seconds)
-    with open(path, "wb") as f:
-        pickle.dump(results, f)
-    return results
-
-
 def _cases(cache):
     path = os.path.join(cache, "cases.pkl")
     if os.path.exists(path):
@@ -65,14 +46,20 @@ def _cases(cache):
     return cases
 
 
-def evaluate(preset, cases, dis, overrides, repeats=1):
+def evaluate(preset, cases, overrides, repeats=1):
     """Per-case (EPE, seconds) of framefix and DIS, and a summary dict."""
-    mine = {}
+    import cv2
+
+    cv2.setNumThreads(1)
+    dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{PAIRS[preset].upper()}"))
+    mine, theirs = {}, {}
     for name, case in cases.items():
         flow, seconds = _timed(lambda: framefix.estimate_flow(case.first, case.second, preset=preset, workers=1,
                                                               **overrides), repeats)
         mine[name] = (endpoint_errors(flow, case), seconds)
-    theirs = {name: dis[PAIRS[preset], name] for name in cases}
+        g0, g1 = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (case.first, case.second))
+        flow, seconds = _timed(lambda: dis.calc(g0, g1, None), repeats)
+        theirs[name] = (endpoint_errors(flow.astype(np.float32), case), seconds)
     epe = {n: mine[n][0]["epe"] for n in cases}
     ref = {n: theirs[n][0]["epe"] for n in cases}
     bound = 0.7 if preset == "accurate" else 1.0
@@ -126,10 +113,9 @@ def main():
         key, value = item.split("=", 1)
         overrides[key] = ast.literal_eval(value)
     cases = _cases(args.cache)
-    dis = _dis_results(cases, args.cache)
     summaries = {}
     for preset in args.presets:
-        summaries[preset] = evaluate(preset, cases, dis, overrides, args.repeats)
+        summaries[preset] = evaluate(preset, cases, overrides, args.repeats)
         print(report(preset, summaries[preset]), flush=True)
     if args.save:
         with open(args.save, "wb") as f:

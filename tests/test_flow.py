@@ -171,6 +171,22 @@ def test_propagation_finds_a_foreground_moving_against_the_background(backend, l
         assert overall < 1.0 and foreground < 0.5, (preset, overall, foreground)
 
 
+def test_fill_occlusions_replaces_only_what_the_backward_flow_contradicts(native, layered):
+    first, second, _, _, _ = layered
+
+    def flow(prev, next, fill):
+        return assert_backends_agree(framefix.estimate_flow, prev, next, preset="accurate", fill_occlusions=fill)
+
+    forward, backward, filled = flow(first, second, False), flow(second, first, False), flow(first, second, True)
+    consistent = framefix.flow_consistency(forward, backward)
+    assert 0.02 < 1 - consistent.mean() < 0.5  # the covered background and the disc's edge
+    assert_array_equal(filled[consistent], forward[consistent])
+    # every other pixel took the flow of a consistent pixel of its row
+    for y, x in zip(*np.nonzero(~consistent)):
+        if consistent[y].any():
+            assert (forward[y][consistent[y]] == filled[y, x]).all(axis=1).any(), (y, x)
+
+
 @pytest.mark.parametrize("propagation", [True, False])
 def test_the_patch_kernel_is_bit_identical(native, layered, propagation):
     from framefix import _numba
@@ -246,6 +262,8 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
     (lambda: framefix.estimate_flow(BAD, BAD, propagation=1), ValueError, "propagation must be True or False, got 1"),
     (lambda: framefix.flow.kernel_settings("fast", propagation="yes"), ValueError, "propagation must be True or False"),
+    (lambda: framefix.estimate_flow(BAD, BAD, fill_occlusions=None), ValueError,
+     "fill_occlusions must be True or False, got None"),
     (lambda: framefix.estimate_flow(BAD, BAD, init=np.full((40, 50, 2), np.nan, np.float32)), ValueError,
      "init contains NaN"),
     (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e39), ValueError, r"smoothness must be a number in 1e-06\.\.1e\+06"),
