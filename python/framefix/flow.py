@@ -221,17 +221,17 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 # their neighbours' flows (DIS's spatial propagation: recovers motion boundaries and large
 # displacements the coarse levels blurred). Variational refinement after the
 # patch stage: fixed-point iterations (0: none), SOR sweeps per iteration, on how many levels
-# counted up from the finest solved one (0: all; the fast presets refine only their last two:
-# with so few iterations, refining the coarsest levels smoothed small fast objects into their
-# background before propagation could spread their motion, measured on bench/flow_cases.py),
+# counted up from the finest solved one (0: all; the fast presets refine only their last one or
+# two: with so few iterations, refining the coarsest levels smoothed small fast objects into
+# their background before propagation could spread their motion; bench/flow_eval.py measures),
 # and the weights of smoothness, gradient constancy and brightness constancy. Then, for
 # ``accurate``, the occlusion fill: the backward flow too, and where the two disagree, a
 # neighbour's flow (twice the time; on the development set it cut the layered scenes' EPE by a
 # fifth). Every setting can be overridden by keyword.
 PRESETS = {
-    "ultrafast": {"patch": 6, "stride": 6, "iterations": 6, "finest_level": 2, "propagation": True, "refine_iterations": 2,
-                  "refine_sweeps": 2, "refine_levels": 2, "fill_occlusions": False, "smoothness": 1.5,
-                  "gradient_constancy": 3.0, "brightness_constancy": 2.0},
+    "ultrafast": {"patch": 6, "stride": 6, "iterations": 6, "finest_level": 2, "propagation": True, "refine_iterations": 4,
+                  "refine_sweeps": 2, "refine_levels": 1, "fill_occlusions": False, "smoothness": 1.5,
+                  "gradient_constancy": 3.0, "brightness_constancy": 1.0},
     "fast": {"patch": 6, "stride": 5, "iterations": 8, "finest_level": 2, "propagation": True, "refine_iterations": 3,
              "refine_sweeps": 5, "refine_levels": 2, "fill_occlusions": False, "smoothness": 1.5,
              "gradient_constancy": 3.0, "brightness_constancy": 1.0},
