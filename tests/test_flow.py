@@ -123,6 +123,20 @@ def test_refine_levels_limits_the_refinement_to_the_finest_levels(native, scene)
     assert np.median(endpoint_errors(finest, truth)) < 0.1
 
 
+def test_full_refine_iterations_refine_the_upsampled_flow(native, scene):
+    truth = constant(scene.shape, 2.4, -1.3)
+    target = moved(scene, truth)
+
+    def flow(**settings):
+        return assert_backends_agree(framefix.estimate_flow, scene, target, preset="medium", **settings)
+
+    upsampled, refined = flow(full_refine_iterations=0), flow(full_refine_iterations=2)
+    assert np.mean(endpoint_errors(refined, truth)) < np.mean(endpoint_errors(upsampled, truth))
+    # solved at full resolution there is nothing upsampled to refine
+    assert_array_equal(flow(finest_level=0, full_refine_iterations=0).view(np.uint32),
+                       flow(finest_level=0, full_refine_iterations=2).view(np.uint32))
+
+
 @pytest.fixture(scope="module")
 def layered():
     """A real foreground (coffee, a soft-edged disc) moving 24 px one way over a real background
@@ -258,6 +272,8 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, stride=0), ValueError, "stride must be an int >= 1"),
     (lambda: framefix.estimate_flow(BAD, BAD, refine_sweeps=-1), ValueError, "refine_sweeps must be an int >= 0"),
     (lambda: framefix.estimate_flow(BAD, BAD, refine_levels=-1), ValueError, "refine_levels must be an int >= 0"),
+    (lambda: framefix.estimate_flow(BAD, BAD, full_refine_iterations=-2), ValueError,
+     "full_refine_iterations must be an int >= 0, got -2"),
     (lambda: framefix.flow.kernel_settings("fast", refine_levels=1.5), ValueError, "refine_levels must be an int"),
     (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
     (lambda: framefix.estimate_flow(BAD, BAD, propagation=1), ValueError, "propagation must be True or False, got 1"),

@@ -37,6 +37,11 @@ struct FlowSettings {
     // a small object's patch flow towards its surroundings before propagation at the finer levels
     // can spread it; refining only the last levels keeps it.
     std::ptrdiff_t refine_levels = 0;
+    // Fixed-point iterations (refinement.sor sweeps each) of a last refinement at full
+    // resolution, on the flow upsampled from finest_level > 0 (0: none). Upsampling blurs the
+    // flow across depth edges by a coarse pixel; one cheap pass on the full-resolution images
+    // puts the edges back where the image has them.
+    std::ptrdiff_t full_refine_iterations = 0;
     // Also estimate the backward flow (same settings) and replace the forward flow where the two
     // disagree (detail::fill_from_consistent). Pixels covered in the other frame have no match,
     // so the patches and the refinement give them their neighbours' flow, often the occluder's;
@@ -104,7 +109,8 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
     const std::ptrdiff_t h = i0.height, w = i0.width, patch = settings.search.patch;
     if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
         throw std::invalid_argument("flow_from_luma: i0, i1 and flow must have the same height and width");
-    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0)
+    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0 ||
+        settings.full_refine_iterations < 0)
         throw std::invalid_argument("flow_from_luma: bad settings for this image size");
     struct Plane {
         std::vector<float> data;
@@ -165,6 +171,11 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
             }
     } else {
         resize_flow(std::as_const(current).view(), flow, workers);
+        if (settings.full_refine_iterations > 0) {
+            Refinement last = settings.refinement;
+            last.fixed_point = settings.full_refine_iterations;
+            refine_flow_level(i0, i1, flow, last, workers);
+        }
     }
     if (settings.fill_occlusions) {
         FlowSettings backward_settings = settings;

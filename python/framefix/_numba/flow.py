@@ -576,8 +576,10 @@ def _fill_rows(y0, y1, luma, ratio, flow):
 
 
 def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
-                   fixed_point, sor, refine_levels, fill_occlusions, omega, radius, epsilon, workers):
-    if i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0 or refine_levels < 0:
+                   fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, omega, radius, epsilon,
+                   workers):
+    if (i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0 or refine_levels < 0
+            or full_refine_iterations < 0):
         raise ValueError("flow_from_luma: bad settings for this image size")
     pyramid = [(i0, i1)]
     while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
@@ -597,9 +599,13 @@ def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propag
             refine_flow_level(a, b, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, workers)
     if flow.shape[:2] != i0.shape:
         flow = resize_flow(flow, i0.shape[0], i0.shape[1], workers)
+        if full_refine_iterations > 0:  # the C++ FlowSettings::full_refine_iterations
+            refine_flow_level(i0, i1, flow, alpha, gamma, delta, full_refine_iterations, sor, omega, radius, epsilon,
+                              workers)
     if fill_occlusions:  # the C++ FlowSettings::fill_occlusions
         backward = flow_from_luma(i1, i0, None, patch, stride, iterations, finest_level, propagation, alpha, gamma,
-                                  delta, fixed_point, sor, refine_levels, False, omega, radius, epsilon, workers)
+                                  delta, fixed_point, sor, refine_levels, full_refine_iterations, False, omega, radius,
+                                  epsilon, workers)
         ratio = consistency_ratio(flow, backward, 0.01, 0.5, True, workers)
         luma = np.ascontiguousarray(i0)
         for_rows(flow.shape[0], workers, lambda y0, y1: _fill_rows(y0, y1, luma, ratio, flow))
