@@ -105,6 +105,38 @@ def test_deterministic_across_workers_and_backends(native, scene):
         assert_array_equal(other.view(np.uint32), results[0].view(np.uint32))
 
 
+def test_refine_levels_limits_the_refinement_to_the_finest_levels(native, scene):
+    truth = constant(scene.shape, 1.5, 0.5)
+    target = moved(scene, truth)
+
+    def flow(refine_levels):
+        return assert_backends_agree(framefix.estimate_flow, scene, target, preset="medium", refine_levels=refine_levels)
+
+    # with 6-pixel patches a 180x320 frame has pyramid levels 0 (full) to 3; medium solves levels
+    # 3 down to 1, so 3 levels refined are all of them, as 0 says
+    every = flow(0)
+    assert_array_equal(flow(3).view(np.uint32), every.view(np.uint32))
+    assert_array_equal(flow(40).view(np.uint32), every.view(np.uint32))
+    assert not np.array_equal(flow(2), every)
+    finest = flow(1)
+    assert not np.array_equal(finest, every)
+    assert np.median(endpoint_errors(finest, truth)) < 0.1
+
+
+def test_full_refine_iterations_refine_the_upsampled_flow(native, scene):
+    truth = constant(scene.shape, 2.4, -1.3)
+    target = moved(scene, truth)
+
+    def flow(**settings):
+        return assert_backends_agree(framefix.estimate_flow, scene, target, preset="medium", **settings)
+
+    upsampled, refined = flow(full_refine_iterations=0), flow(full_refine_iterations=2)
+    assert np.mean(endpoint_errors(refined, truth)) < np.mean(endpoint_errors(upsampled, truth))
+    # solved at full resolution there is nothing upsampled to refine
+    assert_array_equal(flow(finest_level=0, full_refine_iterations=0).view(np.uint32),
+                       flow(finest_level=0, full_refine_iterations=2).view(np.uint32))
+
+
 @pytest.fixture(scope="module")
 def layered():
     """A real foreground (coffee, a soft-edged disc) moving 24 px one way over a real background
@@ -151,6 +183,22 @@ def test_propagation_finds_a_foreground_moving_against_the_background(backend, l
     for preset in framefix.flow.PRESETS:
         overall, foreground = errors(preset=preset)
         assert overall < 1.0 and foreground < 0.5, (preset, overall, foreground)
+
+
+def test_fill_occlusions_replaces_only_what_the_backward_flow_contradicts(native, layered):
+    first, second, _, _, _ = layered
+
+    def flow(prev, next, fill):
+        return assert_backends_agree(framefix.estimate_flow, prev, next, preset="accurate", fill_occlusions=fill)
+
+    forward, backward, filled = flow(first, second, False), flow(second, first, False), flow(first, second, True)
+    consistent = framefix.flow_consistency(forward, backward)
+    assert 0.02 < 1 - consistent.mean() < 0.5  # the covered background and the disc's edge
+    assert_array_equal(filled[consistent], forward[consistent])
+    # every other pixel took the flow of a consistent pixel of its row
+    for y, x in zip(*np.nonzero(~consistent)):
+        if consistent[y].any():
+            assert (forward[y][consistent[y]] == filled[y, x]).all(axis=1).any(), (y, x)
 
 
 @pytest.mark.parametrize("propagation", [True, False])
@@ -223,9 +271,15 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, patches=4), TypeError, "unknown settings"),
     (lambda: framefix.estimate_flow(BAD, BAD, stride=0), ValueError, "stride must be an int >= 1"),
     (lambda: framefix.estimate_flow(BAD, BAD, refine_sweeps=-1), ValueError, "refine_sweeps must be an int >= 0"),
+    (lambda: framefix.estimate_flow(BAD, BAD, refine_levels=-1), ValueError, "refine_levels must be an int >= 0"),
+    (lambda: framefix.estimate_flow(BAD, BAD, full_refine_iterations=-2), ValueError,
+     "full_refine_iterations must be an int >= 0, got -2"),
+    (lambda: framefix.flow.kernel_settings("fast", refine_levels=1.5), ValueError, "refine_levels must be an int"),
     (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
     (lambda: framefix.estimate_flow(BAD, BAD, propagation=1), ValueError, "propagation must be True or False, got 1"),
     (lambda: framefix.flow.kernel_settings("fast", propagation="yes"), ValueError, "propagation must be True or False"),
+    (lambda: framefix.estimate_flow(BAD, BAD, fill_occlusions=None), ValueError,
+     "fill_occlusions must be True or False, got None"),
     (lambda: framefix.estimate_flow(BAD, BAD, init=np.full((40, 50, 2), np.nan, np.float32)), ValueError,
      "init contains NaN"),
     (lambda: framefix.estimate_flow(BAD, BAD, smoothness=1e39), ValueError, r"smoothness must be a number in 1e-06\.\.1e\+06"),

@@ -228,8 +228,9 @@ def test_color_transforms(both, source, reference, method, target):
 
 SMALL_FLOW = {"patch": st.integers(1, 20), "stride": st.integers(0, 9), "iterations": st.integers(-1, 4),
               "finest_level": st.integers(0, 3), "refine_iterations": st.integers(0, 2),
-              "refine_sweeps": st.integers(0, 3), "smoothness": reals(), "gradient_constancy": reals(),
-              "brightness_constancy": reals()}
+              "refine_sweeps": st.integers(0, 3), "refine_levels": st.integers(-1, 3),
+              "full_refine_iterations": st.integers(-1, 2), "fill_occlusions": st.booleans(),
+              "smoothness": reals(), "gradient_constancy": reals(), "brightness_constancy": reals()}
 
 
 @st.composite

@@ -220,26 +220,42 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 # level solved (0: full resolution; 1: half, then upsampled ...), and whether patches are offered
 # their neighbours' flows (DIS's spatial propagation: recovers motion boundaries and large
 # displacements the coarse levels blurred). Variational refinement after the
-# patch stage on every level down to the finest: fixed-point iterations (0: none), SOR sweeps per
-# iteration, and the weights of smoothness, gradient constancy and brightness constancy. Every
-# setting can be overridden by keyword.
+# patch stage: fixed-point iterations (0: none), SOR sweeps per iteration, on how many levels
+# counted up from the finest solved one (0: all; the fast presets refine only their last one or
+# two: with so few iterations, refining the coarsest levels smoothed small fast objects into
+# their background before propagation could spread their motion; bench/flow_eval.py measures),
+# and the weights of smoothness, gradient constancy and brightness constancy; a last refinement
+# at full resolution of the flow upsampled from a coarser finest level (``medium``: one
+# iteration, paid for with fewer Gauss-Newton steps; it put medium's motorcycle EPE below DIS's).
+# Then, for
+# ``accurate``, the occlusion fill: the backward flow too, and where the two disagree, a
+# neighbour's flow (twice the time; on the development set it cut the layered scenes' EPE by a
+# fifth). Every setting can be overridden by keyword.
 PRESETS = {
-    "ultrafast": {"patch": 6, "stride": 6, "iterations": 6, "finest_level": 2, "propagation": True, "refine_iterations": 2,
-                  "refine_sweeps": 2, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 2.0},
+    "ultrafast": {"patch": 6, "stride": 6, "iterations": 6, "finest_level": 2, "propagation": True, "refine_iterations": 4,
+                  "refine_sweeps": 2, "refine_levels": 1, "full_refine_iterations": 0, "fill_occlusions": False,
+                  "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
     "fast": {"patch": 6, "stride": 5, "iterations": 8, "finest_level": 2, "propagation": True, "refine_iterations": 3,
-             "refine_sweeps": 5, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
-    "medium": {"patch": 6, "stride": 5, "iterations": 12, "finest_level": 1, "propagation": True, "refine_iterations": 5,
-               "refine_sweeps": 5, "smoothness": 2.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+             "refine_sweeps": 5, "refine_levels": 2, "full_refine_iterations": 0, "fill_occlusions": False,
+             "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
+    "medium": {"patch": 6, "stride": 5, "iterations": 7, "finest_level": 1, "propagation": True, "refine_iterations": 5,
+               "refine_sweeps": 4, "refine_levels": 0, "full_refine_iterations": 1, "fill_occlusions": False,
+               "smoothness": 2.0, "gradient_constancy": 4.0, "brightness_constancy": 1.0},
     "accurate": {"patch": 6, "stride": 4, "iterations": 16, "finest_level": 0, "propagation": True, "refine_iterations": 6,
-                 "refine_sweeps": 8, "smoothness": 1.5, "gradient_constancy": 5.0, "brightness_constancy": 1.0},
+                 "refine_sweeps": 8, "refine_levels": 0, "full_refine_iterations": 0, "fill_occlusions": True,
+                 "smoothness": 1.5, "gradient_constancy": 5.0, "brightness_constancy": 1.0},
 }
 #: What the flicker measures (warping error, temporal inconsistency, ``analyze``) and the
 #: deflicker change in their preset: 8-pixel patches with 12 Gauss-Newton steps. The presets'
 #: 6-pixel patches are more accurate on clean pairs, but on small frames a regional brightness
 #: pulse (30% on a 176x144 clip) moves them: the flicker being measured would read as motion.
-FLICKER_ROBUST = {"patch": 8, "iterations": 12}
+#: They also refine every level, as the deflicker was validated with (the fast presets' own
+#: ``refine_levels`` came later, from accuracy on the flow development set), and leave
+#: occlusions unfilled: the measures run their own forward-backward check on both flows.
+FLICKER_ROBUST = {"patch": 8, "iterations": 12, "refine_levels": 0, "fill_occlusions": False}
 _INTEGER_SETTINGS = {"patch": 2, "stride": 1, "iterations": 0, "finest_level": 0, "refine_iterations": 0,
-                     "refine_sweeps": 0}  # and their smallest values
+                     "refine_sweeps": 0, "refine_levels": 0,
+                     "full_refine_iterations": 0}  # and their smallest values
 _OVER_RELAXATION = 1.8  # SOR's omega
 _NORMALISATION = (4, 0.02)  # local normalisation before refinement: window radius, epsilon (0..1 units)
 MIN_SIDE = 16  # smallest frame side the estimator takes
@@ -286,8 +302,16 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
         resolution, 1: at half and upsample, ...), ``propagation`` (offer every patch its
         neighbours' flows), ``refine_iterations`` (fixed-point iterations
         of the refinement, 0: none), ``refine_sweeps`` (SOR sweeps per iteration),
-        ``smoothness``, ``gradient_constancy``, ``brightness_constancy`` (the refinement's
-        weights, for images in 0..1: smoothness in 1e-6..1e6, the others 0 or up to 1e6).
+        ``refine_levels`` (the refinement runs on this many pyramid levels, counted up from
+        the finest solved one; 0: on every level), ``full_refine_iterations`` (fixed-point
+        iterations of a last refinement at full resolution when ``finest_level`` is above 0:
+        sharpens the upsampled flow's edges; 0: none), ``fill_occlusions`` (also estimate the
+        backward flow and, where the two disagree (occlusions, mismatches: the forward-backward
+        check of `flow_consistency`), give pixels the flow of the nearest agreeing pixel of
+        their row on the side they look more like; about doubles the time),
+        ``smoothness``, ``gradient_constancy``,
+        ``brightness_constancy`` (the refinement's weights, for images in 0..1: smoothness in
+        1e-6..1e6, the others 0 or up to 1e6).
 
     Raises
     ------
@@ -348,9 +372,10 @@ def _settings(func: str, preset: str, overrides: dict) -> dict:
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{func}: {key} must be an int >= {low}, got {value!r}")
-    if not isinstance(settings["propagation"], (bool, np.bool_)):
-        raise ValueError(f"{func}: propagation must be True or False, got {settings['propagation']!r}")
-    settings["propagation"] = bool(settings["propagation"])
+    for key in ("propagation", "fill_occlusions"):
+        if not isinstance(settings[key], (bool, np.bool_)):
+            raise ValueError(f"{func}: {key} must be True or False, got {settings[key]!r}")
+        settings[key] = bool(settings[key])
     if settings["stride"] > settings["patch"]:
         raise ValueError(f"{func}: stride must be at most patch ({settings['patch']}: every pixel needs a patch), "
                          f"got {settings['stride']!r}")
@@ -393,8 +418,9 @@ def kernel_settings(preset: str = "medium", **overrides) -> dict:
         ``patch``, ``stride``, ``iterations``, ``finest_level`` (ints), ``propagation`` (bool),
         ``alpha``, ``gamma``,
         ``delta`` (the smoothness, gradient and brightness constancy weights), ``fixed_point``,
-        ``sor`` (refinement iterations and sweeps), ``omega`` (over-relaxation), ``radius``,
-        ``epsilon`` (local normalisation), in the kernel's order.
+        ``sor``, ``refine_levels``, ``full_refine_iterations`` (refinement iterations, sweeps,
+        levels, and iterations at full resolution), ``fill_occlusions`` (bool), ``omega``
+        (over-relaxation), ``radius``, ``epsilon`` (local normalisation), in the kernel's order.
 
     Raises
     ------
@@ -417,7 +443,10 @@ def _kernel_arguments(settings: dict) -> dict:
             "finest_level": settings["finest_level"], "propagation": settings["propagation"], "alpha": settings["smoothness"],
             "gamma": settings["gradient_constancy"], "delta": settings["brightness_constancy"],
             "fixed_point": settings["refine_iterations"], "sor": settings["refine_sweeps"],
-            "omega": _OVER_RELAXATION, "radius": _NORMALISATION[0], "epsilon": _NORMALISATION[1]}
+            "refine_levels": settings["refine_levels"], "full_refine_iterations": settings["full_refine_iterations"],
+            "fill_occlusions": settings["fill_occlusions"],
+            "omega": _OVER_RELAXATION, "radius": _NORMALISATION[0],
+            "epsilon": _NORMALISATION[1]}
 
 
 def _flow_from_luma(i0: np.ndarray, i1: np.ndarray, settings: dict, init, workers: int) -> np.ndarray:

@@ -34,14 +34,16 @@ void bind_refine_flow_level(const py::array& i0, const py::array& i1, const py::
 py::array_t<float> bind_flow_from_luma(const py::array& i0, const py::array& i1, const py::object& init,
                                        std::ptrdiff_t patch, std::ptrdiff_t stride, std::ptrdiff_t iterations,
                                        std::ptrdiff_t finest_level, bool propagation, float alpha, float gamma, float delta,
-                                       std::ptrdiff_t fixed_point, std::ptrdiff_t sor, float omega, std::ptrdiff_t radius,
-                                       float epsilon, std::size_t workers) {
+                                       std::ptrdiff_t fixed_point, std::ptrdiff_t sor, std::ptrdiff_t refine_levels,
+                                       std::ptrdiff_t full_refine_iterations, bool fill_occlusions, float omega,
+                                       std::ptrdiff_t radius, float epsilon, std::size_t workers) {
     const auto a = plane_view<const float>(i0, "i0");
     const auto b = plane_view<const float>(i1, "i1");
     std::optional<ImageView<const float>> start;
     if (!init.is_none()) start = image_view<const float>(init.cast<py::array>(), "init");
     const FlowSettings settings{PatchSearch{patch, stride, iterations, propagation},
-                                Refinement{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon}, finest_level};
+                                Refinement{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon}, finest_level,
+                                refine_levels, full_refine_iterations, fill_occlusions};
     py::array_t<float> out({a.height, a.width, std::ptrdiff_t{2}});
     const auto f = image_view<float>(out, "out");
     py::gil_scoped_release release;
@@ -105,14 +107,17 @@ column is dropped (private: the flow pyramid).)doc");
 aligned, edge border, vectors scaled with the size (private: the flow pyramid).)doc");
     m.def("flow_from_luma", &bind_flow_from_luma, py::arg("i0"), py::arg("i1"), py::arg("init"), py::arg("patch"),
           py::arg("stride"), py::arg("iterations"), py::arg("finest_level"), py::arg("propagation"), py::arg("alpha"),
-          py::arg("gamma"),
-          py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("omega"), py::arg("radius"),
+          py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("refine_levels"),
+          py::arg("full_refine_iterations"), py::arg("fill_occlusions"), py::arg("omega"), py::arg("radius"),
           py::arg("epsilon"), py::arg("workers"),
           R"doc(The estimator: a new (H, W, 2) float32 flow from plane i0 to plane i1 (private: use framefix.estimate_flow).
 
 i0, i1 (H, W) float32 flow_luma planes; init None or an (H', W', 2) float32 flow to start from;
 the pyramid's levels from the coarsest down to finest_level each run patch_flow_level (patch,
-stride, iterations, propagation) and, when fixed_point > 0, refine_flow_level (alpha ... epsilon).)doc");
+stride, iterations, propagation) and, when fixed_point > 0, refine_flow_level (alpha ... epsilon) on
+the refine_levels finest of them (0: all), then full_refine_iterations more at full resolution
+when finest_level > 0; with fill_occlusions, pixels where the backward flow
+disagrees take a consistent neighbour's flow.)doc");
     m.def("patch_flow_level", &bind_patch_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("patch"),
           py::arg("stride"), py::arg("iterations"), py::arg("propagation"), py::arg("workers"),
           R"doc(Refine one pyramid level's flow in place by patch inverse search (private: use framefix.estimate_flow).

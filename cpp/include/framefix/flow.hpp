@@ -9,7 +9,8 @@
 //                     flows (spatial propagation), blended into a dense field;
 //   flow_refine.hpp   refine_flow_level: variational refinement (Brox et al. 2004) on locally
 //                     normalised images;
-//   consistency.hpp   consistency_ratio: the forward-backward check of two flows.
+//   consistency.hpp   consistency_ratio: the forward-backward check of two flows (and, with
+//                     fill_occlusions, of the estimate against the backward one: see below).
 // Their Numba twins (python/framefix/_numba/flow.py) follow the same steps in the same order, so
 // both backends agree bit for bit. What is measured along a flow is in temporal.hpp.
 
@@ -19,6 +20,7 @@
 #include "pyramid.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <stdexcept>
 #include <utility>
@@ -30,7 +32,73 @@ struct FlowSettings {
     PatchSearch search;
     Refinement refinement;           // refinement.fixed_point == 0: no variational refinement
     std::ptrdiff_t finest_level = 0; // 0 solves at full resolution, 1 at half (then upsampled), ...
+    // Levels refined, counted up from the finest solved one (0: every level). On the coarsest
+    // levels of a fast preset the refinement's smoothness, with few iterations to undo it, drags
+    // a small object's patch flow towards its surroundings before propagation at the finer levels
+    // can spread it; refining only the last levels keeps it.
+    std::ptrdiff_t refine_levels = 0;
+    // Fixed-point iterations (refinement.sor sweeps each) of a last refinement at full
+    // resolution, on the flow upsampled from finest_level > 0 (0: none). Upsampling blurs the
+    // flow across depth edges by a coarse pixel; one cheap pass on the full-resolution images
+    // puts the edges back where the image has them.
+    std::ptrdiff_t full_refine_iterations = 0;
+    // Also estimate the backward flow (same settings) and replace the forward flow where the two
+    // disagree (detail::fill_from_consistent). Pixels covered in the other frame have no match,
+    // so the patches and the refinement give them their neighbours' flow, often the occluder's;
+    // the check finds them, and the fill gives them the flow of the side they look like.
+    bool fill_occlusions = false;
 };
+
+namespace detail {
+
+// Pixels whose forward-backward ratio (consistency_ratio) is not below 1 take the flow of the
+// nearest consistent pixel of their row, on the left or on the right: the one more alike in
+// luma, a difference of one 8-bit level counting as much as 6 pixels of distance. Near a motion
+// boundary an occluded pixel belongs to the background, which it resembles more than the
+// foreground. Consistent pixels are never written, so each row is filled in place; a row without
+// any keeps its flow.
+inline void fill_from_consistent(const PlaneView<const float>& luma, const PlaneView<const float>& ratio,
+                                 const ImageView<float>& flow, std::size_t workers) {
+    const std::ptrdiff_t w = flow.width;
+    const float per_pixel = 1.0f / 1530.0f;
+    threading::parallel_for(0, flow.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        std::vector<std::ptrdiff_t> left(static_cast<std::size_t>(w));
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            const float* q = ratio.row(y);
+            const float* l = luma.row(y);
+            auto consistent = [&](std::ptrdiff_t x) { return q[x * ratio.stride_x] < 1.0f; };
+            std::ptrdiff_t last = -1;
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                if (consistent(x)) last = x;
+                left[x] = last;
+            }
+            std::ptrdiff_t right = -1;  // the nearest consistent pixel at x or after it
+            for (std::ptrdiff_t x = w - 1; x >= 0; --x) {
+                if (consistent(x)) {
+                    right = x;
+                    continue;
+                }
+                const std::ptrdiff_t before = left[x];
+                if (before < 0 && right < 0) continue;
+                std::ptrdiff_t from = before < 0 ? right : before;
+                if (before >= 0 && right >= 0) {
+                    const float here = l[x * luma.stride_x];
+                    const float cost_left =
+                        std::fabs(l[before * luma.stride_x] - here) + static_cast<float>(x - before) * per_pixel;
+                    const float cost_right =
+                        std::fabs(l[right * luma.stride_x] - here) + static_cast<float>(right - x) * per_pixel;
+                    from = cost_left <= cost_right ? before : right;
+                }
+                const float* source = flow.pixel(y, from);
+                float* target = flow.pixel(y, x);
+                target[0] = source[0];
+                target[flow.stride_c] = source[flow.stride_c];
+            }
+        }
+    });
+}
+
+}  // namespace detail
 
 // The estimator: flow (H, W, 2) from plane i0 to plane i1 (H, W), started from `init` (any
 // (H', W', 2) flow, resized to the coarsest level) or from zero. Levels halve while the coarser
@@ -41,7 +109,8 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
     const std::ptrdiff_t h = i0.height, w = i0.width, patch = settings.search.patch;
     if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
         throw std::invalid_argument("flow_from_luma: i0, i1 and flow must have the same height and width");
-    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0)
+    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0 ||
+        settings.full_refine_iterations < 0)
         throw std::invalid_argument("flow_from_luma: bad settings for this image size");
     struct Plane {
         std::vector<float> data;
@@ -87,7 +156,10 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
         if (!current.view().same_size(a.height, a.width))
             current = resized(std::as_const(current).view(), a.height, a.width);
         patch_flow_level(a, b, current.view(), settings.search, workers);
-        if (settings.refinement.fixed_point > 0) refine_flow_level(a, b, current.view(), settings.refinement, workers);
+        const bool refined = settings.refine_levels == 0 ||
+                             level < finest + static_cast<std::size_t>(settings.refine_levels);
+        if (settings.refinement.fixed_point > 0 && refined)
+            refine_flow_level(a, b, current.view(), settings.refinement, workers);
     }
     if (current.view().same_size(h, w)) {
         for (std::ptrdiff_t y = 0; y < h; ++y)
@@ -99,6 +171,23 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
             }
     } else {
         resize_flow(std::as_const(current).view(), flow, workers);
+        if (settings.full_refine_iterations > 0) {
+            Refinement last = settings.refinement;
+            last.fixed_point = settings.full_refine_iterations;
+            refine_flow_level(i0, i1, flow, last, workers);
+        }
+    }
+    if (settings.fill_occlusions) {
+        FlowSettings backward_settings = settings;
+        backward_settings.fill_occlusions = false;
+        std::vector<float> backward(static_cast<std::size_t>(h * w * 2)), ratio(static_cast<std::size_t>(h * w));
+        flow_from_luma(i1, i0, nullptr, backward_settings, ImageView<float>{backward.data(), h, w, 2, 2 * w, 2, 1},
+                       workers);
+        const ImageView<const float> forward{flow.data, h, w, 2, flow.stride_y, flow.stride_x, flow.stride_c};
+        // the tolerances of flow_consistency's defaults; motion boundaries count as inconsistent
+        consistency_ratio(forward, ImageView<const float>{backward.data(), h, w, 2, 2 * w, 2, 1},
+                          PlaneView<float>{ratio.data(), h, w, w, 1}, 0.01f, 0.5f, true, workers);
+        detail::fill_from_consistent(i0, PlaneView<const float>{ratio.data(), h, w, w, 1}, flow, workers);
     }
 }
 

@@ -141,14 +141,6 @@ inline void normalise_locally(const float* image, std::ptrdiff_t h, std::ptrdiff
     });
 }
 
-// Derivatives of a contiguous w-wide plane along x and along y (sampling.hpp's rule).
-inline float diff_x(const float* plane, std::ptrdiff_t w, std::ptrdiff_t y, std::ptrdiff_t x) noexcept {
-    return central_difference(plane + y * w, 1, x, w);
-}
-inline float diff_y(const float* plane, std::ptrdiff_t w, std::ptrdiff_t h, std::ptrdiff_t y, std::ptrdiff_t x) noexcept {
-    return central_difference(plane + x, w, y, h);
-}
-
 // The linearised, robustly weighted data terms of `count` pixels: the symmetric 2x2 system
 // A (du, dv) + b around the base flow, returned as A and c = b - A base (the system for the full
 // flow). Weights come from the residuals at the current flow (lagged nonlinearity); pixels whose
@@ -244,6 +236,43 @@ inline void sor_row(std::ptrdiff_t x0, std::ptrdiff_t x1, float omega, float* __
     }
 }
 
+// One row of the refinement's first derivatives: spatial ones averaged over both frames a and b
+// (rows: this one, the one above and the one below, clamped; sy the vertical scale), temporal
+// ones as differences, by sampling.hpp's central_difference rule (clamped, one-sided at a
+// border); the interior columns without clamping, so that the loop vectorises. w >= 2.
+inline void first_derivatives_row(std::ptrdiff_t w, const float* __restrict a, const float* __restrict a_up,
+                                  const float* __restrict a_down, const float* __restrict b,
+                                  const float* __restrict b_up, const float* __restrict b_down, float sy,
+                                  float* __restrict ix, float* __restrict iy, float* __restrict it,
+                                  float* __restrict ixt, float* __restrict iyt) noexcept {
+    auto pixel = [&](std::ptrdiff_t x, float ax, float bx) {
+        const float ay = (a_down[x] - a_up[x]) * sy, by = (b_down[x] - b_up[x]) * sy;
+        ix[x] = 0.5f * (ax + bx);
+        iy[x] = 0.5f * (ay + by);
+        it[x] = b[x] - a[x];
+        ixt[x] = bx - ax;
+        iyt[x] = by - ay;
+    };
+    pixel(0, central_difference(a, 1, 0, w), central_difference(b, 1, 0, w));
+    for (std::ptrdiff_t x = 1; x + 1 < w; ++x) pixel(x, (a[x + 1] - a[x - 1]) * 0.5f, (b[x + 1] - b[x - 1]) * 0.5f);
+    pixel(w - 1, central_difference(a, 1, w - 1, w), central_difference(b, 1, w - 1, w));
+}
+
+// One row of the second derivatives: ixx = d(ix)/dx, ixy = d(ix)/dy, iyy = d(iy)/dy (the same
+// rule; sy the vertical scale of this row), the interior columns without clamping.
+inline void second_derivatives_row(std::ptrdiff_t w, const float* __restrict ix, const float* __restrict ix_up,
+                                   const float* __restrict ix_down, const float* __restrict iy_up,
+                                   const float* __restrict iy_down, float sy, float* __restrict ixx,
+                                   float* __restrict ixy, float* __restrict iyy) noexcept {
+    for (std::ptrdiff_t x = 0; x < w; ++x) {
+        ixy[x] = (ix_down[x] - ix_up[x]) * sy;
+        iyy[x] = (iy_down[x] - iy_up[x]) * sy;
+    }
+    ixx[0] = central_difference(ix, 1, 0, w);
+    for (std::ptrdiff_t x = 1; x + 1 < w; ++x) ixx[x] = (ix[x + 1] - ix[x - 1]) * 0.5f;
+    ixx[w - 1] = central_difference(ix, 1, w - 1, w);
+}
+
 }  // namespace detail
 
 // Refines `flow` (H, W, 2, in place) between planes i0 and i1 (float32, same size, at least 2x2).
@@ -299,26 +328,19 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
             inside[k] = sx >= 0.0f && sx <= max_x && sy >= 0.0f && sy <= max_y ? 1.0f : 0.0f;
         }
     });
-    // derivatives: spatial ones averaged over both frames, temporal ones as differences
+    // derivatives: spatial ones averaged over both frames, temporal ones as differences; a row
+    // takes its vertical neighbours once, and its interior columns run loops that vectorise
     rows([&](std::ptrdiff_t y) {
-        for (std::ptrdiff_t x = 0; x < w; ++x) {
-            const std::ptrdiff_t k = y * w + x;
-            const float ax = detail::diff_x(f0, w, y, x), ay = detail::diff_y(f0, w, h, y, x);
-            const float bx = detail::diff_x(f1, w, y, x), by = detail::diff_y(f1, w, h, y, x);
-            ix[k] = 0.5f * (ax + bx);
-            iy[k] = 0.5f * (ay + by);
-            it[k] = f1[k] - f0[k];
-            ixt[k] = bx - ax;
-            iyt[k] = by - ay;
-        }
+        const detail::Neighbours vertical(y, h);
+        const std::ptrdiff_t k = y * w, up = vertical.before * w, down = vertical.after * w;
+        detail::first_derivatives_row(w, f0 + k, f0 + up, f0 + down, f1 + k, f1 + up, f1 + down, vertical.scale, ix + k,
+                                      iy + k, it + k, ixt + k, iyt + k);
     });
     rows([&](std::ptrdiff_t y) {
-        for (std::ptrdiff_t x = 0; x < w; ++x) {
-            const std::ptrdiff_t k = y * w + x;
-            ixx[k] = detail::diff_x(ix, w, y, x);
-            ixy[k] = detail::diff_y(ix, w, h, y, x);
-            iyy[k] = detail::diff_y(iy, w, h, y, x);
-        }
+        const detail::Neighbours vertical(y, h);
+        const std::ptrdiff_t k = y * w, up = vertical.before * w, down = vertical.after * w;
+        detail::second_derivatives_row(w, ix + k, ix + up, ix + down, iy + up, iy + down, vertical.scale, ixx + k, ixy + k,
+                                       iyy + k);
     });
 
     // The unknowns are the full flow (u, v) = base + increment. Per fixed-point iteration the

@@ -544,9 +544,42 @@ def resize_flow(flow, height, width, workers):
 
 # --- flow.hpp: the estimator ---------------------------------------------------------------------
 
+@njit(cache=True, nogil=True)
+def _fill_rows(y0, y1, luma, ratio, flow):
+    # the C++ detail::fill_from_consistent: an inconsistent pixel takes the flow of the nearest
+    # consistent one of its row, left or right, the more alike in luma (distance 1/1530 a pixel)
+    w = ratio.shape[1]
+    per_pixel = _F(1.0) / _F(1530.0)
+    left = np.empty(w, np.int64)
+    for y in range(y0, y1):
+        last = -1
+        for x in range(w):
+            if ratio[y, x] < _F(1.0):
+                last = x
+            left[x] = last
+        right = -1
+        for x in range(w - 1, -1, -1):
+            if ratio[y, x] < _F(1.0):
+                right = x
+                continue
+            before = left[x]
+            if before < 0 and right < 0:
+                continue
+            source = right if before < 0 else before
+            if before >= 0 and right >= 0:
+                here = luma[y, x]
+                cost_left = abs(luma[y, before] - here) + _F(x - before) * per_pixel
+                cost_right = abs(luma[y, right] - here) + _F(right - x) * per_pixel
+                source = before if cost_left <= cost_right else right
+            flow[y, x, 0] = flow[y, source, 0]
+            flow[y, x, 1] = flow[y, source, 1]
+
+
 def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
-                   fixed_point, sor, omega, radius, epsilon, workers):
-    if i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0:
+                   fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, omega, radius, epsilon,
+                   workers):
+    if (i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0 or refine_levels < 0
+            or full_refine_iterations < 0):
         raise ValueError("flow_from_luma: bad settings for this image size")
     pyramid = [(i0, i1)]
     while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
@@ -561,10 +594,21 @@ def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propag
         if flow.shape[:2] != a.shape:
             flow = resize_flow(flow, a.shape[0], a.shape[1], workers)
         patch_flow_level(a, b, flow, patch, stride, iterations, propagation, workers)
-        if fixed_point > 0:
+        # the C++ FlowSettings::refine_levels: only the finest levels are refined (0: all)
+        if fixed_point > 0 and (refine_levels == 0 or level < finest + refine_levels):
             refine_flow_level(a, b, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, workers)
     if flow.shape[:2] != i0.shape:
         flow = resize_flow(flow, i0.shape[0], i0.shape[1], workers)
+        if full_refine_iterations > 0:  # the C++ FlowSettings::full_refine_iterations
+            refine_flow_level(i0, i1, flow, alpha, gamma, delta, full_refine_iterations, sor, omega, radius, epsilon,
+                              workers)
+    if fill_occlusions:  # the C++ FlowSettings::fill_occlusions
+        backward = flow_from_luma(i1, i0, None, patch, stride, iterations, finest_level, propagation, alpha, gamma,
+                                  delta, fixed_point, sor, refine_levels, full_refine_iterations, False, omega, radius,
+                                  epsilon, workers)
+        ratio = consistency_ratio(flow, backward, 0.01, 0.5, True, workers)
+        luma = np.ascontiguousarray(i0)
+        for_rows(flow.shape[0], workers, lambda y0, y1: _fill_rows(y0, y1, luma, ratio, flow))
     return flow
 
 
