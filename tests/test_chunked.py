@@ -3,6 +3,7 @@ processes): the output equals the single pass's, bit for bit, whether the clip i
 seeking (MP4 with B-frames and short GOPs, image folders) or read from its start (a raw stream
 without times); a worker killed mid-chunk costs a retry, not the output."""
 
+import json
 import os
 import signal
 import sys
@@ -148,9 +149,12 @@ def test_a_chunked_video_keeps_the_times_and_the_audio(client, long_clip, tmp_pa
     # a lossless encoder, so the decoded frames can be compared exactly (threaded x264 is not
     # bit-exact from one run to the next, whatever it is given)
     options = ["--window", "7", "--codec", "ffv1", "-q"]
-    code = cli.main(["deflicker", str(long_clip), "-o", str(tmp_path / "out.mkv"),
-                     "--scheduler", client.scheduler.address, "--chunks", "4", *options])
+    code = cli.main(["deflicker", str(long_clip), "-o", str(tmp_path / "out.mkv"), "--report",
+                     str(tmp_path / "report.json"), "--scheduler", client.scheduler.address, "--chunks", "4", *options])
     assert code == cli.EXIT_OK, capsys.readouterr().err
+    # the report measures the output while it is still a temporary: it appears with it
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["shots"][0]["warping_error"]["after"] < report["shots"][0]["warping_error"]["before"]
     assert cli.main(["deflicker", str(long_clip), "-o", str(tmp_path / "single.mkv"), *options]) == 0
     chunked, single = decode_rgb(tmp_path / "out.mkv"), decode_rgb(tmp_path / "single.mkv")
     assert len(chunked) == 75
