@@ -42,3 +42,13 @@ def backend(request):
 def native(request):
     require_backend(request.config, "native")
     return _backend._native
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real local Dask cluster of two single-threaded worker processes, one per test module
+    (test_batch, test_chunked); the tests skip without Dask."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as connected:
+        yield connected

@@ -22,13 +22,6 @@ distributed = pytest.importorskip("distributed")
 from clips import decode_rgb, moving_frames, write_video  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as connected:
-        yield connected
-
-
 def flickering(count, seed):
     """A moving gradient whose exposure alternates frame to frame."""
     return [np.clip(f * (1.12 if t % 2 else 0.9), 0, 255).astype(np.uint8)

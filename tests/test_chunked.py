@@ -24,14 +24,7 @@ from framefix.report import deflicker_dict
 
 distributed = pytest.importorskip("distributed")
 
-from clips import audio_packets, decode_rgb, moving_frames, sample_frames, write_video  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as connected:
-        yield connected
+from clips import audio_packets, decode_rgb, sample_frames, write_video  # noqa: E402
 
 
 def _long_clip_frames():

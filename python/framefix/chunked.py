@@ -457,9 +457,9 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
     from framefix import batch
     from framefix.deflicker import (DEFAULT_WINDOW, MODES, DeflickerRun, _check_strength, _check_window,
                                     deflicker_operations)
-    from framefix.io import IncompleteClipWarning, is_sequence_target, open_clip, video_codec
+    from framefix.io import IncompleteClipWarning, open_clip
     from framefix.outputs import check_output
-    from framefix.pipeline import write_clip
+    from framefix.pipeline import check_target, write_clip
     from framefix.shots import TransitionTracker
 
     func = "deflicker"
@@ -476,12 +476,7 @@ def deflicker_chunked(source, target, *, mode: str = "auto", window: int | None 
         raise TypeError(f"{func}: unexpected options {unknown}; it takes {list(_WRITE_OPTIONS)}")
     # workers may run elsewhere: absolute paths mean the same files there
     source, target = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(target))
-    to_folder = is_sequence_target(target)
-    if to_folder and write_options.get("image_format", "png") not in ("png", "tif", "tiff"):
-        raise ClipError(f"image format must be png or tif, got {write_options['image_format']!r}")
-    if not to_folder:
-        video_codec(target, write_options.get("codec"), crf=write_options.get("crf"),
-                    preset=write_options.get("preset"))
+    to_folder, _ = check_target(target, **{k: v for k, v in write_options.items() if k != "overwrite"})
     check_output(target, overwrite=bool(write_options.get("overwrite")), inputs=[source], folder=to_folder)
     options = {"mode": mode, "window": window, "strength": strength, "keep_flashes": keep_flashes,
                "workers": workers}

@@ -308,10 +308,9 @@ def _run_info(args) -> int:
 
 def _check_video_output(args) -> None:
     """The output's container, encoder and its settings, checked before any work."""
-    from framefix.io import is_sequence_target, video_codec
+    from framefix.pipeline import check_target
 
-    if not is_sequence_target(args.output):
-        video_codec(args.output, args.codec, crf=args.crf, preset=args.preset)
+    check_target(args.output, codec=args.codec, crf=args.crf, preset=args.preset)
 
 
 def _progress(args, label: str, unit: str = "frames"):

@@ -223,7 +223,7 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 # patch stage: fixed-point iterations (0: none), SOR sweeps per iteration, on how many levels
 # counted up from the finest solved one (0: all; the fast presets refine only their last one or
 # two: with so few iterations, refining the coarsest levels smoothed small fast objects into
-# their background before propagation could spread their motion; bench/flow_eval.py measures),
+# their background before propagation could spread their motion; bench/test_bench_flow.py measures),
 # and the weights of smoothness, gradient constancy and brightness constancy; a last refinement
 # at full resolution of the flow upsampled from a coarser finest level (``medium``: one
 # iteration, paid for with fewer Gauss-Newton steps; it put medium's motorcycle EPE below DIS's).

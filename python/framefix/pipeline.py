@@ -316,6 +316,22 @@ def process_clip(
         return clip.info
 
 
+def check_target(target: str, *, codec: str | None = None, crf: int | None = None, preset: str | None = None,
+                 image_format: str = "png") -> tuple[bool, str | None]:
+    """What :func:`write_clip` will write at ``target``, checked before any work: ``(to_folder,
+    codec)``, the encoder being None for an image folder.
+
+    Raises
+    ------
+    ClipError
+        An unknown output type, image format, encoder or encoder setting.
+    """
+    to_folder = is_sequence_target(target)
+    if to_folder and image_format not in ("png", "tif", "tiff"):
+        raise ClipError(f"image format must be png or tif, got {image_format!r}")
+    return to_folder, None if to_folder else video_codec(target, codec, crf=crf, preset=preset)
+
+
 def write_clip(
     items: Iterable,
     target: str,
@@ -360,11 +376,7 @@ def write_clip(
         What the caller reads: ``target`` may be none of them.
     """
     target = os.fspath(target)
-    to_folder = is_sequence_target(target)
-    if to_folder and image_format not in ("png", "tif", "tiff"):
-        raise ClipError(f"image format must be png or tif, got {image_format!r}")
-    if not to_folder:
-        codec = video_codec(target, codec, crf=crf, preset=preset)  # before anything is written
+    to_folder, codec = check_target(target, codec=codec, crf=crf, preset=preset, image_format=image_format)
     with atomic_output(target, overwrite=overwrite, inputs=inputs, folder=to_folder) as temporary:
         if to_folder:
             writer = SequenceWriter(temporary, info, image_format=image_format)
