@@ -43,53 +43,129 @@ struct FlowSettings {
     // puts the edges back where the image has them.
     std::ptrdiff_t full_refine_iterations = 0;
     // Also estimate the backward flow (same settings) and replace the forward flow where the two
-    // disagree (detail::fill_from_consistent). Pixels covered in the other frame have no match,
-    // so the patches and the refinement give them their neighbours' flow, often the occluder's;
-    // the check finds them, and the fill gives them the flow of the side they look like.
+    // disagree and next to where they mismatch (detail::fill_from_consistent). Pixels covered in
+    // the other frame have no match, so the patches and the refinement give them their
+    // neighbours' flow, often the occluder's; the check finds them, and the fill gives them the
+    // flow of the nearest trusted pixel, left, right, above or below, on the side they look like.
     bool fill_occlusions = false;
 };
 
 namespace detail {
 
-// Pixels whose forward-backward ratio (consistency_ratio) is not below 1 take the flow of the
-// nearest consistent pixel of their row, on the left or on the right: the one more alike in
-// luma, a difference of one 8-bit level counting as much as 6 pixels of distance. Near a motion
-// boundary an occluded pixel belongs to the background, which it resembles more than the
-// foreground. Consistent pixels are never written, so each row is filled in place; a row without
-// any keeps its flow.
+// Pixels whose forward-backward check failed, and those near a forward-backward mismatch, take
+// the flow of one of the nearest trusted pixels of their row or column (left, right, above,
+// below): the one whose side looks more like them.
+//   - Untrusted: a ratio (consistency_ratio) not below 1, or a finite ratio not below 1 within
+//     kFillMargin pixels (Chebyshev). Next to an occlusion both flows smear the occluder's motion
+//     over the covered background the same way, so the pixels there pass the check with the
+//     wrong flow and, kept as sources, handed it on to the whole occluded region. Out-of-frame
+//     landings and motion-boundary flags (an infinite ratio) widen nothing: in a smooth but
+//     steep flow (a swirl) they mark no layer edge, and a wider copied patch only costs accuracy.
+//   - A side's look: the mean luma of the kFillDepth pixels from the candidate outwards (clamped
+//     to the frame), not the candidate alone: the first trusted pixel past an object's soft edge
+//     is often a blend of both layers, and one pixel of a low-texture background is a noisy cue.
+//   - Cost: |that mean - the pixel's luma| + distance / 1530 (one 8-bit level per 6 pixels);
+//     the lowest wins, ties in the order left, right, above, below.
+// An occluded pixel belongs to the background, which it resembles more than the foreground.
+// Trusted pixels are never written, so the fill runs in place; a pixel with no trusted pixel in
+// its row and column keeps its flow.
+constexpr std::ptrdiff_t kFillMargin = 5;
+constexpr std::ptrdiff_t kFillDepth = 16;
+
 inline void fill_from_consistent(const PlaneView<const float>& luma, const PlaneView<const float>& ratio,
                                  const ImageView<float>& flow, std::size_t workers) {
-    const std::ptrdiff_t w = flow.width;
+    const std::ptrdiff_t h = flow.height, w = flow.width;
     const float per_pixel = 1.0f / 1530.0f;
-    threading::parallel_for(0, flow.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
-        std::vector<std::ptrdiff_t> left(static_cast<std::size_t>(w));
+    auto at = [](std::ptrdiff_t y, std::ptrdiff_t x, std::ptrdiff_t width) {
+        return static_cast<std::size_t>(y * width + x);
+    };
+    // near_seed: a mismatch within kFillMargin in the row; trusted: none within it in 2D either
+    std::vector<unsigned char> near_seed(static_cast<std::size_t>(h * w)), trusted(near_seed.size());
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
         for (std::ptrdiff_t y = r0; y < r1; ++y) {
             const float* q = ratio.row(y);
-            const float* l = luma.row(y);
-            auto consistent = [&](std::ptrdiff_t x) { return q[x * ratio.stride_x] < 1.0f; };
+            std::ptrdiff_t last = -kFillMargin - 1;  // the last seed at or before x
+            for (std::ptrdiff_t x = 0; x < w + kFillMargin; ++x) {
+                if (x < w) {
+                    const float v = q[x * ratio.stride_x];
+                    if (v >= 1.0f && std::isfinite(v)) last = x;
+                }
+                const std::ptrdiff_t target = x - kFillMargin;
+                if (target >= 0) near_seed[at(y, target, w)] = x - last <= 2 * kFillMargin;
+            }
+        }
+    });
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            const float* q = ratio.row(y);
+            const std::ptrdiff_t y0 = std::max<std::ptrdiff_t>(y - kFillMargin, 0);
+            const std::ptrdiff_t y1 = std::min<std::ptrdiff_t>(y + kFillMargin, h - 1);
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                bool ok = q[x * ratio.stride_x] < 1.0f;
+                for (std::ptrdiff_t yy = y0; ok && yy <= y1; ++yy) ok = !near_seed[at(yy, x, w)];
+                trusted[at(y, x, w)] = ok;
+            }
+        }
+    });
+    // the nearest trusted row at or above / at or below each pixel (-1: none)
+    std::vector<std::ptrdiff_t> above(near_seed.size()), below(near_seed.size());
+    threading::parallel_for(0, w, workers, [&](std::ptrdiff_t c0, std::ptrdiff_t c1) {
+        for (std::ptrdiff_t x = c0; x < c1; ++x) {
+            std::ptrdiff_t last = -1;
+            for (std::ptrdiff_t y = 0; y < h; ++y) {
+                if (trusted[at(y, x, w)]) last = y;
+                above[at(y, x, w)] = last;
+            }
+            last = -1;
+            for (std::ptrdiff_t y = h - 1; y >= 0; --y) {
+                if (trusted[at(y, x, w)]) last = y;
+                below[at(y, x, w)] = last;
+            }
+        }
+    });
+    auto lum = [&](std::ptrdiff_t y, std::ptrdiff_t x) { return luma.row(y)[x * luma.stride_x]; };
+    // the mean luma of kFillDepth pixels from (y, x) in direction (dy, dx), clamped to the frame
+    auto side = [&](std::ptrdiff_t y, std::ptrdiff_t x, std::ptrdiff_t dy, std::ptrdiff_t dx) {
+        float sum = 0.0f;
+        for (std::ptrdiff_t k = 0; k < kFillDepth; ++k)
+            sum += lum(std::clamp<std::ptrdiff_t>(y + k * dy, 0, h - 1), std::clamp<std::ptrdiff_t>(x + k * dx, 0, w - 1));
+        return sum / static_cast<float>(kFillDepth);
+    };
+    threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        std::vector<std::ptrdiff_t> left(static_cast<std::size_t>(w));
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            const unsigned char* ok = trusted.data() + at(y, 0, w);
             std::ptrdiff_t last = -1;
             for (std::ptrdiff_t x = 0; x < w; ++x) {
-                if (consistent(x)) last = x;
+                if (ok[x]) last = x;
                 left[x] = last;
             }
-            std::ptrdiff_t right = -1;  // the nearest consistent pixel at x or after it
+            std::ptrdiff_t right = -1;  // the nearest trusted pixel at x or after it
             for (std::ptrdiff_t x = w - 1; x >= 0; --x) {
-                if (consistent(x)) {
+                if (ok[x]) {
                     right = x;
                     continue;
                 }
-                const std::ptrdiff_t before = left[x];
-                if (before < 0 && right < 0) continue;
-                std::ptrdiff_t from = before < 0 ? right : before;
-                if (before >= 0 && right >= 0) {
-                    const float here = l[x * luma.stride_x];
-                    const float cost_left =
-                        std::fabs(l[before * luma.stride_x] - here) + static_cast<float>(x - before) * per_pixel;
-                    const float cost_right =
-                        std::fabs(l[right * luma.stride_x] - here) + static_cast<float>(right - x) * per_pixel;
-                    from = cost_left <= cost_right ? before : right;
-                }
-                const float* source = flow.pixel(y, from);
+                const float here = lum(y, x);
+                float best = 0.0f;
+                std::ptrdiff_t from_y = -1, from_x = -1;
+                auto offer = [&](std::ptrdiff_t sy, std::ptrdiff_t sx, std::ptrdiff_t dy, std::ptrdiff_t dx,
+                                 std::ptrdiff_t distance) {
+                    const float cost =
+                        std::fabs(side(sy, sx, dy, dx) - here) + static_cast<float>(distance) * per_pixel;
+                    if (from_y < 0 || cost < best) {
+                        best = cost;
+                        from_y = sy;
+                        from_x = sx;
+                    }
+                };
+                if (left[x] >= 0) offer(y, left[x], 0, -1, x - left[x]);
+                if (right >= 0) offer(y, right, 0, 1, right - x);
+                const std::ptrdiff_t up = above[at(y, x, w)], down = below[at(y, x, w)];
+                if (up >= 0) offer(up, x, -1, 0, y - up);
+                if (down >= 0) offer(down, x, 1, 0, down - y);
+                if (from_y < 0) continue;
+                const float* source = flow.pixel(from_y, from_x);
                 float* target = flow.pixel(y, x);
                 target[0] = source[0];
                 target[flow.stride_c] = source[flow.stride_c];

@@ -544,35 +544,123 @@ def resize_flow(flow, height, width, workers):
 
 # --- flow.hpp: the estimator ---------------------------------------------------------------------
 
+_FILL_MARGIN = 5  # the C++ detail::kFillMargin
+_FILL_DEPTH = 16  # the C++ detail::kFillDepth
+
+
 @njit(cache=True, nogil=True)
-def _fill_rows(y0, y1, luma, ratio, flow):
-    # the C++ detail::fill_from_consistent: an inconsistent pixel takes the flow of the nearest
-    # consistent one of its row, left or right, the more alike in luma (distance 1/1530 a pixel)
+def _fill_near_seed_rows(y0, y1, ratio, near_seed):
+    # a finite forward-backward ratio not below 1 within _FILL_MARGIN pixels of the row
     w = ratio.shape[1]
+    for y in range(y0, y1):
+        last = -_FILL_MARGIN - 1
+        for x in range(w + _FILL_MARGIN):
+            if x < w:
+                v = ratio[y, x]
+                if v >= _F(1.0) and math.isfinite(v):
+                    last = x
+            target = x - _FILL_MARGIN
+            if target >= 0:
+                near_seed[y, target] = x - last <= 2 * _FILL_MARGIN
+
+
+@njit(cache=True, nogil=True)
+def _fill_trusted_rows(y0, y1, ratio, near_seed, trusted):
+    h, w = ratio.shape
+    for y in range(y0, y1):
+        lo = max(y - _FILL_MARGIN, 0)
+        hi = min(y + _FILL_MARGIN, h - 1)
+        for x in range(w):
+            ok = ratio[y, x] < _F(1.0)
+            yy = lo
+            while ok and yy <= hi:
+                ok = not near_seed[yy, x]
+                yy += 1
+            trusted[y, x] = ok
+
+
+@njit(cache=True, nogil=True)
+def _fill_columns(x0, x1, trusted, above, below):
+    # the nearest trusted row at or above / at or below each pixel (-1: none)
+    h = trusted.shape[0]
+    for x in range(x0, x1):
+        last = -1
+        for y in range(h):
+            if trusted[y, x]:
+                last = y
+            above[y, x] = last
+        last = -1
+        for y in range(h - 1, -1, -1):
+            if trusted[y, x]:
+                last = y
+            below[y, x] = last
+
+
+@njit(cache=True, nogil=True)
+def _fill_side(luma, y, x, dy, dx):
+    # the mean luma of _FILL_DEPTH pixels from (y, x) in direction (dy, dx), clamped to the frame
+    h, w = luma.shape
+    total = _F(0.0)
+    for k in range(_FILL_DEPTH):
+        total += luma[min(max(y + k * dy, 0), h - 1), min(max(x + k * dx, 0), w - 1)]
+    return total / _F(_FILL_DEPTH)
+
+
+@njit(cache=True, nogil=True)
+def _fill_rows(y0, y1, luma, trusted, above, below, flow):
+    # the C++ detail::fill_from_consistent: an untrusted pixel takes the flow of the nearest
+    # trusted one left, right, above or below whose side (mean luma of _FILL_DEPTH pixels
+    # outwards) is more alike, distance 1/1530 a pixel; ties in that order
+    w = trusted.shape[1]
     per_pixel = _F(1.0) / _F(1530.0)
     left = np.empty(w, np.int64)
     for y in range(y0, y1):
         last = -1
         for x in range(w):
-            if ratio[y, x] < _F(1.0):
+            if trusted[y, x]:
                 last = x
             left[x] = last
         right = -1
         for x in range(w - 1, -1, -1):
-            if ratio[y, x] < _F(1.0):
+            if trusted[y, x]:
                 right = x
                 continue
-            before = left[x]
-            if before < 0 and right < 0:
+            here = luma[y, x]
+            best = _F(0.0)
+            from_y = -1
+            from_x = -1
+            for k in range(4):
+                if k == 0:
+                    sy, sx, dy, dx, distance = y, left[x], 0, -1, x - left[x]
+                elif k == 1:
+                    sy, sx, dy, dx, distance = y, right, 0, 1, right - x
+                elif k == 2:
+                    sy, sx, dy, dx, distance = above[y, x], x, -1, 0, y - above[y, x]
+                else:
+                    sy, sx, dy, dx, distance = below[y, x], x, 1, 0, below[y, x] - y
+                if sy < 0 or sx < 0:
+                    continue
+                cost = abs(_fill_side(luma, sy, sx, dy, dx) - here) + _F(distance) * per_pixel
+                if from_y < 0 or cost < best:
+                    best = cost
+                    from_y = sy
+                    from_x = sx
+            if from_y < 0:
                 continue
-            source = right if before < 0 else before
-            if before >= 0 and right >= 0:
-                here = luma[y, x]
-                cost_left = abs(luma[y, before] - here) + _F(x - before) * per_pixel
-                cost_right = abs(luma[y, right] - here) + _F(right - x) * per_pixel
-                source = before if cost_left <= cost_right else right
-            flow[y, x, 0] = flow[y, source, 0]
-            flow[y, x, 1] = flow[y, source, 1]
+            flow[y, x, 0] = flow[from_y, from_x, 0]
+            flow[y, x, 1] = flow[from_y, from_x, 1]
+
+
+def _fill_from_consistent(luma, ratio, flow, workers):
+    h, w = ratio.shape
+    near_seed = np.empty((h, w), np.bool_)
+    trusted = np.empty((h, w), np.bool_)
+    above = np.empty((h, w), np.int64)
+    below = np.empty((h, w), np.int64)
+    for_rows(h, workers, lambda y0, y1: _fill_near_seed_rows(y0, y1, ratio, near_seed))
+    for_rows(h, workers, lambda y0, y1: _fill_trusted_rows(y0, y1, ratio, near_seed, trusted))
+    for_rows(w, workers, lambda x0, x1: _fill_columns(x0, x1, trusted, above, below))
+    for_rows(h, workers, lambda y0, y1: _fill_rows(y0, y1, luma, trusted, above, below, flow))
 
 
 def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
@@ -608,7 +696,7 @@ def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propag
                                   epsilon, workers)
         ratio = consistency_ratio(flow, backward, 0.01, 0.5, True, workers)
         luma = np.ascontiguousarray(i0)
-        for_rows(flow.shape[0], workers, lambda y0, y1: _fill_rows(y0, y1, luma, ratio, flow))
+        _fill_from_consistent(luma, ratio, flow, workers)
     return flow
 
 
