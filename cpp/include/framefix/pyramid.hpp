@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
-#include <type_traits>
 #include <vector>
 
 #include "image_view.hpp"
@@ -24,26 +23,39 @@ void flow_luma(const ImageView<const T>& image, const PlaneView<float>& out, std
         throw std::invalid_argument("flow_luma: out must match the image, which must have 1, 3 or 4 channels");
     const float scale = 1.0f / pixel_traits<T>::max_value;
     constexpr float weights[3] = {0.2126f, 0.7152f, 0.0722f};
-    // 8-bit colour: the three weighted channel values from tables (the same products), which
-    // costs a third of converting and multiplying every channel of every pixel
-    const bool tables = std::is_same_v<T, std::uint8_t> && image.channels >= 3;
-    std::vector<float> table(tables ? 3 * 256 : 0);
-    for (std::size_t i = 0; i < table.size(); ++i) table[i] = weights[i / 256] * static_cast<float>(i % 256);
+    const std::ptrdiff_t channels = image.channels;
+    // Colour pixels packed in rows (the usual RGB or RGBA frame): the channels widened to float
+    // a row at a time, then one loop over contiguous floats, both of which vectorise; a quarter
+    // of the time of fetching every pixel through its strides. -ffp-contract=off keeps the
+    // products and sums as written, so every layout and the Numba twin give the same bits.
+    const bool packed = channels >= 3 && image.stride_c == 1 && image.stride_x == channels && out.stride_x == 1;
     threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        std::vector<float> widened(packed ? static_cast<std::size_t>(channels * image.width) : 0);
         for (std::ptrdiff_t y = r0; y < r1; ++y) {
             float* o = out.row(y);
+            if (packed) {
+                const T* __restrict p = image.pixel(y, 0);
+                float* __restrict f = widened.data();
+                for (std::ptrdiff_t i = 0; i < channels * image.width; ++i) f[i] = static_cast<float>(p[i]);
+                float* __restrict row = o;
+                if (channels == 3)
+                    for (std::ptrdiff_t x = 0; x < image.width; ++x)
+                        row[x] = (weights[0] * f[3 * x] + weights[1] * f[3 * x + 1] + weights[2] * f[3 * x + 2]) * scale;
+                else
+                    for (std::ptrdiff_t x = 0; x < image.width; ++x)
+                        row[x] = (weights[0] * f[channels * x] + weights[1] * f[channels * x + 1] +
+                                  weights[2] * f[channels * x + 2]) *
+                                 scale;
+                continue;
+            }
             for (std::ptrdiff_t x = 0; x < image.width; ++x) {
                 const T* p = image.pixel(y, x);
                 float value;
-                if (image.channels == 1) {
+                if (channels == 1)
                     value = static_cast<float>(p[0]);
-                } else if (tables) {
-                    value = table[static_cast<std::size_t>(p[0])] + table[256 + static_cast<std::size_t>(p[image.stride_c])] +
-                            table[512 + static_cast<std::size_t>(p[2 * image.stride_c])];
-                } else {
+                else
                     value = weights[0] * static_cast<float>(p[0]) + weights[1] * static_cast<float>(p[image.stride_c]) +
                             weights[2] * static_cast<float>(p[2 * image.stride_c]);
-                }
                 o[x * out.stride_x] = value * scale;
             }
         }
@@ -117,6 +129,14 @@ inline void resize_flow(const ImageView<const float>& src, const ImageView<float
             const float* __restrict bottom = along_x(taps.i1);
             float* __restrict out = blended.data();
             for (std::ptrdiff_t q = 0; q < 2 * dst.width; ++q) out[q] = detail::lerp(top[q], bottom[q], fy);
+            if (dst.stride_x == 2 && dst.stride_c == 1) {  // a packed flow: scaled in one loop that vectorises
+                float* __restrict o = dst.pixel(y, 0);
+                for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
+                    o[2 * x] = out[2 * x] * scale_u;
+                    o[2 * x + 1] = out[2 * x + 1] * scale_v;
+                }
+                continue;
+            }
             for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
                 float* o = dst.pixel(y, x);
                 o[0] = out[2 * x] * scale_u;
