@@ -4,7 +4,8 @@ Three families, each a dict ``name -> Case`` (frame pair, true flow, masks):
 
 - **real**: the Middlebury 2014 motorcycle stereo pair shipped with scikit-image (a real camera
   pair, 500x741, displacements of 7-60 px, depth edges, regions seen by one camera only): the flow
-  from the left view to the right is ``(-disparity, 0)``; pixels without a disparity are left out.
+  from the left view to the right is ``(-disparity, 0)``; pixels without a disparity are left out,
+  and those the right camera does not see are marked occluded.
 - **smooth**: a real image warped by a known smooth flow (rotation and zoom, a swirl, a 40 px
   translation): what the estimator was first tuned on.
 - **layered**: a foreground cut from one real image with a soft mask moving differently from a
@@ -122,6 +123,17 @@ def _variants(first, second, rng):
     }
 
 
+def _hidden_in_right_view(dx, valid):
+    """Left-view pixels the right camera does not see: some pixel further right lands at or
+    left of where this one lands (a nearer surface, with a larger disparity, covers it). They
+    have a true disparity, so they are scored; the estimators can only guess it."""
+    landing = np.where(valid, np.arange(dx.shape[1])[None, :] + dx, np.inf)
+    # the leftmost landing of the pixels strictly to the right of each pixel
+    leftmost = np.minimum.accumulate(landing[:, ::-1], axis=1)[:, ::-1]
+    after = np.concatenate([leftmost[:, 1:], np.full((dx.shape[0], 1), np.inf)], axis=1)
+    return valid & (after < landing - 0.5)
+
+
 def real_cases():
     """The motorcycle stereo pair (left -> right), with the variants."""
     from skimage import data
@@ -131,7 +143,7 @@ def real_cases():
     flow = np.zeros(disparity.shape + (2,), np.float32)
     flow[..., 0] = np.where(valid, -disparity, 0)
     valid &= ~_out_of_frame(flow)
-    occluded = ~np.isfinite(disparity)  # seen by one camera only: no true flow, never scored
+    occluded = _hidden_in_right_view(flow[..., 0], valid)
     boundary = _boundary(flow) & valid
     rng = np.random.default_rng(1)
     return {f"motorcycle/{name}": Case(left, second, flow, valid, occluded & valid, boundary)
