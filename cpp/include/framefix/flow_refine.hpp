@@ -212,28 +212,54 @@ void links_row(std::ptrdiff_t w, const float* __restrict s, const float* __restr
     if (w > 1) pixel(w - 1, true, false);
 }
 
-// Red-black SOR over the pixels x0, x0 + 2, ... < x1 of an interior row (all four neighbours
-// exist): the new (u, v) of a pixel solves its 2x2 system with the neighbours' current values,
-// over-relaxed by omega. Pixels of one colour read only the other colour, so the loop has no
-// dependences and vectorises.
-inline void sor_row(std::ptrdiff_t x0, std::ptrdiff_t x1, float omega, float* __restrict u, float* __restrict v,
-                    const float* __restrict u_up, const float* __restrict v_up, const float* __restrict u_down,
-                    const float* __restrict v_down, const float* __restrict wh, const float* __restrict wv,
-                    const float* __restrict wv_up, const float* __restrict a12, const float* __restrict c1,
-                    const float* __restrict c2, const float* __restrict inv11, const float* __restrict inv22) noexcept {
-    for (std::ptrdiff_t x = x0; x < x1; x += 2) {
+// The SOR sweeps keep each colour of the red-black checkerboard in its own plane ("compact"
+// layout: pixel (y, x) of colour (x + y) & 1 at row y, index x >> 1), so that a sweep over one
+// colour reads and writes contiguous memory: its left neighbour in the other colour's plane is
+// at index j - 1 + s, its right one at j + s (s = x & 1, the same along a row), the ones above
+// and below at j. In the full layout every other pixel is skipped and the loop hardly
+// vectorises; the arithmetic per pixel is the same, in the same order, so the result is too.
+//
+// One interior row of one colour, compact indices j0 <= j < j1 (all four neighbours exist): the
+// new (u, v) of a pixel solves its 2x2 system with the neighbours' current values, over-relaxed
+// by omega. The other colour's values come through `left`, `right` (shifted by s), `up` and
+// `down`; the link weights are the right and lower ones stored with each pixel (wr, wd), those of
+// the left and upper neighbours (wl, wu).
+inline void sor_compact_row(std::ptrdiff_t j0, std::ptrdiff_t j1, float omega, float* __restrict u,
+                            float* __restrict v, const float* __restrict u_left, const float* __restrict v_left,
+                            const float* __restrict u_right, const float* __restrict v_right,
+                            const float* __restrict u_up, const float* __restrict v_up,
+                            const float* __restrict u_down, const float* __restrict v_down,
+                            const float* __restrict wl, const float* __restrict wr, const float* __restrict wu,
+                            const float* __restrict wd, const float* __restrict a12, const float* __restrict c1,
+                            const float* __restrict c2, const float* __restrict inv11,
+                            const float* __restrict inv22) noexcept {
+    for (std::ptrdiff_t j = j0; j < j1; ++j) {
         float su = 0.0f, sv = 0.0f;
-        su += wh[x - 1] * u[x - 1];
-        sv += wh[x - 1] * v[x - 1];
-        su += wh[x] * u[x + 1];
-        sv += wh[x] * v[x + 1];
-        su += wv_up[x] * u_up[x];
-        sv += wv_up[x] * v_up[x];
-        su += wv[x] * u_down[x];
-        sv += wv[x] * v_down[x];
-        u[x] += omega * ((su - c1[x] - a12[x] * v[x]) * inv11[x] - u[x]);
-        v[x] += omega * ((sv - c2[x] - a12[x] * u[x]) * inv22[x] - v[x]);
+        su += wl[j] * u_left[j];
+        sv += wl[j] * v_left[j];
+        su += wr[j] * u_right[j];
+        sv += wr[j] * v_right[j];
+        su += wu[j] * u_up[j];
+        sv += wu[j] * v_up[j];
+        su += wd[j] * u_down[j];
+        sv += wd[j] * v_down[j];
+        u[j] += omega * ((su - c1[j] - a12[j] * v[j]) * inv11[j] - u[j]);
+        v[j] += omega * ((sv - c2[j] - a12[j] * u[j]) * inv22[j] - v[j]);
     }
+}
+
+// Row y of a full-layout plane into the compact one: even columns to colour y & 1, odd ones to
+// the other colour, each at index x >> 1.
+inline void split_row(std::ptrdiff_t w, const float* __restrict row, float* __restrict even,
+                      float* __restrict odd) noexcept {
+    for (std::ptrdiff_t j = 0; 2 * j < w; ++j) even[j] = row[2 * j];
+    for (std::ptrdiff_t j = 0; 2 * j + 1 < w; ++j) odd[j] = row[2 * j + 1];
+}
+
+inline void join_row(std::ptrdiff_t w, const float* __restrict even, const float* __restrict odd,
+                     float* __restrict row) noexcept {
+    for (std::ptrdiff_t j = 0; 2 * j < w; ++j) row[2 * j] = even[j];
+    for (std::ptrdiff_t j = 0; 2 * j + 1 < w; ++j) row[2 * j + 1] = odd[j];
 }
 
 // One row of the refinement's first derivatives: spatial ones averaged over both frames a and b
@@ -285,7 +311,9 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
         settings.fixed_point < 0 || settings.sor < 0 || !(settings.omega > 0.0f && settings.omega < 2.0f) ||
         settings.radius < 1 || !(settings.epsilon > 0.0f))
         throw std::invalid_argument("refine_flow_level: bad refinement settings for this image size");
-    const detail::Workspace workspace(22, static_cast<std::size_t>(n));
+    const std::ptrdiff_t half = (w + 1) / 2;  // a compact row: one colour's pixels of a row
+    const std::ptrdiff_t colour_size = h * half;
+    const detail::Workspace workspace(23, static_cast<std::size_t>(2 * colour_size));
     float* const base_u = workspace.plane(0);
     float* const base_v = workspace.plane(1);
     float* const f0 = workspace.plane(2);
@@ -351,76 +379,132 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
     std::copy(base_u, base_u + n, u);
     std::copy(base_v, base_v + n, v);
     float* const smooth = workspace.plane(13);
-    float* const a12 = workspace.plane(14);
-    float* const c1 = workspace.plane(15);
-    float* const c2 = workspace.plane(16);
-    float* const inv11 = workspace.plane(17);
-    float* const inv22 = workspace.plane(18);
-    float* const wh = workspace.plane(19);
-    float* const wv = workspace.plane(20);
+    // compact planes (colour c at + c * colour_size): the flow, the links to the right and lower
+    // neighbours, and each pixel's system (its diagonal inverted once for all sweeps)
+    float* const cu = workspace.plane(14);
+    float* const cv = workspace.plane(15);
+    float* const cwr = workspace.plane(16);
+    float* const cwd = workspace.plane(17);
+    float* const ca12 = workspace.plane(18);
+    float* const cc1 = workspace.plane(19);
+    float* const cc2 = workspace.plane(20);
+    float* const cinv11 = workspace.plane(21);
+    float* const cinv22 = workspace.plane(22);
     const float alpha = settings.alpha, gamma = settings.gamma, delta = settings.delta, omega = settings.omega;
+    auto in_colour = [=](std::ptrdiff_t colour, std::ptrdiff_t y) { return colour * colour_size + y * half; };
 
     for (std::ptrdiff_t fp = 0; fp < settings.fixed_point; ++fp) {
         rows([=](std::ptrdiff_t y) {
             const std::ptrdiff_t k = y * w, next = y + 1 < h ? k + w : k;
             detail::smoothness_row(w, alpha, u + k, v + k, u + next, v + next, smooth + k);
         });
-        // robust data weights at the current flow, the links to the right and lower neighbours,
-        // and each pixel's system with its diagonal inverted once for all sweeps (A's diagonal
-        // waits in inv11 and inv22)
-        rows([=](std::ptrdiff_t y) {
-            const std::ptrdiff_t k = y * w;
-            detail::data_terms(w, delta, gamma, inside + k, u + k, v + k, base_u + k, base_v + k, ix + k, iy + k, it + k,
-                               ixx + k, ixy + k, iyy + k, ixt + k, iyt + k, inv11 + k, a12 + k, inv22 + k, c1 + k, c2 + k);
-            const float* up = y > 0 ? smooth + k - w : nullptr;
-            const float* down = y + 1 < h ? smooth + k + w : nullptr;
-            if (up && down)
-                detail::links_row<true, true>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
-            else if (up)
-                detail::links_row<true, false>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
-            else if (down)
-                detail::links_row<false, true>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
-            else
-                detail::links_row<false, false>(w, smooth + k, up, down, wh + k, wv + k, inv11 + k, inv22 + k);
+        // robust data weights at the current flow and the links, a row at a time (A's diagonal
+        // waits in inv11 and inv22 until links_row inverts it), then split into the colours
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            std::vector<float> scratch(static_cast<std::size_t>(7 * w));
+            float* const a12 = scratch.data();
+            float* const c1 = a12 + w;
+            float* const c2 = c1 + w;
+            float* const inv11 = c2 + w;
+            float* const inv22 = inv11 + w;
+            float* const wh = inv22 + w;
+            float* const wv = wh + w;
+            for (std::ptrdiff_t y = r0; y < r1; ++y) {
+                const std::ptrdiff_t k = y * w;
+                detail::data_terms(w, delta, gamma, inside + k, u + k, v + k, base_u + k, base_v + k, ix + k, iy + k,
+                                   it + k, ixx + k, ixy + k, iyy + k, ixt + k, iyt + k, inv11, a12, inv22, c1, c2);
+                const float* up = y > 0 ? smooth + k - w : nullptr;
+                const float* down = y + 1 < h ? smooth + k + w : nullptr;
+                if (up && down)
+                    detail::links_row<true, true>(w, smooth + k, up, down, wh, wv, inv11, inv22);
+                else if (up)
+                    detail::links_row<true, false>(w, smooth + k, up, down, wh, wv, inv11, inv22);
+                else if (down)
+                    detail::links_row<false, true>(w, smooth + k, up, down, wh, wv, inv11, inv22);
+                else
+                    detail::links_row<false, false>(w, smooth + k, up, down, wh, wv, inv11, inv22);
+                const std::ptrdiff_t even = in_colour(y & 1, y), odd = in_colour((y + 1) & 1, y);
+                detail::split_row(w, u + k, cu + even, cu + odd);
+                detail::split_row(w, v + k, cv + even, cv + odd);
+                detail::split_row(w, wh, cwr + even, cwr + odd);
+                detail::split_row(w, wv, cwd + even, cwd + odd);
+                detail::split_row(w, a12, ca12 + even, ca12 + odd);
+                detail::split_row(w, c1, cc1 + even, cc1 + odd);
+                detail::split_row(w, c2, cc2 + even, cc2 + odd);
+                detail::split_row(w, inv11, cinv11 + even, cinv11 + odd);
+                detail::split_row(w, inv22, cinv22 + even, cinv22 + odd);
+            }
         });
-        // border pixels take the general path, interior runs of a row the vectorised one
+        // border pixels take the general path (missing neighbours left out), interior runs of a
+        // row the vectorised one
         auto sor_pixel = [=](std::ptrdiff_t y, std::ptrdiff_t x) {
-            const std::ptrdiff_t k = y * w + x;
+            const std::ptrdiff_t colour = (x + y) & 1, other = 1 - colour;
+            const std::ptrdiff_t k = in_colour(colour, y) + (x >> 1);
             float su = 0.0f, sv = 0.0f;
             if (x > 0) {
-                su += wh[k - 1] * u[k - 1];
-                sv += wh[k - 1] * v[k - 1];
+                const std::ptrdiff_t l = in_colour(other, y) + ((x - 1) >> 1);
+                su += cwr[l] * cu[l];
+                sv += cwr[l] * cv[l];
             }
             if (x + 1 < w) {
-                su += wh[k] * u[k + 1];
-                sv += wh[k] * v[k + 1];
+                const std::ptrdiff_t r = in_colour(other, y) + ((x + 1) >> 1);
+                su += cwr[k] * cu[r];
+                sv += cwr[k] * cv[r];
             }
             if (y > 0) {
-                su += wv[k - w] * u[k - w];
-                sv += wv[k - w] * v[k - w];
+                const std::ptrdiff_t a = in_colour(other, y - 1) + (x >> 1);
+                su += cwd[a] * cu[a];
+                sv += cwd[a] * cv[a];
             }
             if (y + 1 < h) {
-                su += wv[k] * u[k + w];
-                sv += wv[k] * v[k + w];
+                const std::ptrdiff_t b = in_colour(other, y + 1) + (x >> 1);
+                su += cwd[k] * cu[b];
+                sv += cwd[k] * cv[b];
             }
-            u[k] += omega * ((su - c1[k] - a12[k] * v[k]) * inv11[k] - u[k]);
-            v[k] += omega * ((sv - c2[k] - a12[k] * u[k]) * inv22[k] - v[k]);
+            cu[k] += omega * ((su - cc1[k] - ca12[k] * cv[k]) * cinv11[k] - cu[k]);
+            cv[k] += omega * ((sv - cc2[k] - ca12[k] * cu[k]) * cinv22[k] - cv[k]);
         };
-        for (std::ptrdiff_t sweep = 0; sweep < settings.sor; ++sweep)
-            for (std::ptrdiff_t colour = 0; colour < 2; ++colour)
-                rows([=](std::ptrdiff_t y) {
-                    const std::ptrdiff_t first = (y + colour) & 1;
-                    if (y == 0 || y + 1 == h || w < 3) {
-                        for (std::ptrdiff_t x = first; x < w; x += 2) sor_pixel(y, x);
-                        return;
-                    }
-                    if (first == 0) sor_pixel(y, 0);
-                    const std::ptrdiff_t x0 = first == 0 ? 2 : 1;
-                    const std::ptrdiff_t k = y * w;
-                    detail::sor_row(x0, w - 1, omega, u + k, v + k, u + k - w, v + k - w, u + k + w, v + k + w, wh + k,
-                                    wv + k, wv + k - w, a12 + k, c1 + k, c2 + k, inv11 + k, inv22 + k);
-                    if ((w - 1 - first) % 2 == 0) sor_pixel(y, w - 1);
-                });
+        auto sweep_row = [=](std::ptrdiff_t y, std::ptrdiff_t colour) {
+            const std::ptrdiff_t first = (y + colour) & 1;  // this colour's first column
+            if (y == 0 || y + 1 == h || w < 3) {
+                for (std::ptrdiff_t x = first; x < w; x += 2) sor_pixel(y, x);
+                return;
+            }
+            const std::ptrdiff_t count = (w - first + 1) / 2, last = first + 2 * (count - 1);
+            if (first == 0) sor_pixel(y, 0);
+            const std::ptrdiff_t j0 = first == 0 ? 1 : 0, j1 = last == w - 1 ? count - 1 : count;
+            const std::ptrdiff_t own = in_colour(colour, y), row = in_colour(1 - colour, y);
+            const std::ptrdiff_t above = row - half, below = row + half;
+            const std::ptrdiff_t left = row + first - 1, right = row + first;
+            detail::sor_compact_row(j0, j1, omega, cu + own, cv + own, cu + left, cv + left, cu + right,
+                                    cv + right, cu + above, cv + above, cu + below, cv + below, cwr + left,
+                                    cwr + own, cwd + above, cwd + own, ca12 + own, cc1 + own, cc2 + own,
+                                    cinv11 + own, cinv22 + own);
+            if (last == w - 1) sor_pixel(y, w - 1);
+        };
+        if (workers <= 1) {
+            // All sweeps in one pass down the rows, each sweep two rows behind the previous one:
+            // colour 0 of sweep s on row y runs once colour 1 of sweep s - 1 is done on rows
+            // y - 1 .. y + 1, and colour 1 on row y once colour 0 is, which is what two full
+            // passes per sweep give, value for value; but the rows in flight stay in cache
+            // instead of every sweep streaming all nine planes through memory twice.
+            const std::ptrdiff_t sweeps = settings.sor;
+            for (std::ptrdiff_t step = 0; step < h + 2 * sweeps - 1; ++step)
+                for (std::ptrdiff_t sweep = 0; sweep < sweeps; ++sweep) {
+                    const std::ptrdiff_t y = step - 2 * sweep;
+                    if (y >= 0 && y < h) sweep_row(y, 0);
+                    if (y - 1 >= 0 && y - 1 < h) sweep_row(y - 1, 1);
+                }
+        } else {
+            for (std::ptrdiff_t sweep = 0; sweep < settings.sor; ++sweep)
+                for (std::ptrdiff_t colour = 0; colour < 2; ++colour)
+                    rows([=](std::ptrdiff_t y) { sweep_row(y, colour); });
+        }
+        rows([=](std::ptrdiff_t y) {
+            const std::ptrdiff_t even = in_colour(y & 1, y), odd = in_colour((y + 1) & 1, y);
+            detail::join_row(w, cu + even, cu + odd, u + y * w);
+            detail::join_row(w, cv + even, cv + odd, v + y * w);
+        });
     }
     rows([=](std::ptrdiff_t y) {
         for (std::ptrdiff_t x = 0; x < w; ++x) {
