@@ -274,6 +274,18 @@ def test_the_refinement_kernels_are_bit_identical(native, planes, settings):
         assert endpoint_errors(refined, truth).mean() < 0.8 * endpoint_errors(start, truth).mean()
 
 
+@pytest.mark.parametrize("shape", [(37, 51), (3, 3), (2, 5), (5, 2)])
+def test_the_refinement_is_bit_identical_on_odd_and_tiny_planes(native, planes, shape):
+    # the native SOR keeps each checkerboard colour in its own plane (a padding column at odd
+    # widths) and, with one worker, overlaps the sweeps down the rows: the values must still be
+    # the twin's, at any worker count
+    first, second, truth = (np.ascontiguousarray(a[:shape[0], :shape[1]]) for a in planes)
+    start = (truth * np.float32(0.7) + np.float32(0.4)).astype(np.float32)
+    refined = assert_backends_agree("refine_flow_level", first, second, start, *REFINEMENTS[0], workers=(1, 2, 3),
+                                    outputs=(2,))
+    assert np.abs(refined - start).max() > 0
+
+
 def test_the_pyramid_kernels_are_bit_identical(native, scene):
     # packed rows (the fast path) and frames read through their strides (a mirrored view, a
     # channel-first layout) must give the same bits
