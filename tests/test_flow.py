@@ -147,7 +147,6 @@ def layered():
     from scipy import ndimage
     from skimage import data, transform
 
-    shape = (180, 320)
     background = (transform.resize(data.astronaut(), (220, 380)) * 255).astype(np.float32)
     foreground = (transform.resize(data.coffee(), (220, 380)) * 255).astype(np.float32)
     y, x = np.mgrid[0:220, 0:380].astype(np.float32)

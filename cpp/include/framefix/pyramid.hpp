@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "image_view.hpp"
@@ -38,14 +39,16 @@ void flow_luma(const ImageView<const T>& image, const PlaneView<float>& out, std
                 float* __restrict f = widened.data();
                 for (std::ptrdiff_t i = 0; i < channels * image.width; ++i) f[i] = static_cast<float>(p[i]);
                 float* __restrict row = o;
-                if (channels == 3)
+                auto weigh = [&](auto step) {  // a step known at compile time (RGB) vectorises best
                     for (std::ptrdiff_t x = 0; x < image.width; ++x)
-                        row[x] = (weights[0] * f[3 * x] + weights[1] * f[3 * x + 1] + weights[2] * f[3 * x + 2]) * scale;
-                else
-                    for (std::ptrdiff_t x = 0; x < image.width; ++x)
-                        row[x] = (weights[0] * f[channels * x] + weights[1] * f[channels * x + 1] +
-                                  weights[2] * f[channels * x + 2]) *
+                        row[x] = (weights[0] * f[step * x] + weights[1] * f[step * x + 1] +
+                                  weights[2] * f[step * x + 2]) *
                                  scale;
+                };
+                if (channels == 3)
+                    weigh(std::integral_constant<std::ptrdiff_t, 3>{});
+                else
+                    weigh(channels);
                 continue;
             }
             for (std::ptrdiff_t x = 0; x < image.width; ++x) {
