@@ -300,6 +300,43 @@ def test_the_pyramid_kernels_are_bit_identical(native, scene):
     assert_array_equal(native.resize_flow(flow, 23, 17, 1), flow)
 
 
+@pytest.mark.parametrize("preset", ["ultrafast", "medium", "accurate"])
+def test_the_frames_kernel_is_the_luma_kernels_whatever_ran_before(native, scene, preset):
+    # flow_from_frames keeps its luma planes, pyramid and flow buffers in scratch memory reused
+    # across calls (and nested: accurate's backward flow inside the forward's): no result may
+    # depend on what an earlier call of another size or preset left there
+    from framefix.flow import kernel_settings
+
+    settings = list(kernel_settings(preset).values())
+    small = scene[:61, :93]
+    pairs = [(frame, np.roll(frame, (2, -3), axis=(0, 1))) for frame in (scene, small, scene.astype(np.uint16) * 257)]
+    expected = [native.flow_from_luma(native.flow_luma(a, 1), native.flow_luma(b, 1), None, *settings, 1)
+                for a, b in pairs]
+    for order in ((0, 1, 2), (1, 0, 2, 1), (2, 1, 0)):
+        for index in order:
+            a, b = pairs[index]
+            other = kernel_settings("fast" if preset != "fast" else "medium").values()
+            native.flow_from_frames(b, a, None, *other, 1)  # leaves other contents behind
+            got = assert_backends_agree("flow_from_frames", a, b, None, *settings, workers=(1, 2))
+            assert_array_equal(got.view(np.uint32), expected[index].view(np.uint32))
+
+
+def test_frames_of_different_types_still_meet(backend, scene):
+    # a color uint8 frame against a gray uint16 one: each converted to luma on its own
+    from framefix import _backend
+    from framefix.flow import kernel_settings
+
+    gray = (scene.astype(np.float64) @ np.array(LUMA_WEIGHTS)).astype(np.float32) / 255
+    truth = constant(scene.shape, 1.0, -2.0)
+    following = (moved(gray, truth) * 65535).astype(np.uint16)
+    flow = framefix.estimate_flow(scene, following, preset="fast")
+    kernels = _backend.implementation()
+    expected = kernels.flow_from_luma(kernels.flow_luma(scene, 1), kernels.flow_luma(following[..., None], 1), None,
+                                      *kernel_settings("fast").values(), 1)
+    assert_array_equal(flow, expected)
+    assert endpoint_errors(flow, truth).mean() < 0.3
+
+
 def test_gray_uint16_and_float_inputs_agree(backend, scene):
     gray = (scene.astype(np.float64) @ np.array(LUMA_WEIGHTS)).astype(np.float32) / 255
     truth = constant(scene.shape, 1.0, -2.0)

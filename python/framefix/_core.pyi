@@ -57,6 +57,10 @@ def flow_from_luma(i0: _Float32, i1: _Float32, init: _Float32 | None, patch: int
                    finest_level: int, propagation: bool, alpha: float, gamma: float, delta: float, fixed_point: int,
                    sor: int, refine_levels: int, full_refine_iterations: int, fill_occlusions: bool, omega: float,
                    radius: int, epsilon: float, workers: int) -> _Float32: ...
+def flow_from_frames(frame0: _Image, frame1: _Image, init: _Float32 | None, patch: int, stride: int, iterations: int,
+                     finest_level: int, propagation: bool, alpha: float, gamma: float, delta: float, fixed_point: int,
+                     sor: int, refine_levels: int, full_refine_iterations: int, fill_occlusions: bool, omega: float,
+                     radius: int, epsilon: float, workers: int) -> _Float32: ...
 def patch_flow_level(i0: _Float32, i1: _Float32, flow: _Float32, patch: int, stride: int, iterations: int,
                      propagation: bool, workers: int) -> None: ...
 def refine_flow_level(i0: _Float32, i1: _Float32, flow: _Float32, alpha: float, gamma: float, delta: float,

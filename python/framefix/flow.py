@@ -359,8 +359,10 @@ def estimate_flow(prev, next, *, preset: str = "medium", init=None, workers=None
 
     workers = _backend.resolve_workers(workers, func)
     kernels = _backend.implementation()
-    return _flow_from_luma(kernels.flow_luma(first, workers), kernels.flow_luma(second, workers), settings, init,
-                           workers)
+    if first.dtype != second.dtype or first.shape != second.shape:  # e.g. a gray frame against a color one
+        return _flow_from_luma(kernels.flow_luma(first, workers), kernels.flow_luma(second, workers), settings, init,
+                               workers)
+    return kernels.flow_from_frames(first, second, init, *_kernel_arguments(settings).values(), workers)
 
 
 def _settings(func: str, preset: str, overrides: dict) -> dict:

@@ -31,6 +31,21 @@ void bind_refine_flow_level(const py::array& i0, const py::array& i1, const py::
     refine_flow_level(a, b, f, settings, workers);
 }
 
+FlowSettings flow_settings(std::ptrdiff_t patch, std::ptrdiff_t stride, std::ptrdiff_t iterations,
+                           std::ptrdiff_t finest_level, bool propagation, float alpha, float gamma, float delta,
+                           std::ptrdiff_t fixed_point, std::ptrdiff_t sor, std::ptrdiff_t refine_levels,
+                           std::ptrdiff_t full_refine_iterations, bool fill_occlusions, float omega, std::ptrdiff_t radius,
+                           float epsilon) {
+    return FlowSettings{PatchSearch{patch, stride, iterations, propagation},
+                        Refinement{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon}, finest_level,
+                        refine_levels, full_refine_iterations, fill_occlusions};
+}
+
+std::optional<ImageView<const float>> optional_init(const py::object& init) {
+    if (init.is_none()) return std::nullopt;
+    return image_view<const float>(init.cast<py::array>(), "init");
+}
+
 py::array_t<float> bind_flow_from_luma(const py::array& i0, const py::array& i1, const py::object& init,
                                        std::ptrdiff_t patch, std::ptrdiff_t stride, std::ptrdiff_t iterations,
                                        std::ptrdiff_t finest_level, bool propagation, float alpha, float gamma, float delta,
@@ -39,15 +54,38 @@ py::array_t<float> bind_flow_from_luma(const py::array& i0, const py::array& i1,
                                        std::ptrdiff_t radius, float epsilon, std::size_t workers) {
     const auto a = plane_view<const float>(i0, "i0");
     const auto b = plane_view<const float>(i1, "i1");
-    std::optional<ImageView<const float>> start;
-    if (!init.is_none()) start = image_view<const float>(init.cast<py::array>(), "init");
-    const FlowSettings settings{PatchSearch{patch, stride, iterations, propagation},
-                                Refinement{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon}, finest_level,
-                                refine_levels, full_refine_iterations, fill_occlusions};
+    const auto start = optional_init(init);
+    const FlowSettings settings = flow_settings(patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
+                                                fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions,
+                                                omega, radius, epsilon);
     py::array_t<float> out({a.height, a.width, std::ptrdiff_t{2}});
     const auto f = image_view<float>(out, "out");
     py::gil_scoped_release release;
     flow_from_luma(a, b, start ? &*start : nullptr, settings, f, workers);
+    return out;
+}
+
+py::array_t<float> bind_flow_from_frames(const py::array& frame0, const py::array& frame1, const py::object& init,
+                                         std::ptrdiff_t patch, std::ptrdiff_t stride, std::ptrdiff_t iterations,
+                                         std::ptrdiff_t finest_level, bool propagation, float alpha, float gamma,
+                                         float delta, std::ptrdiff_t fixed_point, std::ptrdiff_t sor,
+                                         std::ptrdiff_t refine_levels, std::ptrdiff_t full_refine_iterations,
+                                         bool fill_occlusions, float omega, std::ptrdiff_t radius, float epsilon,
+                                         std::size_t workers) {
+    const auto start = optional_init(init);
+    const FlowSettings settings = flow_settings(patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
+                                                fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions,
+                                                omega, radius, epsilon);
+    py::array_t<float> out;
+    dispatch_pixel_type(frame0, [&](auto tag) {
+        using T = decltype(tag);
+        const auto a = image_view<const T>(frame0, "frame0");
+        const auto b = image_view<const T>(frame1, "frame1");
+        out = py::array_t<float>({a.height, a.width, std::ptrdiff_t{2}});
+        const auto f = image_view<float>(out, "out");
+        py::gil_scoped_release release;
+        flow_from_frames<T>(a, b, start ? &*start : nullptr, settings, f, workers);
+    });
     return out;
 }
 
@@ -118,6 +156,14 @@ stride, iterations, propagation) and, when fixed_point > 0, refine_flow_level (a
 the refine_levels finest of them (0: all), then full_refine_iterations more at full resolution
 when finest_level > 0; with fill_occlusions, pixels where the backward flow
 disagrees take a consistent neighbour's flow.)doc");
+    m.def("flow_from_frames", &bind_flow_from_frames, py::arg("frame0"), py::arg("frame1"), py::arg("init"),
+          py::arg("patch"), py::arg("stride"), py::arg("iterations"), py::arg("finest_level"), py::arg("propagation"),
+          py::arg("alpha"), py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"),
+          py::arg("refine_levels"), py::arg("full_refine_iterations"), py::arg("fill_occlusions"), py::arg("omega"),
+          py::arg("radius"), py::arg("epsilon"), py::arg("workers"),
+          R"doc(The estimator on two (H, W, C) frames of the same dtype and shape: flow_from_luma on their
+flow_luma planes, which stay in scratch memory later calls on the thread reuse (private: use
+framefix.estimate_flow).)doc");
     m.def("patch_flow_level", &bind_patch_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("patch"),
           py::arg("stride"), py::arg("iterations"), py::arg("propagation"), py::arg("workers"),
           R"doc(Refine one pyramid level's flow in place by patch inverse search (private: use framefix.estimate_flow).

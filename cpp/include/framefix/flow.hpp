@@ -174,6 +174,80 @@ inline void fill_from_consistent(const PlaneView<const float>& luma, const Plane
     });
 }
 
+// One direction of the estimator (flow_from_luma without the occlusion fill). The pyramid
+// levels above the inputs and two flow buffers of the finest solved level's size (the flow and
+// the one it is resized into) share one workspace.
+inline void flow_one_way(const PlaneView<const float>& i0, const PlaneView<const float>& i1,
+                         const ImageView<const float>* init, const FlowSettings& settings, const ImageView<float>& flow,
+                         std::size_t workers) {
+    const std::ptrdiff_t h = i0.height, w = i0.width, patch = settings.search.patch;
+    std::vector<std::pair<std::ptrdiff_t, std::ptrdiff_t>> sizes{{h, w}};  // height, width of each level
+    while (std::min(sizes.back().first, sizes.back().second) / 2 >= 2 * patch)
+        sizes.emplace_back(sizes.back().first / 2, sizes.back().second / 2);
+    const std::size_t top = sizes.size() - 1;
+    const std::size_t finest = std::min(static_cast<std::size_t>(settings.finest_level), top);
+    std::size_t level_floats = 0;
+    for (std::size_t level = 1; level <= top; ++level)
+        level_floats += static_cast<std::size_t>(sizes[level].first * sizes[level].second);
+    const auto flow_floats = static_cast<std::size_t>(2 * sizes[finest].first * sizes[finest].second);
+    const Workspace scratch(1, 2 * level_floats + 2 * flow_floats);
+    std::vector<PlaneView<const float>> levels0{i0}, levels1{i1};
+    float* next = scratch.plane(0);
+    for (std::size_t level = 1; level <= top; ++level)
+        for (auto* levels : {&levels0, &levels1}) {
+            const auto [height, width] = sizes[level];
+            const PlaneView<float> half{next, height, width, width, 1};
+            halve_plane(levels->back(), half, workers);
+            levels->push_back(PlaneView<const float>{next, height, width, width, 1});
+            next += height * width;
+        }
+    float* buffers[2] = {next, next + flow_floats};
+    auto flow_view = [&](int buffer, std::size_t level) {
+        const auto [height, width] = sizes[level];
+        return ImageView<float>{buffers[buffer], height, width, 2, 2 * width, 2, 1};
+    };
+    auto read_view = [&](int buffer, std::size_t level) {
+        const auto [height, width] = sizes[level];
+        return ImageView<const float>{buffers[buffer], height, width, 2, 2 * width, 2, 1};
+    };
+    int current = 0;
+    if (init) {
+        resize_flow(*init, flow_view(current, top), workers);
+    } else {
+        const auto [height, width] = sizes[top];
+        std::fill(buffers[current], buffers[current] + 2 * height * width, 0.0f);
+    }
+    for (std::size_t level = top + 1; level-- > finest;) {
+        if (level < top) {  // carried from the coarser level
+            resize_flow(read_view(current, level + 1), flow_view(1 - current, level), workers);
+            current = 1 - current;
+        }
+        const auto here = flow_view(current, level);
+        patch_flow_level(levels0[level], levels1[level], here, settings.search, workers);
+        const bool refined = settings.refine_levels == 0 ||
+                             level < finest + static_cast<std::size_t>(settings.refine_levels);
+        if (settings.refinement.fixed_point > 0 && refined)
+            refine_flow_level(levels0[level], levels1[level], here, settings.refinement, workers);
+    }
+    if (finest == 0) {
+        const float* source = buffers[current];
+        for (std::ptrdiff_t y = 0; y < h; ++y)
+            for (std::ptrdiff_t x = 0; x < w; ++x) {
+                const float* s = source + 2 * (y * w + x);
+                float* o = flow.pixel(y, x);
+                o[0] = s[0];
+                o[flow.stride_c] = s[1];
+            }
+    } else {
+        resize_flow(read_view(current, finest), flow, workers);
+        if (settings.full_refine_iterations > 0) {
+            Refinement last = settings.refinement;
+            last.fixed_point = settings.full_refine_iterations;
+            refine_flow_level(i0, i1, flow, last, workers);
+        }
+    }
+}
+
 }  // namespace detail
 
 // The estimator: flow (H, W, 2) from plane i0 to plane i1 (H, W), started from `init` (any
@@ -188,83 +262,37 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
     if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0 ||
         settings.full_refine_iterations < 0)
         throw std::invalid_argument("flow_from_luma: bad settings for this image size");
-    struct Plane {
-        std::vector<float> data;
-        std::ptrdiff_t height, width;
-        PlaneView<const float> view() const { return {data.data(), height, width, width, 1}; }
-        PlaneView<float> view() { return {data.data(), height, width, width, 1}; }
-    };
-    std::vector<Plane> levels0, levels1;  // levels 1 and up; level 0 is i0, i1 themselves
-    auto level_view = [&](const std::vector<Plane>& levels, const PlaneView<const float>& base, std::size_t level) {
-        return level == 0 ? base : levels[level - 1].view();
-    };
-    auto add_level = [&](std::vector<Plane>& levels, const PlaneView<const float>& base) {
-        const auto src = level_view(levels, base, levels.size());
-        Plane half{std::vector<float>(static_cast<std::size_t>((src.height / 2) * (src.width / 2))), src.height / 2,
-                   src.width / 2};
-        halve_plane(src, half.view(), workers);
-        levels.push_back(std::move(half));
-    };
-    for (auto last = i0; std::min(last.height, last.width) / 2 >= 2 * patch;
-         last = std::as_const(levels0.back()).view()) {
-        add_level(levels0, i0);
-        add_level(levels1, i1);
-    }
-    const std::size_t top = levels0.size();
-    const std::size_t finest = std::min(static_cast<std::size_t>(settings.finest_level), top);
-    struct Flow {
-        std::vector<float> data;
-        std::ptrdiff_t height = 0, width = 0;
-        ImageView<float> view() { return {data.data(), height, width, 2, 2 * width, 2, 1}; }
-        ImageView<const float> view() const { return {data.data(), height, width, 2, 2 * width, 2, 1}; }
-    };
-    auto resized = [&](const ImageView<const float>& src, std::ptrdiff_t height, std::ptrdiff_t width) {
-        Flow out{std::vector<float>(static_cast<std::size_t>(height * width * 2)), height, width};
-        resize_flow(src, out.view(), workers);
-        return out;
-    };
-    const auto coarsest = level_view(levels0, i0, top);
-    Flow current = init ? resized(*init, coarsest.height, coarsest.width)
-                        : Flow{std::vector<float>(static_cast<std::size_t>(coarsest.height * coarsest.width * 2), 0.0f),
-                               coarsest.height, coarsest.width};
-    for (std::size_t level = top + 1; level-- > finest;) {
-        const auto a = level_view(levels0, i0, level), b = level_view(levels1, i1, level);
-        if (!current.view().same_size(a.height, a.width))
-            current = resized(std::as_const(current).view(), a.height, a.width);
-        patch_flow_level(a, b, current.view(), settings.search, workers);
-        const bool refined = settings.refine_levels == 0 ||
-                             level < finest + static_cast<std::size_t>(settings.refine_levels);
-        if (settings.refinement.fixed_point > 0 && refined)
-            refine_flow_level(a, b, current.view(), settings.refinement, workers);
-    }
-    if (current.view().same_size(h, w)) {
-        for (std::ptrdiff_t y = 0; y < h; ++y)
-            for (std::ptrdiff_t x = 0; x < w; ++x) {
-                const float* s = current.data.data() + 2 * (y * w + x);
-                float* o = flow.pixel(y, x);
-                o[0] = s[0];
-                o[flow.stride_c] = s[1];
-            }
-    } else {
-        resize_flow(std::as_const(current).view(), flow, workers);
-        if (settings.full_refine_iterations > 0) {
-            Refinement last = settings.refinement;
-            last.fixed_point = settings.full_refine_iterations;
-            refine_flow_level(i0, i1, flow, last, workers);
-        }
-    }
+    detail::flow_one_way(i0, i1, init, settings, flow, workers);
     if (settings.fill_occlusions) {
-        FlowSettings backward_settings = settings;
-        backward_settings.fill_occlusions = false;
-        std::vector<float> backward(static_cast<std::size_t>(h * w * 2)), ratio(static_cast<std::size_t>(h * w));
-        flow_from_luma(i1, i0, nullptr, backward_settings, ImageView<float>{backward.data(), h, w, 2, 2 * w, 2, 1},
-                       workers);
+        const detail::Workspace scratch(3, static_cast<std::size_t>(h * w));  // the backward flow, the ratio
+        float* backward = scratch.plane(0);
+        float* ratio = scratch.plane(2);
+        detail::flow_one_way(i1, i0, nullptr, settings, ImageView<float>{backward, h, w, 2, 2 * w, 2, 1}, workers);
         const ImageView<const float> forward{flow.data, h, w, 2, flow.stride_y, flow.stride_x, flow.stride_c};
         // the tolerances of flow_consistency's defaults; motion boundaries count as inconsistent
-        consistency_ratio(forward, ImageView<const float>{backward.data(), h, w, 2, 2 * w, 2, 1},
-                          PlaneView<float>{ratio.data(), h, w, w, 1}, 0.01f, 0.5f, true, workers);
-        detail::fill_from_consistent(i0, PlaneView<const float>{ratio.data(), h, w, w, 1}, flow, workers);
+        consistency_ratio(forward, ImageView<const float>{backward, h, w, 2, 2 * w, 2, 1},
+                          PlaneView<float>{ratio, h, w, w, 1}, 0.01f, 0.5f, true, workers);
+        detail::fill_from_consistent(i0, PlaneView<const float>{ratio, h, w, w, 1}, flow, workers);
     }
+}
+
+// The estimator on two frames of the same size (any pixel type and channel count flow_luma
+// takes): their flow_luma planes, kept in a workspace that later pairs on the thread reuse,
+// then flow_from_luma.
+template <class T>
+void flow_from_frames(const ImageView<const T>& frame0, const ImageView<const T>& frame1,
+                      const ImageView<const float>* init, const FlowSettings& settings, const ImageView<float>& flow,
+                      std::size_t workers = 1) {
+    const std::ptrdiff_t h = frame0.height, w = frame0.width;
+    if (!frame1.same_size(h, w) || frame1.channels != frame0.channels)
+        throw std::invalid_argument("flow_from_frames: frame0 and frame1 must have the same shape");
+    const detail::Workspace scratch(2, static_cast<std::size_t>(h * w));
+    float* luma0 = scratch.plane(0);
+    float* luma1 = scratch.plane(1);
+    flow_luma<T>(frame0, PlaneView<float>{luma0, h, w, w, 1}, workers);
+    flow_luma<T>(frame1, PlaneView<float>{luma1, h, w, w, 1}, workers);
+    flow_from_luma(PlaneView<const float>{luma0, h, w, w, 1}, PlaneView<const float>{luma1, h, w, w, 1}, init, settings,
+                   flow, workers);
 }
 
 }  // namespace framefix

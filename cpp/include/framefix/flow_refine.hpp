@@ -6,14 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <memory>
 #include <stdexcept>
-#include <utility>
 #include <vector>
 
 #include "image_view.hpp"
 #include "parallel.hpp"
 #include "sampling.hpp"
+#include "workspace.hpp"
 
 namespace framefix {
 
@@ -36,43 +35,6 @@ struct Refinement {
 };
 
 namespace detail {
-
-// Scratch planes that later calls on the same thread reuse. Large blocks freed after every call
-// go back to the operating system, and faulting their pages in again cost as much as the
-// arithmetic; blocks over 128 MiB are not kept. One workspace per thread at a time.
-class Workspace {
-public:
-    Workspace(std::size_t planes, std::size_t plane_size) : plane_size_(plane_size) {
-        constexpr std::size_t kept = std::size_t{1} << 25;  // floats
-        thread_local std::unique_ptr<float[]> cached;
-        thread_local std::size_t cached_count = 0;
-        thread_local bool in_use = false;
-        if (in_use) throw std::logic_error("framefix: nested flow workspaces on one thread");
-        const std::size_t count = planes * plane_size;
-        if (count <= cached_count) {
-            data_ = cached.get();
-        } else {
-            owned_.reset(new float[count]);
-            data_ = owned_.get();
-            if (count <= kept) {
-                cached = std::move(owned_);
-                cached_count = count;
-            }
-        }
-        in_use_ = &in_use;
-        in_use = true;
-    }
-    ~Workspace() { *in_use_ = false; }
-    Workspace(const Workspace&) = delete;
-    Workspace& operator=(const Workspace&) = delete;
-    float* plane(std::size_t index) const noexcept { return data_ + index * plane_size_; }
-
-private:
-    std::size_t plane_size_;
-    float* data_ = nullptr;
-    std::unique_ptr<float[]> owned_;
-    bool* in_use_ = nullptr;
-};
 
 // (p - local mean) / sqrt(local variance + epsilon^2) over a (2r+1)^2 window clamped at the
 // border: the same for any gain and offset of the image, so the refinement's data terms do not

@@ -13,6 +13,7 @@ from framefix._numba.color import (
 from framefix._numba.deflicker import apply_gain_field, apply_tone_curves, shrink_area
 from framefix._numba.flow import (
     consistency_ratio,
+    flow_from_frames,
     flow_from_luma,
     flow_luma,
     halve_plane,
@@ -33,6 +34,7 @@ __all__ = [
     "channel_moments",
     "compare_along_flow",
     "consistency_ratio",
+    "flow_from_frames",
     "flow_from_luma",
     "flow_luma",
     "frame_sums",
