@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -174,26 +175,38 @@ inline void fill_from_consistent(const PlaneView<const float>& luma, const Plane
     });
 }
 
-// One direction of the estimator (flow_from_luma without the occlusion fill). The pyramid
-// levels above the inputs and two flow buffers of the finest solved level's size (the flow and
-// the one it is resized into) share one workspace.
-inline void flow_one_way(const PlaneView<const float>& i0, const PlaneView<const float>& i1,
-                         const ImageView<const float>* init, const FlowSettings& settings, const ImageView<float>& flow,
-                         std::size_t workers) {
-    const std::ptrdiff_t h = i0.height, w = i0.width, patch = settings.search.patch;
+// The pyramid's sizes for a flow of h x w: levels halve while the coarser plane is still two
+// patches across, so large motions are found at depth.
+inline std::vector<std::pair<std::ptrdiff_t, std::ptrdiff_t>> pyramid_sizes(std::ptrdiff_t h, std::ptrdiff_t w,
+                                                                          std::ptrdiff_t patch) {
     std::vector<std::pair<std::ptrdiff_t, std::ptrdiff_t>> sizes{{h, w}};  // height, width of each level
     while (std::min(sizes.back().first, sizes.back().second) / 2 >= 2 * patch)
         sizes.emplace_back(sizes.back().first / 2, sizes.back().second / 2);
+    return sizes;
+}
+
+// One direction of the estimator (flow_from_luma without the occlusion fill), from the planes of
+// pyramid level `base` (0: full resolution; 1 when no step needs level 0: a finest level of 1 or
+// coarser, no refinement at full resolution) into the full-size `flow`. The levels above the
+// base and two flow buffers of the finest solved level's size (the flow and the one it is
+// resized into) share one workspace.
+inline void flow_one_way(const PlaneView<const float>& base0, const PlaneView<const float>& base1, std::size_t base,
+                         const ImageView<const float>* init, const FlowSettings& settings, const ImageView<float>& flow,
+                         std::size_t workers) {
+    const std::ptrdiff_t h = flow.height, w = flow.width;
+    const auto sizes = pyramid_sizes(h, w, settings.search.patch);
     const std::size_t top = sizes.size() - 1;
     const std::size_t finest = std::min(static_cast<std::size_t>(settings.finest_level), top);
     std::size_t level_floats = 0;
-    for (std::size_t level = 1; level <= top; ++level)
+    for (std::size_t level = base + 1; level <= top; ++level)
         level_floats += static_cast<std::size_t>(sizes[level].first * sizes[level].second);
     const auto flow_floats = static_cast<std::size_t>(2 * sizes[finest].first * sizes[finest].second);
     const Workspace scratch(1, 2 * level_floats + 2 * flow_floats);
-    std::vector<PlaneView<const float>> levels0{i0}, levels1{i1};
+    std::vector<PlaneView<const float>> levels0(base + 1), levels1(base + 1);  // below the base: unused
+    levels0[base] = base0;
+    levels1[base] = base1;
     float* next = scratch.plane(0);
-    for (std::size_t level = 1; level <= top; ++level)
+    for (std::size_t level = base + 1; level <= top; ++level)
         for (auto* levels : {&levels0, &levels1}) {
             const auto [height, width] = sizes[level];
             const PlaneView<float> half{next, height, width, width, 1};
@@ -243,31 +256,39 @@ inline void flow_one_way(const PlaneView<const float>& i0, const PlaneView<const
         if (settings.full_refine_iterations > 0) {
             Refinement last = settings.refinement;
             last.fixed_point = settings.full_refine_iterations;
-            refine_flow_level(i0, i1, flow, last, workers);
+            refine_flow_level(levels0[0], levels1[0], flow, last, workers);
         }
     }
+}
+
+inline void check_flow_arguments(const char* func, std::ptrdiff_t h, std::ptrdiff_t w, const FlowSettings& settings,
+                                 const ImageView<float>& flow) {
+    const std::ptrdiff_t patch = settings.search.patch;
+    if (!flow.same_size(h, w) || flow.channels != 2)
+        throw std::invalid_argument(std::string(func) + ": the inputs and flow must have the same height and width");
+    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0 ||
+        settings.full_refine_iterations < 0)
+        throw std::invalid_argument(std::string(func) + ": bad settings for this image size");
 }
 
 }  // namespace detail
 
 // The estimator: flow (H, W, 2) from plane i0 to plane i1 (H, W), started from `init` (any
-// (H', W', 2) flow, resized to the coarsest level) or from zero. Levels halve while the coarser
-// plane is still two patches across, so large motions are found at depth.
+// (H', W', 2) flow, resized to the coarsest level) or from zero, coarse to fine over the
+// pyramid of detail::pyramid_sizes.
 inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<const float>& i1,
                            const ImageView<const float>* init, const FlowSettings& settings,
                            const ImageView<float>& flow, std::size_t workers = 1) {
-    const std::ptrdiff_t h = i0.height, w = i0.width, patch = settings.search.patch;
-    if (!i1.same_size(h, w) || !flow.same_size(h, w) || flow.channels != 2)
+    const std::ptrdiff_t h = i0.height, w = i0.width;
+    if (!i1.same_size(h, w))
         throw std::invalid_argument("flow_from_luma: i0, i1 and flow must have the same height and width");
-    if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0 ||
-        settings.full_refine_iterations < 0)
-        throw std::invalid_argument("flow_from_luma: bad settings for this image size");
-    detail::flow_one_way(i0, i1, init, settings, flow, workers);
+    detail::check_flow_arguments("flow_from_luma", h, w, settings, flow);
+    detail::flow_one_way(i0, i1, 0, init, settings, flow, workers);
     if (settings.fill_occlusions) {
         const detail::Workspace scratch(3, static_cast<std::size_t>(h * w));  // the backward flow, the ratio
         float* backward = scratch.plane(0);
         float* ratio = scratch.plane(2);
-        detail::flow_one_way(i1, i0, nullptr, settings, ImageView<float>{backward, h, w, 2, 2 * w, 2, 1}, workers);
+        detail::flow_one_way(i1, i0, 0, nullptr, settings, ImageView<float>{backward, h, w, 2, 2 * w, 2, 1}, workers);
         const ImageView<const float> forward{flow.data, h, w, 2, flow.stride_y, flow.stride_x, flow.stride_c};
         // the tolerances of flow_consistency's defaults; motion boundaries count as inconsistent
         consistency_ratio(forward, ImageView<const float>{backward, h, w, 2, 2 * w, 2, 1},
@@ -277,8 +298,10 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
 }
 
 // The estimator on two frames of the same size (any pixel type and channel count flow_luma
-// takes): their flow_luma planes, kept in a workspace that later pairs on the thread reuse,
-// then flow_from_luma.
+// takes): flow_from_luma on their flow_luma planes, with the same bits. The planes stay in a
+// workspace that later pairs on the thread reuse. When nothing reads full resolution (finest
+// level 1 or coarser, no refinement or occlusion fill there), the planes are made already
+// halved (flow_luma_halved): the full-size ones would only be read once, to be halved.
 template <class T>
 void flow_from_frames(const ImageView<const T>& frame0, const ImageView<const T>& frame1,
                       const ImageView<const float>* init, const FlowSettings& settings, const ImageView<float>& flow,
@@ -286,6 +309,20 @@ void flow_from_frames(const ImageView<const T>& frame0, const ImageView<const T>
     const std::ptrdiff_t h = frame0.height, w = frame0.width;
     if (!frame1.same_size(h, w) || frame1.channels != frame0.channels)
         throw std::invalid_argument("flow_from_frames: frame0 and frame1 must have the same shape");
+    detail::check_flow_arguments("flow_from_frames", h, w, settings, flow);
+    const std::size_t top = detail::pyramid_sizes(h, w, settings.search.patch).size() - 1;
+    const bool from_half = top >= 1 && settings.finest_level >= 1 && settings.full_refine_iterations == 0 &&
+                           !settings.fill_occlusions;
+    if (from_half) {
+        const std::ptrdiff_t hh = h / 2, hw = w / 2;
+        const detail::Workspace scratch(2, static_cast<std::size_t>(hh * hw));
+        const PlaneView<float> half0{scratch.plane(0), hh, hw, hw, 1}, half1{scratch.plane(1), hh, hw, hw, 1};
+        flow_luma_halved<T>(frame0, half0, workers);
+        flow_luma_halved<T>(frame1, half1, workers);
+        detail::flow_one_way(PlaneView<const float>{half0.data, hh, hw, hw, 1},
+                             PlaneView<const float>{half1.data, hh, hw, hw, 1}, 1, init, settings, flow, workers);
+        return;
+    }
     const detail::Workspace scratch(2, static_cast<std::size_t>(h * w));
     float* luma0 = scratch.plane(0);
     float* luma1 = scratch.plane(1);

@@ -17,3 +17,4 @@
 #include "stats.hpp"
 #include "temporal.hpp"
 #include "warp.hpp"
+#include "workspace.hpp"

@@ -16,51 +16,93 @@
 
 namespace framefix {
 
+namespace detail {
+
+// Row y of flow_luma into `out` (contiguous). Colour pixels packed in rows (the usual RGB or RGBA
+// frame) are widened to float a row at a time into `widened` (channels x width floats), then
+// weighed in one loop over contiguous floats, both of which vectorise; a quarter of the time of
+// fetching every pixel through its strides. -ffp-contract=off keeps the products and sums as
+// written, so every layout and the Numba twin give the same bits.
+template <class T>
+void luma_row(const ImageView<const T>& image, std::ptrdiff_t y, bool packed, float* __restrict widened,
+              float* __restrict out) {
+    const float scale = 1.0f / pixel_traits<T>::max_value;
+    constexpr float weights[3] = {0.2126f, 0.7152f, 0.0722f};
+    const std::ptrdiff_t channels = image.channels, width = image.width;
+    if (packed) {
+        const T* __restrict p = image.pixel(y, 0);
+        for (std::ptrdiff_t i = 0; i < channels * width; ++i) widened[i] = static_cast<float>(p[i]);
+        const float* __restrict f = widened;
+        auto weigh = [&](auto step) {  // a step known at compile time (RGB) vectorises best
+            for (std::ptrdiff_t x = 0; x < width; ++x)
+                out[x] = (weights[0] * f[step * x] + weights[1] * f[step * x + 1] + weights[2] * f[step * x + 2]) * scale;
+        };
+        if (channels == 3)
+            weigh(std::integral_constant<std::ptrdiff_t, 3>{});
+        else
+            weigh(channels);
+        return;
+    }
+    for (std::ptrdiff_t x = 0; x < width; ++x) {
+        const T* p = image.pixel(y, x);
+        float value;
+        if (channels == 1)
+            value = static_cast<float>(p[0]);
+        else
+            value = weights[0] * static_cast<float>(p[0]) + weights[1] * static_cast<float>(p[image.stride_c]) +
+                    weights[2] * static_cast<float>(p[2 * image.stride_c]);
+        out[x] = value * scale;
+    }
+}
+
+template <class T>
+bool packed_colour(const ImageView<const T>& image) noexcept {
+    return image.channels >= 3 && image.stride_c == 1 && image.stride_x == image.channels;
+}
+
+}  // namespace detail
+
 // The estimator's input plane: Rec. 709 luma of the first three channels (or the only channel),
 // in 0..1 for integer pixels.
 template <class T>
 void flow_luma(const ImageView<const T>& image, const PlaneView<float>& out, std::size_t workers = 1) {
     if (!out.same_size(image.height, image.width) || (image.channels != 1 && image.channels < 3))
         throw std::invalid_argument("flow_luma: out must match the image, which must have 1, 3 or 4 channels");
-    const float scale = 1.0f / pixel_traits<T>::max_value;
-    constexpr float weights[3] = {0.2126f, 0.7152f, 0.0722f};
-    const std::ptrdiff_t channels = image.channels;
-    // Colour pixels packed in rows (the usual RGB or RGBA frame): the channels widened to float
-    // a row at a time, then one loop over contiguous floats, both of which vectorise; a quarter
-    // of the time of fetching every pixel through its strides. -ffp-contract=off keeps the
-    // products and sums as written, so every layout and the Numba twin give the same bits.
-    const bool packed = channels >= 3 && image.stride_c == 1 && image.stride_x == channels && out.stride_x == 1;
+    const bool packed = detail::packed_colour(image);
     threading::parallel_for(0, image.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
-        std::vector<float> widened(packed ? static_cast<std::size_t>(channels * image.width) : 0);
+        std::vector<float> widened(packed ? static_cast<std::size_t>(image.channels * image.width) : 0);
+        std::vector<float> row(out.stride_x == 1 ? 0 : static_cast<std::size_t>(image.width));
         for (std::ptrdiff_t y = r0; y < r1; ++y) {
-            float* o = out.row(y);
-            if (packed) {
-                const T* __restrict p = image.pixel(y, 0);
-                float* __restrict f = widened.data();
-                for (std::ptrdiff_t i = 0; i < channels * image.width; ++i) f[i] = static_cast<float>(p[i]);
-                float* __restrict row = o;
-                auto weigh = [&](auto step) {  // a step known at compile time (RGB) vectorises best
-                    for (std::ptrdiff_t x = 0; x < image.width; ++x)
-                        row[x] = (weights[0] * f[step * x] + weights[1] * f[step * x + 1] +
-                                  weights[2] * f[step * x + 2]) *
-                                 scale;
-                };
-                if (channels == 3)
-                    weigh(std::integral_constant<std::ptrdiff_t, 3>{});
-                else
-                    weigh(channels);
+            if (out.stride_x == 1) {
+                detail::luma_row(image, y, packed, widened.data(), out.row(y));
                 continue;
             }
-            for (std::ptrdiff_t x = 0; x < image.width; ++x) {
-                const T* p = image.pixel(y, x);
-                float value;
-                if (channels == 1)
-                    value = static_cast<float>(p[0]);
-                else
-                    value = weights[0] * static_cast<float>(p[0]) + weights[1] * static_cast<float>(p[image.stride_c]) +
-                            weights[2] * static_cast<float>(p[2 * image.stride_c]);
-                o[x * out.stride_x] = value * scale;
-            }
+            detail::luma_row(image, y, packed, widened.data(), row.data());
+            for (std::ptrdiff_t x = 0; x < image.width; ++x) out.row(y)[x * out.stride_x] = row[x];
+        }
+    });
+}
+
+// halve_plane(flow_luma(image)) in one pass, with the same bits: two luma rows at a time, each
+// averaged into the half-size plane while still in cache, without writing the full-size plane.
+// For the presets that start at half resolution or coarser.
+template <class T>
+void flow_luma_halved(const ImageView<const T>& image, const PlaneView<float>& out, std::size_t workers = 1) {
+    if (!out.same_size(image.height / 2, image.width / 2) || out.height < 1 || out.width < 1 ||
+        (image.channels != 1 && image.channels < 3))
+        throw std::invalid_argument("flow_luma_halved: out must be half the image, which must have 1, 3 or 4 channels");
+    const bool packed = detail::packed_colour(image);
+    threading::parallel_for(0, out.height, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+        std::vector<float> widened(packed ? static_cast<std::size_t>(image.channels * image.width) : 0);
+        std::vector<float> rows(static_cast<std::size_t>(2 * image.width));
+        float* __restrict a = rows.data();
+        float* __restrict b = rows.data() + image.width;
+        for (std::ptrdiff_t y = r0; y < r1; ++y) {
+            detail::luma_row(image, 2 * y, packed, widened.data(), a);
+            detail::luma_row(image, 2 * y + 1, packed, widened.data(), b);
+            float* o = out.row(y);
+            for (std::ptrdiff_t x = 0; x < out.width; ++x)  // halve_plane's sum, in its order
+                o[x * out.stride_x] = (a[2 * x] + b[2 * x] + a[2 * x + 1] + b[2 * x + 1]) * 0.25f;
         }
     });
 }
