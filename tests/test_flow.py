@@ -292,6 +292,13 @@ def test_the_pyramid_kernels_are_bit_identical(native, scene):
                   np.dstack([scene, scene[..., :1]]), scene[:, ::-1], np.moveaxis(np.ascontiguousarray(
                       np.moveaxis(scene, -1, 0)), 0, -1)):
         assert_backends_agree("flow_luma", frame, workers=(1, 2))
+    # the four-pixel steps and what is left after them, at every width up to a few steps
+    for width in range(1, 19):
+        for channels in (3, 4):
+            for frame in (scene[:3, :width, :1].repeat(channels, axis=2), scene[:3, :width] if channels == 3 else
+                          np.dstack([scene[:3, :width], scene[:3, :width, 1:2]])):
+                for variant in (frame, frame.astype(np.uint16) * 257, (frame / 255).astype(np.float32)):
+                    assert_backends_agree("flow_luma", variant, workers=(1,))
     plane = native.flow_luma(scene[:91, :67], 1)
     assert_backends_agree("halve_plane", plane, workers=(1, 2))
     flow = np.random.default_rng(0).normal(0, 3, (23, 17, 2)).astype(np.float32)

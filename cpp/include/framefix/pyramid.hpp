@@ -13,34 +13,98 @@
 #include "parallel.hpp"
 #include "pixel_traits.hpp"
 #include "sampling.hpp"
+#include "simd.hpp"
 
 namespace framefix {
 
 namespace detail {
 
-// Row y of flow_luma into `out` (contiguous). Colour pixels packed in rows (the usual RGB or RGBA
-// frame) are widened to float a row at a time into `widened` (channels x width floats), then
-// weighed in one loop over contiguous floats, both of which vectorise; a quarter of the time of
-// fetching every pixel through its strides. -ffp-contract=off keeps the products and sums as
-// written, so every layout and the Numba twin give the same bits.
+constexpr float kLumaWeights[3] = {0.2126f, 0.7152f, 0.0722f};
+
+#ifdef FRAMEFIX_HAVE_SSE2
+// The luma of four packed pixels held in a, b, c (and d for four channels) as floats, their
+// channels gathered into one register each by shuffles: the scalar formula's products and sums,
+// lane by lane. (The compiler's own vectorisation of the strided loop did two pixels at a time.)
+template <int channels>
+inline __m128 luma4(__m128 a, __m128 b, __m128 c, __m128 d, __m128 scale) noexcept {
+    __m128 red, green, blue;
+    if constexpr (channels == 3) {  // r0 g0 b0 r1 | g1 b1 r2 g2 | b2 r3 g3 b3
+        const __m128 r2g2r3g3 = _mm_shuffle_ps(b, c, _MM_SHUFFLE(2, 1, 3, 2));
+        const __m128 g0b0g1b1 = _mm_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 2, 1));
+        red = _mm_shuffle_ps(a, r2g2r3g3, _MM_SHUFFLE(2, 0, 3, 0));
+        green = _mm_shuffle_ps(g0b0g1b1, r2g2r3g3, _MM_SHUFFLE(3, 1, 2, 0));
+        blue = _mm_shuffle_ps(g0b0g1b1, c, _MM_SHUFFLE(3, 0, 3, 1));
+    } else {
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        red = a;
+        green = b;
+        blue = c;
+    }
+    const __m128 sum = _mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_set1_ps(kLumaWeights[0]), red),
+                                             _mm_mul_ps(_mm_set1_ps(kLumaWeights[1]), green)),
+                                  _mm_mul_ps(_mm_set1_ps(kLumaWeights[2]), blue));
+    return _mm_mul_ps(sum, scale);
+}
+
+// Packed 8-bit RGB or RGBA pixels of a row from x on, four a step, 16 bytes a load (for RGB the
+// load also reads the next pixels' first 4 bytes, which must exist). Returns where it stopped.
+template <int channels>
+std::ptrdiff_t luma_u8_sse2(const std::uint8_t* __restrict p, std::ptrdiff_t width, float scale,
+                            float* __restrict out) noexcept {
+    const __m128i zero = _mm_setzero_si128();
+    const __m128 factor = _mm_set1_ps(scale);
+    const std::ptrdiff_t end = channels == 3 ? width - 2 : width;  // 3 (x + 4) + 4 <= 3 width
+    std::ptrdiff_t x = 0;
+    for (; x + 4 <= end; x += 4) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + channels * x));
+        const __m128i low = _mm_unpacklo_epi8(bytes, zero), high = _mm_unpackhi_epi8(bytes, zero);
+        const __m128 a = _mm_cvtepi32_ps(_mm_unpacklo_epi16(low, zero));
+        const __m128 b = _mm_cvtepi32_ps(_mm_unpackhi_epi16(low, zero));
+        const __m128 c = _mm_cvtepi32_ps(_mm_unpacklo_epi16(high, zero));
+        const __m128 d = _mm_cvtepi32_ps(_mm_unpackhi_epi16(high, zero));
+        _mm_storeu_ps(out + x, luma4<channels>(a, b, c, d, factor));
+    }
+    return x;
+}
+#endif
+
+// Row y of flow_luma into `out` (contiguous), the same bits whatever the layout: -ffp-contract=off
+// keeps the products and sums as written, and the Numba twin follows the scalar formula. Colour
+// pixels packed in rows (the usual RGB or RGBA frame) go four at a time: 8-bit ones straight from
+// the row, others widened to float a row at a time into `widened` (channels x width floats)
+// first; a small fraction of the time of fetching every pixel through its strides.
 template <class T>
 void luma_row(const ImageView<const T>& image, std::ptrdiff_t y, bool packed, float* __restrict widened,
               float* __restrict out) {
     const float scale = 1.0f / pixel_traits<T>::max_value;
-    constexpr float weights[3] = {0.2126f, 0.7152f, 0.0722f};
+    constexpr const float* weights = kLumaWeights;
     const std::ptrdiff_t channels = image.channels, width = image.width;
     if (packed) {
         const T* __restrict p = image.pixel(y, 0);
-        for (std::ptrdiff_t i = 0; i < channels * width; ++i) widened[i] = static_cast<float>(p[i]);
-        const float* __restrict f = widened;
-        auto weigh = [&](auto step) {  // a step known at compile time (RGB) vectorises best
-            for (std::ptrdiff_t x = 0; x < width; ++x)
-                out[x] = (weights[0] * f[step * x] + weights[1] * f[step * x + 1] + weights[2] * f[step * x + 2]) * scale;
-        };
-        if (channels == 3)
-            weigh(std::integral_constant<std::ptrdiff_t, 3>{});
-        else
-            weigh(channels);
+        std::ptrdiff_t x = 0;
+        const float* f = widened;  // the row as floats (8-bit rows: only where the SSE2 path stopped)
+#ifdef FRAMEFIX_HAVE_SSE2
+        if constexpr (std::is_same_v<T, std::uint8_t>) {
+            if (channels == 3) x = luma_u8_sse2<3>(p, width, scale, out);
+            if (channels == 4) x = luma_u8_sse2<4>(p, width, scale, out);
+        }
+#endif
+        for (std::ptrdiff_t i = channels * x; i < channels * width; ++i) widened[i] = static_cast<float>(p[i]);
+#ifdef FRAMEFIX_HAVE_SSE2
+        const __m128 factor = _mm_set1_ps(scale);
+        const __m128 unused = _mm_setzero_ps();
+        for (; x + 4 <= width && (channels == 3 || channels == 4); x += 4) {
+            const float* q = f + channels * x;
+            if (channels == 3)
+                _mm_storeu_ps(out + x, luma4<3>(_mm_loadu_ps(q), _mm_loadu_ps(q + 4), _mm_loadu_ps(q + 8), unused, factor));
+            else
+                _mm_storeu_ps(out + x, luma4<4>(_mm_loadu_ps(q), _mm_loadu_ps(q + 4), _mm_loadu_ps(q + 8),
+                                                _mm_loadu_ps(q + 12), factor));
+        }
+#endif
+        for (; x < width; ++x)
+            out[x] = (weights[0] * f[channels * x] + weights[1] * f[channels * x + 1] + weights[2] * f[channels * x + 2]) *
+                     scale;
         return;
     }
     for (std::ptrdiff_t x = 0; x < width; ++x) {
