@@ -313,7 +313,7 @@ void flow_from_frames(const ImageView<const T>& frame0, const ImageView<const T>
                       std::size_t workers = 1) {
     const std::ptrdiff_t h = frame0.height, w = frame0.width;
     if (!frame1.same_size(h, w) || frame1.channels != frame0.channels)
-        throw std::invalid_argument("flow_from_frames: frame0 and frame1 must have the same shape");
+        throw std::invalid_argument("flow_from_frames: frame0 and frame1 must have the same shape and dtype");
     detail::check_flow_arguments("flow_from_frames", h, w, settings, flow);
     const std::size_t top = detail::pyramid_sizes(h, w, settings.search.patch).size() - 1;
     const bool from_half = top >= 1 && settings.finest_level >= 1 && settings.full_refine_iterations == 0 &&

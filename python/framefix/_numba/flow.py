@@ -706,7 +706,7 @@ def flow_from_frames(frame0, frame1, init, patch, stride, iterations, finest_lev
                      workers):
     # the C++ flow_from_frames keeps the luma planes in reused scratch memory; here they are arrays
     if frame1.shape != frame0.shape or frame1.dtype != frame0.dtype:
-        raise ValueError("flow_from_frames: frame0 and frame1 must have the same shape")
+        raise ValueError("flow_from_frames: frame0 and frame1 must have the same shape and dtype")
     return flow_from_luma(flow_luma(frame0, workers), flow_luma(frame1, workers), init, patch, stride, iterations,
                           finest_level, propagation, alpha, gamma, delta, fixed_point, sor, refine_levels,
                           full_refine_iterations, fill_occlusions, omega, radius, epsilon, workers)
