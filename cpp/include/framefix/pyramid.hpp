@@ -21,6 +21,16 @@ namespace detail {
 
 constexpr float kLumaWeights[3] = {0.2126f, 0.7152f, 0.0722f};
 
+// The scalar luma formula (before the scale), in the order every path and the twin use.
+inline float weighted_luma(float r, float g, float b) noexcept {
+    return kLumaWeights[0] * r + kLumaWeights[1] * g + kLumaWeights[2] * b;
+}
+
+// The mean of a 2x2 block (rows a and b, columns left and right), in halve_plane's order.
+inline float block_mean(float a_left, float b_left, float a_right, float b_right) noexcept {
+    return (a_left + b_left + a_right + b_right) * 0.25f;
+}
+
 #ifdef FRAMEFIX_HAVE_SSE2
 // The luma of four packed pixels held in a, b, c (and d for four channels) as floats, their
 // channels gathered into one register each by shuffles: the scalar formula's products and sums,
@@ -77,7 +87,6 @@ template <class T>
 void luma_row(const ImageView<const T>& image, std::ptrdiff_t y, bool packed, float* __restrict widened,
               float* __restrict out) {
     const float scale = 1.0f / pixel_traits<T>::max_value;
-    constexpr const float* weights = kLumaWeights;
     const std::ptrdiff_t channels = image.channels, width = image.width;
     if (packed) {
         const T* __restrict p = image.pixel(y, 0);
@@ -103,8 +112,7 @@ void luma_row(const ImageView<const T>& image, std::ptrdiff_t y, bool packed, fl
         }
 #endif
         for (; x < width; ++x)
-            out[x] = (weights[0] * f[channels * x] + weights[1] * f[channels * x + 1] + weights[2] * f[channels * x + 2]) *
-                     scale;
+            out[x] = weighted_luma(f[channels * x], f[channels * x + 1], f[channels * x + 2]) * scale;
         return;
     }
     for (std::ptrdiff_t x = 0; x < width; ++x) {
@@ -113,8 +121,8 @@ void luma_row(const ImageView<const T>& image, std::ptrdiff_t y, bool packed, fl
         if (channels == 1)
             value = static_cast<float>(p[0]);
         else
-            value = weights[0] * static_cast<float>(p[0]) + weights[1] * static_cast<float>(p[image.stride_c]) +
-                    weights[2] * static_cast<float>(p[2 * image.stride_c]);
+            value = weighted_luma(static_cast<float>(p[0]), static_cast<float>(p[image.stride_c]),
+                                  static_cast<float>(p[2 * image.stride_c]));
         out[x] = value * scale;
     }
 }
@@ -165,8 +173,8 @@ void flow_luma_halved(const ImageView<const T>& image, const PlaneView<float>& o
             detail::luma_row(image, 2 * y, packed, widened.data(), a);
             detail::luma_row(image, 2 * y + 1, packed, widened.data(), b);
             float* o = out.row(y);
-            for (std::ptrdiff_t x = 0; x < out.width; ++x)  // halve_plane's sum, in its order
-                o[x * out.stride_x] = (a[2 * x] + b[2 * x] + a[2 * x + 1] + b[2 * x + 1]) * 0.25f;
+            for (std::ptrdiff_t x = 0; x < out.width; ++x)
+                o[x * out.stride_x] = detail::block_mean(a[2 * x], b[2 * x], a[2 * x + 1], b[2 * x + 1]);
         }
     });
 }
@@ -182,7 +190,7 @@ inline void halve_plane(const PlaneView<const float>& src, const PlaneView<float
             float* o = dst.row(y);
             for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
                 const std::ptrdiff_t left = 2 * x * src.stride_x, right = (2 * x + 1) * src.stride_x;
-                o[x * dst.stride_x] = (a[left] + b[left] + a[right] + b[right]) * 0.25f;
+                o[x * dst.stride_x] = detail::block_mean(a[left], b[left], a[right], b[right]);
             }
         }
     });
