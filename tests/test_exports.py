@@ -46,7 +46,7 @@ SIGNATURES = {
     "frame_sums": IMAGE + [N, N, P, P, P, P, P, N],
     "apply_tone_curves": IMAGE + [P, P, N, N, P, N, N, N, N],
     "flow_luma": IMAGE + [P, N, N, N],
-    "flow_from_luma": [P, N, N, N, N, P, N, N, P, N, N, N, N, N, P, N, N, N] + [N, N, N, N, I, F, F, F, N, N, N, N, I, F, N, F, N],
+    "flow_from_luma": [P, N, N, N, N, P, N, N, P, N, N, N, N, N, P, N, N, N] + [N, N, N, N, I, F, F, F, N, N, N, N, I, N, F, N, F, N],
 }
 SUFFIX = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16", np.dtype(np.float32): "f32"}
 EXPORTED = sorted(

@@ -5,6 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import framefix
+from clips import gif_dithered
 from framefix.stats import LUMA_WEIGHTS
 from parity import assert_backends_agree
 
@@ -137,6 +138,30 @@ def test_full_refine_iterations_refine_the_upsampled_flow(native, scene):
                        flow(finest_level=0, full_refine_iterations=2).view(np.uint32))
 
 
+def test_presmoothing_keeps_gif_dithering_out_of_the_flow(backend, scene):
+    truth = constant(scene.shape, 2.4, -1.3)
+    first, second = gif_dithered(scene), gif_dithered(moved(scene, truth))
+    assert np.abs(first.astype(int) - scene).mean() > 10  # the dithering is strong
+
+    def error(**settings):
+        return np.mean(endpoint_errors(framefix.estimate_flow(first, second, preset="accurate", **settings), truth))
+
+    assert framefix.flow.PRESETS["accurate"]["presmooth"] == 2
+    # the refinement matched the dithering: 0.22 px, against 0.10 with the preset's two passes
+    assert error() < 0.6 * error(presmooth=0)
+
+
+def test_presmooth_only_touches_the_refinement_at_full_resolution(native, scene):
+    target = moved(scene, constant(scene.shape, 2.4, -1.3))
+
+    def flow(preset, **settings):
+        return assert_backends_agree(framefix.estimate_flow, scene, target, preset=preset, **settings)
+
+    for preset in ("ultrafast", "fast"):  # solved at a quarter of the size, never refined at full
+        assert_array_equal(flow(preset, presmooth=0).view(np.uint32), flow(preset, presmooth=3).view(np.uint32))
+    assert not np.array_equal(flow("medium", presmooth=0), flow("medium", presmooth=1))  # its full refinement
+
+
 @pytest.fixture(scope="module")
 def layered():
     """A real foreground (coffee, a soft-edged disc) moving 24 px one way over a real background
@@ -259,7 +284,8 @@ def planes(scene):
     return first, second, truth
 
 
-REFINEMENTS = [(3.0, 3.0, 1.0, 3, 4, 1.8, 4, 0.02), (1.0, 0.0, 2.0, 2, 3, 1.5, 1, 0.05), (10.0, 1.0, 0.0, 1, 5, 1.0, 9, 0.01)]
+REFINEMENTS = [(3.0, 3.0, 1.0, 3, 4, 1.8, 4, 0.02, 0), (1.0, 0.0, 2.0, 2, 3, 1.5, 1, 0.05, 1),
+               (10.0, 1.0, 0.0, 1, 5, 1.0, 9, 0.01, 2)]
 
 
 @pytest.mark.parametrize("settings", REFINEMENTS)
@@ -369,6 +395,10 @@ BAD_CALLS = [
     (lambda: framefix.estimate_flow(BAD, BAD, full_refine_iterations=-2), ValueError,
      "full_refine_iterations must be an int >= 0, got -2"),
     (lambda: framefix.flow.kernel_settings("fast", refine_levels=1.5), ValueError, "refine_levels must be an int"),
+    (lambda: framefix.estimate_flow(BAD, BAD, presmooth=-1), ValueError, "presmooth must be an int >= 0, got -1"),
+    (lambda: framefix.estimate_flow(BAD, BAD, presmooth=33), ValueError,
+     r"presmooth must be an int in 0\.\.32 \(blur passes\), got 33"),
+    (lambda: framefix.estimate_flow(BAD, BAD, presmooth=True), ValueError, "presmooth must be an int >= 0, got True"),
     (lambda: framefix.estimate_flow(BAD, BAD, patch=8, stride=12), ValueError, "stride must be at most patch"),
     (lambda: framefix.estimate_flow(BAD, BAD, propagation=1), ValueError, "propagation must be True or False, got 1"),
     (lambda: framefix.flow.kernel_settings("fast", propagation="yes"), ValueError, "propagation must be True or False"),

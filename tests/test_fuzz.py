@@ -230,6 +230,7 @@ SMALL_FLOW = {"patch": st.integers(1, 20), "stride": st.integers(0, 9), "iterati
               "finest_level": st.integers(0, 3), "refine_iterations": st.integers(0, 2),
               "refine_sweeps": st.integers(0, 3), "refine_levels": st.integers(-1, 3),
               "full_refine_iterations": st.integers(-1, 2), "fill_occlusions": st.booleans(),
+              "presmooth": st.integers(-1, 3),
               "smoothness": reals(), "gradient_constancy": reals(), "brightness_constancy": reals()}
 
 

@@ -174,4 +174,4 @@ cdef int flow_from_luma(const float* i0, Py_ssize_t height, Py_ssize_t width,
                         Py_ssize_t patch, Py_ssize_t stride, Py_ssize_t iterations, Py_ssize_t finest_level,
                         int propagation, float alpha, float gamma, float delta, Py_ssize_t fixed_point, Py_ssize_t sor,
                         Py_ssize_t refine_levels, Py_ssize_t full_refine_iterations, int fill_occlusions,
-                        float omega, Py_ssize_t radius, float epsilon, Py_ssize_t workers) noexcept nogil
+                        Py_ssize_t presmooth, float omega, Py_ssize_t radius, float epsilon, Py_ssize_t workers) noexcept nogil

@@ -22,11 +22,11 @@ void bind_patch_flow_level(const py::array& i0, const py::array& i1, const py::a
 
 void bind_refine_flow_level(const py::array& i0, const py::array& i1, const py::array& flow, float alpha, float gamma,
                             float delta, std::ptrdiff_t fixed_point, std::ptrdiff_t sor, float omega, std::ptrdiff_t radius,
-                            float epsilon, std::size_t workers) {
+                            float epsilon, std::ptrdiff_t presmooth, std::size_t workers) {
     const auto a = plane_view<const float>(i0, "i0");
     const auto b = plane_view<const float>(i1, "i1");
     const auto f = image_view<float>(flow, "flow");
-    const Refinement settings{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon};
+    const Refinement settings{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, presmooth};
     py::gil_scoped_release release;
     refine_flow_level(a, b, f, settings, workers);
 }
@@ -34,11 +34,11 @@ void bind_refine_flow_level(const py::array& i0, const py::array& i1, const py::
 FlowSettings flow_settings(std::ptrdiff_t patch, std::ptrdiff_t stride, std::ptrdiff_t iterations,
                            std::ptrdiff_t finest_level, bool propagation, float alpha, float gamma, float delta,
                            std::ptrdiff_t fixed_point, std::ptrdiff_t sor, std::ptrdiff_t refine_levels,
-                           std::ptrdiff_t full_refine_iterations, bool fill_occlusions, float omega, std::ptrdiff_t radius,
-                           float epsilon) {
+                           std::ptrdiff_t full_refine_iterations, bool fill_occlusions, std::ptrdiff_t presmooth,
+                           float omega, std::ptrdiff_t radius, float epsilon) {
     return FlowSettings{PatchSearch{patch, stride, iterations, propagation},
                         Refinement{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon}, finest_level,
-                        refine_levels, full_refine_iterations, fill_occlusions};
+                        refine_levels, full_refine_iterations, fill_occlusions, presmooth};
 }
 
 std::optional<ImageView<const float>> optional_init(const py::object& init) {
@@ -50,14 +50,15 @@ py::array_t<float> bind_flow_from_luma(const py::array& i0, const py::array& i1,
                                        std::ptrdiff_t patch, std::ptrdiff_t stride, std::ptrdiff_t iterations,
                                        std::ptrdiff_t finest_level, bool propagation, float alpha, float gamma, float delta,
                                        std::ptrdiff_t fixed_point, std::ptrdiff_t sor, std::ptrdiff_t refine_levels,
-                                       std::ptrdiff_t full_refine_iterations, bool fill_occlusions, float omega,
-                                       std::ptrdiff_t radius, float epsilon, std::size_t workers) {
+                                       std::ptrdiff_t full_refine_iterations, bool fill_occlusions,
+                                       std::ptrdiff_t presmooth, float omega, std::ptrdiff_t radius, float epsilon,
+                                       std::size_t workers) {
     const auto a = plane_view<const float>(i0, "i0");
     const auto b = plane_view<const float>(i1, "i1");
     const auto start = optional_init(init);
     const FlowSettings settings = flow_settings(patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
                                                 fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions,
-                                                omega, radius, epsilon);
+                                                presmooth, omega, radius, epsilon);
     py::array_t<float> out({a.height, a.width, std::ptrdiff_t{2}});
     const auto f = image_view<float>(out, "out");
     py::gil_scoped_release release;
@@ -70,12 +71,12 @@ py::array_t<float> bind_flow_from_frames(const py::array& frame0, const py::arra
                                          std::ptrdiff_t finest_level, bool propagation, float alpha, float gamma,
                                          float delta, std::ptrdiff_t fixed_point, std::ptrdiff_t sor,
                                          std::ptrdiff_t refine_levels, std::ptrdiff_t full_refine_iterations,
-                                         bool fill_occlusions, float omega, std::ptrdiff_t radius, float epsilon,
-                                         std::size_t workers) {
+                                         bool fill_occlusions, std::ptrdiff_t presmooth, float omega,
+                                         std::ptrdiff_t radius, float epsilon, std::size_t workers) {
     const auto start = optional_init(init);
     const FlowSettings settings = flow_settings(patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
                                                 fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions,
-                                                omega, radius, epsilon);
+                                                presmooth, omega, radius, epsilon);
     py::array_t<float> out;
     dispatch_pixel_type(frame0, [&](auto tag) {
         using T = decltype(tag);
@@ -146,7 +147,7 @@ aligned, edge border, vectors scaled with the size (private: the flow pyramid).)
     m.def("flow_from_luma", &bind_flow_from_luma, py::arg("i0"), py::arg("i1"), py::arg("init"), py::arg("patch"),
           py::arg("stride"), py::arg("iterations"), py::arg("finest_level"), py::arg("propagation"), py::arg("alpha"),
           py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("refine_levels"),
-          py::arg("full_refine_iterations"), py::arg("fill_occlusions"), py::arg("omega"), py::arg("radius"),
+          py::arg("full_refine_iterations"), py::arg("fill_occlusions"), py::arg("presmooth"), py::arg("omega"), py::arg("radius"),
           py::arg("epsilon"), py::arg("workers"),
           R"doc(The estimator: a new (H, W, 2) float32 flow from plane i0 to plane i1 (private: use framefix.estimate_flow).
 
@@ -155,11 +156,12 @@ the pyramid's levels from the coarsest down to finest_level each run patch_flow_
 stride, iterations, propagation) and, when fixed_point > 0, refine_flow_level (alpha ... epsilon) on
 the refine_levels finest of them (0: all), then full_refine_iterations more at full resolution
 when finest_level > 0; with fill_occlusions, pixels where the backward flow
-disagrees take a consistent neighbour's flow.)doc");
+disagrees take a consistent neighbour's flow; presmooth passes of a 3x3 binomial blur of both
+planes go into the refinement at full resolution.)doc");
     m.def("flow_from_frames", &bind_flow_from_frames, py::arg("frame0"), py::arg("frame1"), py::arg("init"),
           py::arg("patch"), py::arg("stride"), py::arg("iterations"), py::arg("finest_level"), py::arg("propagation"),
           py::arg("alpha"), py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"),
-          py::arg("refine_levels"), py::arg("full_refine_iterations"), py::arg("fill_occlusions"), py::arg("omega"),
+          py::arg("refine_levels"), py::arg("full_refine_iterations"), py::arg("fill_occlusions"), py::arg("presmooth"), py::arg("omega"),
           py::arg("radius"), py::arg("epsilon"), py::arg("workers"),
           R"doc(The estimator on two (H, W, C) frames of the same dtype and shape: flow_from_luma on their
 flow_luma planes, which stay in scratch memory later calls on the thread reuse (private: use
@@ -173,13 +175,14 @@ and overwritten; patch side, stride between patch origins (1..patch), at most `i
 Gauss-Newton steps a patch; `propagation` offers each patch its neighbours' flows. Returns None.)doc");
     m.def("refine_flow_level", &bind_refine_flow_level, py::arg("i0"), py::arg("i1"), py::arg("flow"), py::arg("alpha"),
           py::arg("gamma"), py::arg("delta"), py::arg("fixed_point"), py::arg("sor"), py::arg("omega"), py::arg("radius"),
-          py::arg("epsilon"), py::arg("workers"),
+          py::arg("epsilon"), py::arg("presmooth"), py::arg("workers"),
           R"doc(Refine one pyramid level's flow in place variationally (private: use framefix.estimate_flow).
 
 i0, i1 (H, W) float32 planes at least 2x2; flow (H, W, 2) float32, overwritten; alpha smoothness,
 gamma gradient and delta brightness constancy weights, fixed_point relinearisations of sor
 red-black SOR sweeps over-relaxed by omega (0..2), on images normalised over (2 radius + 1)^2
-windows with epsilon added to the local deviation. Returns None.)doc");
+windows with epsilon added to the local deviation, after presmooth passes of a 3x3 binomial blur
+of both. Returns None.)doc");
     m.def("consistency_ratio", &bind_consistency_ratio, py::arg("forward"), py::arg("backward"), py::arg("alpha"),
           py::arg("beta"), py::arg("motion_boundaries"), py::arg("workers"),
           R"doc(Forward-backward error over its tolerance per pixel, a new (H, W) float32 array: below 1

@@ -158,7 +158,7 @@ inline int flow_from_luma(const float* i0, Index h, Index w, Index sy0, Index sx
                           float* flow, Index fsy, Index fsx, Index fsc, Index patch, Index stride, Index iterations,
                           Index finest_level, int propagation, float alpha, float gamma, float delta,
                           Index fixed_point, Index sor, Index refine_levels, Index full_refine_iterations,
-                          int fill_occlusions,
+                          int fill_occlusions, Index presmooth,
                           float omega, Index radius, float epsilon, Index workers) noexcept {
     if (!i0 || !i1 || !flow) return null_pointer;
     if (!positive(h, w) || (init && !positive(ih, iw))) return bad_size;
@@ -167,7 +167,7 @@ inline int flow_from_luma(const float* i0, Index h, Index w, Index sy0, Index sx
         const FlowSettings settings{PatchSearch{patch, stride, iterations, propagation != 0},
                                     Refinement{alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon},
                                     finest_level, refine_levels, full_refine_iterations,
-                                    fill_occlusions != 0};
+                                    fill_occlusions != 0, presmooth};
         framefix::flow_from_luma(plane(i0, h, w, sy0, sx0), plane(i1, h, w, sy1, sx1), init ? &start : nullptr,
                                  settings, image(flow, h, w, Index{2}, fsy, fsx, fsc), workers_of(workers));
     });

@@ -32,7 +32,7 @@ cdef extern from "c_abi.hpp" namespace "framefix::c_abi" nogil:
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t, Py_ssize_t,
         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, float, float, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, Py_ssize_t, float, Py_ssize_t) noexcept
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, int, Py_ssize_t, float, Py_ssize_t, float, Py_ssize_t) noexcept
 
 
 cdef int warp_u8(const uint8_t* image, Py_ssize_t height, Py_ssize_t width, Py_ssize_t channels,
@@ -231,10 +231,10 @@ cdef int flow_from_luma(const float* i0, Py_ssize_t height, Py_ssize_t width,
                         Py_ssize_t patch, Py_ssize_t stride, Py_ssize_t iterations, Py_ssize_t finest_level,
                         int propagation, float alpha, float gamma, float delta, Py_ssize_t fixed_point, Py_ssize_t sor,
                         Py_ssize_t refine_levels, Py_ssize_t full_refine_iterations, int fill_occlusions,
-                        float omega, Py_ssize_t radius, float epsilon, Py_ssize_t workers) noexcept nogil:
+                        Py_ssize_t presmooth, float omega, Py_ssize_t radius, float epsilon, Py_ssize_t workers) noexcept nogil:
     return c_flow_from_luma(i0, height, width, i0_stride_y, i0_stride_x, i1, i1_stride_y, i1_stride_x, init,
                             init_height, init_width, init_stride_y, init_stride_x, init_stride_c, flow, flow_stride_y,
                             flow_stride_x, flow_stride_c, patch, stride, iterations, finest_level, propagation, alpha,
                             gamma, delta,
-                            fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, omega, radius,
-                            epsilon, workers)
+                            fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, presmooth, omega,
+                            radius, epsilon, workers)

@@ -49,6 +49,12 @@ struct FlowSettings {
     // neighbours' flow, often the occluder's; the check finds them, and the fill gives them the
     // flow of the nearest trusted pixel, left, right, above or below, on the side they look like.
     bool fill_occlusions = false;
+    // Passes of a 3 x 3 binomial blur (Refinement::presmooth) of the planes the refinement works
+    // on at full resolution (0: none; 2: a Gaussian of sigma 1 px). There a GIF's palette
+    // dithering, or sensor noise, is texture that does not move with the picture, and flat areas
+    // got a flow of noise. The patches still match the sharp planes, and the coarser levels are
+    // already averaged by the pyramid.
+    std::ptrdiff_t presmooth = 0;
 };
 
 namespace detail {
@@ -223,6 +229,8 @@ inline void flow_one_way(const PlaneView<const float>& base0, const PlaneView<co
         const auto [height, width] = sizes[level];
         return ImageView<const float>{buffers[buffer], height, width, 2, 2 * width, 2, 1};
     };
+    Refinement at_full = settings.refinement;  // the refinement at full resolution
+    at_full.presmooth = settings.presmooth;
     int current = 0;
     if (init) {
         resize_flow(*init, flow_view(current, top), workers);
@@ -240,7 +248,8 @@ inline void flow_one_way(const PlaneView<const float>& base0, const PlaneView<co
         const bool refined = settings.refine_levels == 0 ||
                              level < finest + static_cast<std::size_t>(settings.refine_levels);
         if (settings.refinement.fixed_point > 0 && refined)
-            refine_flow_level(levels0[level], levels1[level], here, settings.refinement, workers);
+            refine_flow_level(levels0[level], levels1[level], here, level == 0 ? at_full : settings.refinement,
+                              workers);
     }
     if (finest == 0) {
         const float* source = buffers[current];
@@ -254,7 +263,7 @@ inline void flow_one_way(const PlaneView<const float>& base0, const PlaneView<co
     } else {
         resize_flow(read_view(current, finest), flow, workers);
         if (settings.full_refine_iterations > 0) {
-            Refinement last = settings.refinement;
+            Refinement last = at_full;
             last.fixed_point = settings.full_refine_iterations;
             refine_flow_level(levels0[0], levels1[0], flow, last, workers);
         }
@@ -267,7 +276,7 @@ inline void check_flow_arguments(const char* func, std::ptrdiff_t h, std::ptrdif
     if (!flow.same_size(h, w) || flow.channels != 2)
         throw std::invalid_argument(std::string(func) + ": the inputs and flow must have the same height and width");
     if (patch < 2 || h < patch || w < patch || settings.finest_level < 0 || settings.refine_levels < 0 ||
-        settings.full_refine_iterations < 0)
+        settings.full_refine_iterations < 0 || settings.presmooth < 0)
         throw std::invalid_argument(std::string(func) + ": bad settings for this image size");
 }
 

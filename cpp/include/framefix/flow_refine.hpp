@@ -32,6 +32,7 @@ struct Refinement {
     float omega = 1.6f;             // over-relaxation
     std::ptrdiff_t radius = 4;      // window of the local normalisation: (2 radius + 1)^2 pixels, >= 1
     float epsilon = 0.02f;          // added to the local standard deviation: flat areas stay flat
+    std::ptrdiff_t presmooth = 0;   // passes of detail::binomial_blur of both planes first (0: none)
 };
 
 namespace detail {
@@ -101,6 +102,38 @@ inline void normalise_locally(const float* image, std::ptrdiff_t h, std::ptrdiff
             }
         }
     });
+}
+
+// One tap of the [1 2 1] / 4 binomial filter.
+inline float binomial(float before, float centre, float after) noexcept {
+    return (before + 2.0f * centre + after) * 0.25f;
+}
+
+// `passes` passes, in place, of the 3 x 3 binomial blur of the contiguous h x w `plane`: [1 2 1] / 4
+// along x into `across` (an h x w scratch plane), then along y back into `plane`; edge border. It
+// takes out pixel-scale noise that does not move with the picture, such as the dithering of a
+// GIF's palette, and keeps the texture the flow is matched on (two passes: sigma 1 px).
+inline void binomial_blur(float* plane, std::ptrdiff_t h, std::ptrdiff_t w, std::ptrdiff_t passes, float* across,
+                          std::size_t workers) {
+    for (std::ptrdiff_t pass = 0; pass < passes; ++pass) {
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            for (std::ptrdiff_t y = r0; y < r1; ++y) {
+                const float* r = plane + y * w;
+                float* o = across + y * w;
+                for (std::ptrdiff_t x = 0; x < w; ++x)
+                    o[x] = binomial(r[std::max<std::ptrdiff_t>(x - 1, 0)], r[x], r[std::min(x + 1, w - 1)]);
+            }
+        });
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            for (std::ptrdiff_t y = r0; y < r1; ++y) {
+                const float* __restrict above = across + std::max<std::ptrdiff_t>(y - 1, 0) * w;
+                const float* __restrict here = across + y * w;
+                const float* __restrict below = across + std::min(y + 1, h - 1) * w;
+                float* __restrict o = plane + y * w;
+                for (std::ptrdiff_t x = 0; x < w; ++x) o[x] = binomial(above[x], here[x], below[x]);
+            }
+        });
+    }
 }
 
 // The linearised, robustly weighted data terms of `count` pixels: the symmetric 2x2 system
@@ -271,7 +304,7 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
         throw std::invalid_argument("refine_flow_level: i0, i1 and flow must have the same height and width");
     if (h < 2 || w < 2 || !(settings.alpha > 0.0f) || !(settings.gamma >= 0.0f) || !(settings.delta >= 0.0f) ||
         settings.fixed_point < 0 || settings.sor < 0 || !(settings.omega > 0.0f && settings.omega < 2.0f) ||
-        settings.radius < 1 || !(settings.epsilon > 0.0f))
+        settings.radius < 1 || !(settings.epsilon > 0.0f) || settings.presmooth < 0)
         throw std::invalid_argument("refine_flow_level: bad refinement settings for this image size");
     const std::ptrdiff_t half = (w + 1) / 2;  // a compact row: one colour's pixels of a row
     const std::ptrdiff_t colour_size = h * half;
@@ -303,6 +336,8 @@ inline void refine_flow_level(const PlaneView<const float>& i0, const PlaneView<
             ixx[y * w + x] = i1.row(y)[x * i1.stride_x];
         }
     });
+    detail::binomial_blur(it, h, w, settings.presmooth, ix, workers);
+    detail::binomial_blur(ixx, h, w, settings.presmooth, iy, workers);
     detail::normalise_locally(it, h, w, settings.radius, settings.epsilon, f0, ix, iy, workers);
     detail::normalise_locally(ixx, h, w, settings.radius, settings.epsilon, workspace.plane(21), ix, iy, workers);
     rows([&](std::ptrdiff_t y) {

@@ -452,13 +452,36 @@ def _sor_rows(y0, y1, colour, omega, u, v, a12, c1, c2, inv11, inv22, wh, wv):
             v[y, x] += omega * ((sv - c2[y, x] - a12[y, x] * u[y, x]) * inv22[y, x] - v[y, x])
 
 
-def refine_flow_level(i0, i1, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, workers):
+@njit(cache=True, nogil=True)
+def _binomial_pass(plane, across):
+    h, w = plane.shape
+    for y in range(h):
+        for x in range(w):
+            across[y, x] = (plane[y, max(x - 1, 0)] + _F(2.0) * plane[y, x] + plane[y, min(x + 1, w - 1)]) * _F(0.25)
+    for y in range(h):
+        above, below = max(y - 1, 0), min(y + 1, h - 1)
+        for x in range(w):
+            plane[y, x] = (across[above, x] + _F(2.0) * across[y, x] + across[below, x]) * _F(0.25)
+
+
+def binomial_blur(plane, passes):
+    out = np.array(plane, np.float32)  # a copy: the native kernel blurs its own copy of the frame
+    across = np.empty_like(out)
+    for _ in range(passes):
+        _binomial_pass(out, across)
+    return out
+
+
+def refine_flow_level(i0, i1, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, presmooth,
+                      workers):
     h, w = i0.shape
     if i1.shape != (h, w) or flow.shape != (h, w, 2):
         raise ValueError("refine_flow_level: i0, i1 and flow must have the same height and width")
     if (h < 2 or w < 2 or not alpha > 0 or not gamma >= 0 or not delta >= 0 or fixed_point < 0 or sor < 0
-            or not 0 < omega < 2 or radius < 1 or not epsilon > 0):
+            or not 0 < omega < 2 or radius < 1 or not epsilon > 0 or presmooth < 0):
         raise ValueError("refine_flow_level: bad refinement settings for this image size")
+    if presmooth > 0:  # the C++ Refinement::presmooth
+        i0, i1 = binomial_blur(i0, presmooth), binomial_blur(i1, presmooth)
     alpha, gamma, delta, omega, epsilon = (_F(value) for value in (alpha, gamma, delta, omega, epsilon))
     (n0, n1, f1, base_u, base_v, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt, smooth, a12, c1, c2, inv11, inv22,
      wh, wv) = np.empty((22, h, w), np.float32)
@@ -664,10 +687,10 @@ def _fill_from_consistent(luma, ratio, flow, workers):
 
 
 def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
-                   fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, omega, radius, epsilon,
-                   workers):
+                   fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, presmooth, omega, radius,
+                   epsilon, workers):
     if (i1.shape != i0.shape or patch < 2 or min(i0.shape) < patch or finest_level < 0 or refine_levels < 0
-            or full_refine_iterations < 0):
+            or full_refine_iterations < 0 or presmooth < 0):
         raise ValueError("flow_from_luma: bad settings for this image size")
     pyramid = [(i0, i1)]
     while min(pyramid[-1][0].shape) // 2 >= 2 * patch:
@@ -684,16 +707,18 @@ def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propag
         patch_flow_level(a, b, flow, patch, stride, iterations, propagation, workers)
         # the C++ FlowSettings::refine_levels: only the finest levels are refined (0: all)
         if fixed_point > 0 and (refine_levels == 0 or level < finest + refine_levels):
-            refine_flow_level(a, b, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon, workers)
+            # the C++ FlowSettings::presmooth: the refinement at full resolution only
+            refine_flow_level(a, b, flow, alpha, gamma, delta, fixed_point, sor, omega, radius, epsilon,
+                              presmooth if level == 0 else 0, workers)
     if flow.shape[:2] != i0.shape:
         flow = resize_flow(flow, i0.shape[0], i0.shape[1], workers)
         if full_refine_iterations > 0:  # the C++ FlowSettings::full_refine_iterations
             refine_flow_level(i0, i1, flow, alpha, gamma, delta, full_refine_iterations, sor, omega, radius, epsilon,
-                              workers)
+                              presmooth, workers)
     if fill_occlusions:  # the C++ FlowSettings::fill_occlusions
         backward = flow_from_luma(i1, i0, None, patch, stride, iterations, finest_level, propagation, alpha, gamma,
-                                  delta, fixed_point, sor, refine_levels, full_refine_iterations, False, omega, radius,
-                                  epsilon, workers)
+                                  delta, fixed_point, sor, refine_levels, full_refine_iterations, False, presmooth,
+                                  omega, radius, epsilon, workers)
         ratio = consistency_ratio(flow, backward, 0.01, 0.5, True, workers)
         luma = np.ascontiguousarray(i0)
         _fill_from_consistent(luma, ratio, flow, workers)
@@ -702,14 +727,14 @@ def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propag
 
 
 def flow_from_frames(frame0, frame1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
-                     fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, omega, radius, epsilon,
-                     workers):
+                     fixed_point, sor, refine_levels, full_refine_iterations, fill_occlusions, presmooth, omega, radius,
+                     epsilon, workers):
     # the C++ flow_from_frames keeps the luma planes in reused scratch memory; here they are arrays
     if frame1.shape != frame0.shape or frame1.dtype != frame0.dtype:
         raise ValueError("flow_from_frames: frame0 and frame1 must have the same shape and dtype")
     return flow_from_luma(flow_luma(frame0, workers), flow_luma(frame1, workers), init, patch, stride, iterations,
                           finest_level, propagation, alpha, gamma, delta, fixed_point, sor, refine_levels,
-                          full_refine_iterations, fill_occlusions, omega, radius, epsilon, workers)
+                          full_refine_iterations, fill_occlusions, presmooth, omega, radius, epsilon, workers)
 
 # --- consistency.hpp: forward-backward check -----------------------------------------------------
 
