@@ -229,11 +229,21 @@ def test_fill_occlusions_replaces_only_what_the_backward_flow_contradicts(native
     trusted = consistent & ~ndimage.maximum_filter(mismatch, size=11, mode="constant")
     assert trusted.sum() < consistent.sum()
     assert_array_equal(filled[trusted], forward[trusted])
-    # every other pixel took the flow of a trusted pixel of its row or column
+    # every other pixel first took the flow of a trusted pixel of its row or column...
+    directional = forward.copy()
+    written = _numba.flow._fill_directional(_numba.flow_luma(first, 1), ratio, directional, 1)
     for y, x in zip(*np.nonzero(~trusted)):
         sources = np.concatenate([forward[y][trusted[y]], forward[:, x][trusted[:, x]]])
+        assert written[y, x] == bool(len(sources)), (y, x)
         if len(sources):
-            assert (sources == filled[y, x]).all(axis=1).any(), (y, x)
+            assert (sources == directional[y, x]).all(axis=1).any(), (y, x)
+    assert not written[trusted].any()
+    # ...then, component by component, the median over 17 rows of those flows' medians over 17
+    # columns, which took out the streaks of neighbours choosing different sides
+    medians = np.dstack([ndimage.median_filter(ndimage.median_filter(directional[..., c], size=(1, 17), mode="nearest"),
+                                               size=(17, 1), mode="nearest") for c in (0, 1)])
+    assert_array_equal(filled[written], medians[written])
+    assert not np.array_equal(filled[written], directional[written])
 
 
 def test_fill_occlusions_gives_the_covered_background_its_flow(backend, layered):

@@ -47,7 +47,8 @@ struct FlowSettings {
     // disagree and next to where they mismatch (detail::fill_from_consistent). Pixels covered in
     // the other frame have no match, so the patches and the refinement give them their
     // neighbours' flow, often the occluder's; the check finds them, and the fill gives them the
-    // flow of the nearest trusted pixel, left, right, above or below, on the side they look like.
+    // flow of the nearest trusted pixel, left, right, above or below, on the side they look like,
+    // then the median of the filled flow around them.
     bool fill_occlusions = false;
     // Passes of a 3 x 3 binomial blur (Refinement::presmooth) of the planes the refinement works
     // on at full resolution (0: none; 2: a Gaussian of sigma 1 px). There a GIF's palette
@@ -76,18 +77,27 @@ namespace detail {
 // An occluded pixel belongs to the background, which it resembles more than the foreground.
 // Trusted pixels are never written, so the fill runs in place; a pixel with no trusted pixel in
 // its row and column keeps its flow.
+// Then every filled pixel takes, component by component, the median over kFillMedianSide rows
+// of the filled flow's medians over kFillMedianSide columns (a separable stand-in for the
+// median of the square window, clamped to the frame; `row_medians` is an h x w scratch plane).
+// The side is chosen pixel by pixel: where most of an area is untrusted (a generated clip's flat
+// sky) the choice alternated along rows and columns and drew streaks, and the window's majority
+// is the motion of the surface around the pixel (development set: mean EPE 0.68 -> 0.58 px,
+// occluded pixels 8.6 -> 6.6 px).
 constexpr std::ptrdiff_t kFillMargin = 5;
 constexpr std::ptrdiff_t kFillDepth = 16;
+constexpr std::ptrdiff_t kFillMedianSide = 17;
 
 inline void fill_from_consistent(const PlaneView<const float>& luma, const PlaneView<const float>& ratio,
-                                 const ImageView<float>& flow, std::size_t workers) {
+                                 const ImageView<float>& flow, float* row_medians, std::size_t workers) {
     const std::ptrdiff_t h = flow.height, w = flow.width;
     const float per_pixel = 1.0f / 1530.0f;
     auto at = [](std::ptrdiff_t y, std::ptrdiff_t x, std::ptrdiff_t width) {
         return static_cast<std::size_t>(y * width + x);
     };
     // near_seed: a mismatch within kFillMargin in the row; trusted: none within it in 2D either
-    std::vector<unsigned char> near_seed(static_cast<std::size_t>(h * w)), trusted(near_seed.size());
+    std::vector<unsigned char> near_seed(static_cast<std::size_t>(h * w)), trusted(near_seed.size()),
+        filled(near_seed.size(), 0);
     threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
         for (std::ptrdiff_t y = r0; y < r1; ++y) {
             const float* q = ratio.row(y);
@@ -176,9 +186,59 @@ inline void fill_from_consistent(const PlaneView<const float>& luma, const Plane
                 float* target = flow.pixel(y, x);
                 target[0] = source[0];
                 target[flow.stride_c] = source[flow.stride_c];
+                filled[at(y, x, w)] = 1;
             }
         }
     });
+    // needed: a filled pixel within `reach` rows in the same column, whose median reads this row's
+    constexpr std::ptrdiff_t reach = kFillMedianSide / 2;
+    std::vector<unsigned char> needed(near_seed.size(), 0);
+    threading::parallel_for(0, w, workers, [&](std::ptrdiff_t c0, std::ptrdiff_t c1) {
+        for (std::ptrdiff_t x = c0; x < c1; ++x) {
+            std::ptrdiff_t last = -reach - 1;  // the last filled row at or above y
+            for (std::ptrdiff_t y = 0; y < h; ++y) {
+                if (filled[at(y, x, w)]) last = y;
+                needed[at(y, x, w)] = y - last <= reach;
+            }
+            last = h + reach;  // the first filled row at or below y
+            for (std::ptrdiff_t y = h - 1; y >= 0; --y) {
+                if (filled[at(y, x, w)]) last = y;
+                if (last - y <= reach) needed[at(y, x, w)] = 1;
+            }
+        }
+    });
+    // the median of medians, one component at a time: along the row into `row_medians`, then
+    // along the column back into the flow, where only filled pixels are written
+    // (+ 0: a median of -0 and 0 is 0 whichever of the two the selection returns)
+    auto median = [](std::vector<float>& window) {
+        std::nth_element(window.begin(), window.begin() + reach, window.end());
+        return window[static_cast<std::size_t>(reach)] + 0.0f;
+    };
+    for (std::ptrdiff_t component = 0; component < 2; ++component) {
+        const std::ptrdiff_t channel = component * flow.stride_c;
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            std::vector<float> window(static_cast<std::size_t>(kFillMedianSide));
+            for (std::ptrdiff_t y = r0; y < r1; ++y)
+                for (std::ptrdiff_t x = 0; x < w; ++x) {
+                    if (!needed[at(y, x, w)]) continue;
+                    for (std::ptrdiff_t d = -reach; d <= reach; ++d)
+                        window[static_cast<std::size_t>(d + reach)] =
+                            flow.pixel(y, std::clamp<std::ptrdiff_t>(x + d, 0, w - 1))[channel];
+                    row_medians[at(y, x, w)] = median(window);
+                }
+        });
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            std::vector<float> window(static_cast<std::size_t>(kFillMedianSide));
+            for (std::ptrdiff_t y = r0; y < r1; ++y)
+                for (std::ptrdiff_t x = 0; x < w; ++x) {
+                    if (!filled[at(y, x, w)]) continue;
+                    for (std::ptrdiff_t d = -reach; d <= reach; ++d)
+                        window[static_cast<std::size_t>(d + reach)] =
+                            row_medians[at(std::clamp<std::ptrdiff_t>(y + d, 0, h - 1), x, w)];
+                    flow.pixel(y, x)[channel] = median(window);
+                }
+        });
+    }
 }
 
 // The pyramid's sizes for a flow of h x w: levels halve while the coarser plane is still two
@@ -308,7 +368,8 @@ inline void flow_from_luma(const PlaneView<const float>& i0, const PlaneView<con
     // the tolerances of flow_consistency's defaults; motion boundaries count as inconsistent
     consistency_ratio(forward, ImageView<const float>{backward, h, w, 2, 2 * w, 2, 1},
                       PlaneView<float>{ratio, h, w, w, 1}, 0.01f, 0.5f, true, workers);
-    detail::fill_from_consistent(i0, PlaneView<const float>{ratio, h, w, w, 1}, flow, workers);
+    // the backward flow's plane, no longer needed, holds the fill's row medians
+    detail::fill_from_consistent(i0, PlaneView<const float>{ratio, h, w, w, 1}, flow, backward, workers);
 }
 
 // The estimator on two frames of the same size (any pixel type and channel count flow_luma

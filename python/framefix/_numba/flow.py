@@ -569,6 +569,7 @@ def resize_flow(flow, height, width, workers):
 
 _FILL_MARGIN = 5  # the C++ detail::kFillMargin
 _FILL_DEPTH = 16  # the C++ detail::kFillDepth
+_FILL_MEDIAN_SIDE = 17  # the C++ detail::kFillMedianSide
 
 
 @njit(cache=True, nogil=True)
@@ -630,7 +631,7 @@ def _fill_side(luma, y, x, dy, dx):
 
 
 @njit(cache=True, nogil=True)
-def _fill_rows(y0, y1, luma, trusted, above, below, flow):
+def _fill_rows(y0, y1, luma, trusted, above, below, flow, filled):
     # the C++ detail::fill_from_consistent: an untrusted pixel takes the flow of the nearest
     # trusted one left, right, above or below whose side (mean luma of _FILL_DEPTH pixels
     # outwards) is more alike, distance 1/1530 a pixel; ties in that order
@@ -672,9 +673,56 @@ def _fill_rows(y0, y1, luma, trusted, above, below, flow):
                 continue
             flow[y, x, 0] = flow[from_y, from_x, 0]
             flow[y, x, 1] = flow[from_y, from_x, 1]
+            filled[y, x] = True
 
 
-def _fill_from_consistent(luma, ratio, flow, workers):
+@njit(cache=True, nogil=True)
+def _fill_needed_columns(x0, x1, filled, needed):
+    # the C++ fill's `needed`: a filled pixel within the median's reach in the same column
+    h = filled.shape[0]
+    reach = _FILL_MEDIAN_SIDE // 2
+    for x in range(x0, x1):
+        last = -reach - 1
+        for y in range(h):
+            if filled[y, x]:
+                last = y
+            needed[y, x] = y - last <= reach
+        last = h + reach
+        for y in range(h - 1, -1, -1):
+            if filled[y, x]:
+                last = y
+            if last - y <= reach:
+                needed[y, x] = True
+
+
+@njit(cache=True, nogil=True)
+def _fill_row_medians(y0, y1, needed, flow, component, row_medians):
+    h, w = needed.shape
+    reach = _FILL_MEDIAN_SIDE // 2
+    window = np.empty(_FILL_MEDIAN_SIDE, np.float32)
+    for y in range(y0, y1):
+        for x in range(w):
+            if needed[y, x]:
+                for d in range(-reach, reach + 1):
+                    window[d + reach] = flow[y, min(max(x + d, 0), w - 1), component]
+                row_medians[y, x] = np.sort(window)[reach] + _F(0.0)  # + 0: -0 and 0 give 0
+
+
+@njit(cache=True, nogil=True)
+def _fill_column_medians(y0, y1, filled, row_medians, component, flow):
+    h, w = filled.shape
+    reach = _FILL_MEDIAN_SIDE // 2
+    window = np.empty(_FILL_MEDIAN_SIDE, np.float32)
+    for y in range(y0, y1):
+        for x in range(w):
+            if filled[y, x]:
+                for d in range(-reach, reach + 1):
+                    window[d + reach] = row_medians[min(max(y + d, 0), h - 1), x]
+                flow[y, x, component] = np.sort(window)[reach] + _F(0.0)
+
+
+def _fill_directional(luma, ratio, flow, workers):
+    # the C++ fill's first step, in place; returns the pixels it wrote
     h, w = ratio.shape
     near_seed = np.empty((h, w), np.bool_)
     trusted = np.empty((h, w), np.bool_)
@@ -683,7 +731,22 @@ def _fill_from_consistent(luma, ratio, flow, workers):
     for_rows(h, workers, lambda y0, y1: _fill_near_seed_rows(y0, y1, ratio, near_seed))
     for_rows(h, workers, lambda y0, y1: _fill_trusted_rows(y0, y1, ratio, near_seed, trusted))
     for_rows(w, workers, lambda x0, x1: _fill_columns(x0, x1, trusted, above, below))
-    for_rows(h, workers, lambda y0, y1: _fill_rows(y0, y1, luma, trusted, above, below, flow))
+    filled = np.zeros((h, w), np.bool_)
+    for_rows(h, workers, lambda y0, y1: _fill_rows(y0, y1, luma, trusted, above, below, flow, filled))
+    return filled
+
+
+def _fill_from_consistent(luma, ratio, flow, workers):
+    h, w = ratio.shape
+    filled = _fill_directional(luma, ratio, flow, workers)
+    # the C++ fill's last step: filled pixels take the median over the column of the medians
+    # over the row, one component at a time
+    needed = np.empty((h, w), np.bool_)
+    for_rows(w, workers, lambda x0, x1: _fill_needed_columns(x0, x1, filled, needed))
+    row_medians = np.zeros((h, w), np.float32)
+    for component in (0, 1):
+        for_rows(h, workers, lambda y0, y1, c=component: _fill_row_medians(y0, y1, needed, flow, c, row_medians))
+        for_rows(h, workers, lambda y0, y1, c=component: _fill_column_medians(y0, y1, filled, row_medians, c, flow))
 
 
 def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
