@@ -232,15 +232,15 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 # 5 px of a mismatch, where both smear the occluder's motion alike), the flow of the nearest
 # trusted pixel left, right, above or below whose side (the mean luma of 16 pixels outwards)
 # looks more like the pixel (twice the time; on the development set it cut the layered scenes'
-# EPE to about a third); then each filled pixel takes the median of the filled flow around it
-# (17 x 17, separably), since the side was chosen pixel by pixel and, where most of an area is
-# untrusted, alternated in streaks (mean EPE 0.68 -> 0.58 px, motorcycle 2.02 -> 1.91).
-# ``accurate``'s refinement at full resolution also works on presmoothed
+# EPE to about a third). ``accurate``'s refinement at full resolution also works on presmoothed
 # planes (two passes of a 3x3 binomial blur, sigma 1 px): there a generated clip's GIF dithering
 # is texture that does not move with the picture, and flat skies got a flow of noise, which the
 # occlusion fill then spread in streaks (57% of pixels forward-backward consistent on four
-# AnimateDiff clips, DIS medium 83%; 79% with it). On the development set it costs 2% of mean
-# EPE. Every setting can be overridden by keyword.
+# AnimateDiff clips, DIS medium 83%; 80% with it, for 2% more mean EPE on the development set).
+# Last, each filled pixel takes the median of the filled flow around it (17 x 17, separably):
+# the fill chooses each pixel's side on its own, and where most of an area is untrusted
+# neighbours chose differently, in streaks (mean EPE 0.68 -> 0.58 px, motorcycle 2.02 -> 1.91,
+# the AnimateDiff clips 89% consistent). Every setting can be overridden by keyword.
 PRESETS = {
     "ultrafast": {"patch": 6, "stride": 5, "iterations": 5, "finest_level": 2, "propagation": True, "refine_iterations": 3,
                   "refine_sweeps": 3, "refine_levels": 1, "full_refine_iterations": 0, "fill_occlusions": False,

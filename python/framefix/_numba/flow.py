@@ -464,7 +464,7 @@ def _binomial_pass(plane, across):
             plane[y, x] = (across[above, x] + _F(2.0) * across[y, x] + across[below, x]) * _F(0.25)
 
 
-def binomial_blur(plane, passes):
+def _binomial_blur(plane, passes):
     out = np.array(plane, np.float32)  # a copy: the native kernel blurs its own copy of the frame
     across = np.empty_like(out)
     for _ in range(passes):
@@ -481,7 +481,7 @@ def refine_flow_level(i0, i1, flow, alpha, gamma, delta, fixed_point, sor, omega
             or not 0 < omega < 2 or radius < 1 or not epsilon > 0 or presmooth < 0):
         raise ValueError("refine_flow_level: bad refinement settings for this image size")
     if presmooth > 0:  # the C++ Refinement::presmooth
-        i0, i1 = binomial_blur(i0, presmooth), binomial_blur(i1, presmooth)
+        i0, i1 = _binomial_blur(i0, presmooth), _binomial_blur(i1, presmooth)
     alpha, gamma, delta, omega, epsilon = (_F(value) for value in (alpha, gamma, delta, omega, epsilon))
     (n0, n1, f1, base_u, base_v, inside, ix, iy, it, ixx, ixy, iyy, ixt, iyt, smooth, a12, c1, c2, inv11, inv22,
      wh, wv) = np.empty((22, h, w), np.float32)
