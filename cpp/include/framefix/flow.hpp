@@ -210,34 +210,33 @@ inline void fill_from_consistent(const PlaneView<const float>& luma, const Plane
     // the median of medians, one component at a time: along the row into `row_medians`, then
     // along the column back into the flow, where only filled pixels are written
     // (+ 0: a median of -0 and 0 is 0 whichever of the two the selection returns)
-    auto median = [](std::vector<float>& window) {
-        std::nth_element(window.begin(), window.begin() + reach, window.end());
-        return window[static_cast<std::size_t>(reach)] + 0.0f;
+    auto medians = [&](const std::vector<unsigned char>& where, auto&& sample, auto&& store) {
+        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
+            std::vector<float> window(static_cast<std::size_t>(kFillMedianSide));
+            for (std::ptrdiff_t y = r0; y < r1; ++y)
+                for (std::ptrdiff_t x = 0; x < w; ++x) {
+                    if (!where[at(y, x, w)]) continue;
+                    for (std::ptrdiff_t d = -reach; d <= reach; ++d)
+                        window[static_cast<std::size_t>(d + reach)] = sample(y, x, d);
+                    std::nth_element(window.begin(), window.begin() + reach, window.end());
+                    store(y, x, window[static_cast<std::size_t>(reach)] + 0.0f);
+                }
+        });
     };
     for (std::ptrdiff_t component = 0; component < 2; ++component) {
         const std::ptrdiff_t channel = component * flow.stride_c;
-        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
-            std::vector<float> window(static_cast<std::size_t>(kFillMedianSide));
-            for (std::ptrdiff_t y = r0; y < r1; ++y)
-                for (std::ptrdiff_t x = 0; x < w; ++x) {
-                    if (!needed[at(y, x, w)]) continue;
-                    for (std::ptrdiff_t d = -reach; d <= reach; ++d)
-                        window[static_cast<std::size_t>(d + reach)] =
-                            flow.pixel(y, std::clamp<std::ptrdiff_t>(x + d, 0, w - 1))[channel];
-                    row_medians[at(y, x, w)] = median(window);
-                }
-        });
-        threading::parallel_for(0, h, workers, [&](std::ptrdiff_t r0, std::ptrdiff_t r1) {
-            std::vector<float> window(static_cast<std::size_t>(kFillMedianSide));
-            for (std::ptrdiff_t y = r0; y < r1; ++y)
-                for (std::ptrdiff_t x = 0; x < w; ++x) {
-                    if (!filled[at(y, x, w)]) continue;
-                    for (std::ptrdiff_t d = -reach; d <= reach; ++d)
-                        window[static_cast<std::size_t>(d + reach)] =
-                            row_medians[at(std::clamp<std::ptrdiff_t>(y + d, 0, h - 1), x, w)];
-                    flow.pixel(y, x)[channel] = median(window);
-                }
-        });
+        medians(
+            needed,
+            [&](std::ptrdiff_t y, std::ptrdiff_t x, std::ptrdiff_t d) {
+                return flow.pixel(y, std::clamp<std::ptrdiff_t>(x + d, 0, w - 1))[channel];
+            },
+            [&](std::ptrdiff_t y, std::ptrdiff_t x, float value) { row_medians[at(y, x, w)] = value; });
+        medians(
+            filled,
+            [&](std::ptrdiff_t y, std::ptrdiff_t x, std::ptrdiff_t d) {
+                return row_medians[at(std::clamp<std::ptrdiff_t>(y + d, 0, h - 1), x, w)];
+            },
+            [&](std::ptrdiff_t y, std::ptrdiff_t x, float value) { flow.pixel(y, x)[channel] = value; });
     }
 }
 

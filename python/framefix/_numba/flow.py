@@ -696,29 +696,18 @@ def _fill_needed_columns(x0, x1, filled, needed):
 
 
 @njit(cache=True, nogil=True)
-def _fill_row_medians(y0, y1, needed, flow, component, row_medians):
-    h, w = needed.shape
+def _fill_medians(y0, y1, where, source, dy, dx, out):
+    # the C++ fill's median pass: where `where` holds, out[y, x] = the median of the
+    # _FILL_MEDIAN_SIDE pixels of `source` along (dy, dx) centred on (y, x), clamped to the frame
+    h, w = where.shape
     reach = _FILL_MEDIAN_SIDE // 2
     window = np.empty(_FILL_MEDIAN_SIDE, np.float32)
     for y in range(y0, y1):
         for x in range(w):
-            if needed[y, x]:
+            if where[y, x]:
                 for d in range(-reach, reach + 1):
-                    window[d + reach] = flow[y, min(max(x + d, 0), w - 1), component]
-                row_medians[y, x] = np.sort(window)[reach] + _F(0.0)  # + 0: -0 and 0 give 0
-
-
-@njit(cache=True, nogil=True)
-def _fill_column_medians(y0, y1, filled, row_medians, component, flow):
-    h, w = filled.shape
-    reach = _FILL_MEDIAN_SIDE // 2
-    window = np.empty(_FILL_MEDIAN_SIDE, np.float32)
-    for y in range(y0, y1):
-        for x in range(w):
-            if filled[y, x]:
-                for d in range(-reach, reach + 1):
-                    window[d + reach] = row_medians[min(max(y + d, 0), h - 1), x]
-                flow[y, x, component] = np.sort(window)[reach] + _F(0.0)
+                    window[d + reach] = source[min(max(y + d * dy, 0), h - 1), min(max(x + d * dx, 0), w - 1)]
+                out[y, x] = np.sort(window)[reach] + _F(0.0)  # + 0: -0 and 0 give 0
 
 
 def _fill_directional(luma, ratio, flow, workers):
@@ -745,8 +734,9 @@ def _fill_from_consistent(luma, ratio, flow, workers):
     for_rows(w, workers, lambda x0, x1: _fill_needed_columns(x0, x1, filled, needed))
     row_medians = np.zeros((h, w), np.float32)
     for component in (0, 1):
-        for_rows(h, workers, lambda y0, y1, c=component: _fill_row_medians(y0, y1, needed, flow, c, row_medians))
-        for_rows(h, workers, lambda y0, y1, c=component: _fill_column_medians(y0, y1, filled, row_medians, c, flow))
+        plane = flow[..., component]  # a view: the column pass writes into the flow
+        for_rows(h, workers, lambda y0, y1, p=plane: _fill_medians(y0, y1, needed, p, 0, 1, row_medians))
+        for_rows(h, workers, lambda y0, y1, p=plane: _fill_medians(y0, y1, filled, row_medians, 1, 0, p))
 
 
 def flow_from_luma(i0, i1, init, patch, stride, iterations, finest_level, propagation, alpha, gamma, delta,
