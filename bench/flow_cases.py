@@ -14,6 +14,11 @@ Three families, each a dict ``name -> Case`` (frame pair, true flow, masks):
   foreground's edges (marked occluded); a thin bar crossing the picture, a flat (textureless)
   region in the background.
 
+Held out, never tuned on (``stereo_pairs``): other real camera pairs with ground truth from a
+folder, such as Middlebury's Aloe pair (1282x1110, disparities 43-211 px) that OpenCV's samples
+ship (Debian's ``opencv-doc``: ``examples/data/aloe{L,R}.jpg``, ``aloeGT.png``), reduced to a third
+(14-70 px) and a half (21-105 px).
+
 Every case also comes with a 15% gain change, a white-balance change, a regional 30% gain (a
 soft blob: flicker that varies across the picture) and noise on the second frame. ``Case.occluded`` marks pixels of the first frame not seen in the second (covered, or
 moved out of the frame), ``Case.boundary`` those within 6 px of a motion boundary; EPE is taken
@@ -148,6 +153,44 @@ def real_cases():
     rng = np.random.default_rng(1)
     return {f"motorcycle/{name}": Case(left, second, flow, valid, occluded & valid, boundary)
             for name, second in _variants(left, right, rng).items()}
+
+
+def stereo_pairs(folder, scales=(3, 2)):
+    """Held-out real camera pairs with ground truth, never tuned on: every ``<name>L.*``,
+    ``<name>R.*``, ``<name>GT.png`` triple in ``folder`` (left view, right view, the left view's
+    disparity in pixels, 0 where unknown: how OpenCV's samples ship Middlebury's Aloe pair), each
+    reduced by each of ``scales`` (the views anti-aliased, the disparity sampled at the nearest
+    pixel and divided by the scale, so no value mixes two depths) and given the variants."""
+    import glob
+    import os
+
+    from skimage import io, transform
+
+    cases = {}
+    rng = np.random.default_rng(3)
+    for truth_path in sorted(glob.glob(os.path.join(folder, "*GT.png"))):
+        name = os.path.basename(truth_path)[:-len("GT.png")]
+        views = [sorted(glob.glob(os.path.join(folder, f"{name}{side}.*"))) for side in "LR"]
+        if not all(views):
+            continue
+        left, right = (io.imread(found[0])[..., :3] for found in views)
+        disparity = io.imread(truth_path).astype(np.float32)
+        for scale in scales:
+            h, w = round(disparity.shape[0] / scale), round(disparity.shape[1] / scale)
+            rows = np.clip(np.round((np.arange(h) + 0.5) * scale - 0.5).astype(int), 0, disparity.shape[0] - 1)
+            columns = np.clip(np.round((np.arange(w) + 0.5) * scale - 0.5).astype(int), 0, disparity.shape[1] - 1)
+            sampled = disparity[np.ix_(rows, columns)]
+            valid = sampled > 0
+            flow = np.zeros((h, w, 2), np.float32)
+            flow[..., 0] = np.where(valid, -sampled / scale, 0)
+            valid &= ~_out_of_frame(flow)
+            occluded = _hidden_in_right_view(flow[..., 0], valid)
+            boundary = _boundary(flow) & valid
+            first, second = (np.clip(transform.resize(view, (h, w), anti_aliasing=True, preserve_range=True),
+                                     0, 255).astype(np.uint8) for view in (left, right))
+            for variant, frame in _variants(first, second, rng).items():
+                cases[f"{name} 1:{scale}/{variant}"] = Case(first, frame, flow, valid, occluded & valid, boundary)
+    return cases
 
 
 def smooth_cases(shape=(360, 640)):
