@@ -95,6 +95,66 @@ def test_missing_core_is_an_error_when_native_is_required():
     assert "FRAMEFIX_BACKEND=native but the compiled module framefix._core could not be imported" in result.stderr
 
 
+def test_native_backend_runs_the_avx2_build_where_the_cpu_has_it(native):
+    import platform
+
+    from framefix import _core
+
+    on_x86 = platform.machine().lower() in ("x86_64", "amd64")
+    if on_x86 and _core.cpu_has_avx2() and sys.platform == "linux":
+        import framefix._core_avx2  # noqa: F401 (CMakeLists.txt builds it wherever GCC or Clang targets x86-64)
+        assert framefix.backend_info()["native_isa"] == "avx2"
+    else:
+        assert framefix.backend_info()["native_isa"] == "baseline"
+    pinned = run_python("import framefix; print(framefix.backend_info()['native_isa'])", FRAMEFIX_NATIVE_ISA="baseline")
+    assert pinned.returncode == 0, pinned.stderr
+    assert pinned.stdout.strip() == "baseline"
+
+
+def test_native_isa_variable_rejects_unknown_values():
+    result = run_python("import framefix", FRAMEFIX_NATIVE_ISA="avx512")
+    assert result.returncode != 0
+    assert "FRAMEFIX_NATIVE_ISA must be 'auto' or 'baseline', got 'avx512'" in result.stderr
+
+
+# Real pictures through the kernels whose loops the AVX2 build widens: flow at every preset,
+# warps, colour matching and transfer, both deflicker stages.
+ISA_WORKLOAD = """
+import sys, numpy as np, framefix
+from skimage import data, transform
+first = (transform.resize(data.astronaut(), (180, 240)) * 255).astype(np.uint8)
+y, x = np.mgrid[0:180, 0:240].astype(np.float32)
+motion = np.stack([0.04 * (x - 120) - 0.03 * (y - 90) + 3.2, 0.03 * (x - 120) + 0.04 * (y - 90) - 1.7], axis=-1)
+second = np.clip(framefix.warp(first, motion, interpolation="cubic", border="reflect") * 1.1, 0, 255).astype(np.uint8)
+out = {f"flow {p}": framefix.estimate_flow(first, second, preset=p) for p in framefix.flow.PRESETS}
+out["warp float"] = framefix.warp(first.astype(np.float32) / 255, motion, interpolation="cubic")
+out["matched"] = framefix.match_histograms(first, (transform.resize(data.coffee(), (180, 240)) * 255).astype(np.uint8))
+out["mkl"] = framefix.fit_color_transform(first, second).apply(first)
+gains = 1 + 0.08 * np.sin(np.arange(10))[:, None, None, None]
+clip = np.clip(np.stack([np.roll(first, 2 * t, axis=1) for t in range(10)]) * gains, 0, 255).astype(np.uint8)
+out["deflicker local"] = framefix.deflicker(clip, mode="local")
+np.savez(sys.argv[1], **out)
+print(framefix.backend_info()["native_isa"])
+"""
+
+
+def test_the_avx2_build_gives_the_baseline_build_s_results_bit_for_bit(native, tmp_path):
+    if framefix.backend_info()["native_isa"] != "avx2":
+        pytest.skip("the AVX2 build does not run on this machine")
+    results = {}
+    for requested, isa in (("baseline", "baseline"), ("auto", "avx2")):
+        path = tmp_path / f"{isa}.npz"
+        done = subprocess.run([sys.executable, "-c", ISA_WORKLOAD, str(path)], capture_output=True, text=True,
+                              env={**os.environ, "FRAMEFIX_NATIVE_ISA": requested, "FRAMEFIX_BACKEND": "native"},
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[-1] == isa
+        results[isa] = dict(np.load(path))
+    assert list(results["baseline"]) == list(results["avx2"])
+    for name, expected in results["baseline"].items():
+        assert np.array_equal(results["avx2"][name], expected), name
+
+
 def test_workers_resolution():
     cpus = _backend.available_cpus()
     assert _backend.resolve_workers(3) == 3
@@ -136,7 +196,7 @@ def test_frames_that_went_through_pickle_are_accepted(backend):
 # --- the twin contract ------------------------------------------------------------------------------
 
 # compiled-core helpers with no Numba twin: the thread pool's own probes, not kernels
-CORE_ONLY = {"hardware_workers", "_parallel_probe"}
+CORE_ONLY = {"hardware_workers", "_parallel_probe", "cpu_has_avx2", "isa"}
 
 
 def test_numba_exports_exactly_the_native_kernels(native):

@@ -9,6 +9,7 @@ cores). Linux only (auditwheel).
 """
 
 import os
+import platform
 import shutil
 import site
 import subprocess
@@ -59,6 +60,8 @@ def test_the_wheel_is_a_manylinux_wheel_with_no_library_grafted(manylinux_wheel)
                      "framefix/share/cmake/framefix/framefixConfigVersion.cmake", "_framefix_entry.py"):
         assert expected in names
     assert any(n.startswith("framefix/_core.") for n in names)
+    if platform.machine().lower() in ("x86_64", "amd64"):  # and the same bindings built for AVX2 CPUs
+        assert any(n.startswith("framefix/_core_avx2.") for n in names)
     assert any(n.startswith("framefix/cython_kernels.") and n.endswith(".so") for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

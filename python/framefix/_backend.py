@@ -9,6 +9,11 @@ The only module that knows about backends. ``FRAMEFIX_BACKEND`` is read once, at
 ``numba``
     the Numba fallback even when the compiled core is present.
 
+The compiled core comes in two builds of the same sources: ``framefix._core`` for any x86-64 (or
+other) CPU and, on x86-64, ``framefix._core_avx2`` for CPUs with AVX2, whose loops take eight
+floats at a time; the two give the same results bit for bit. The native backend is the AVX2 build
+where the CPU has it, unless ``FRAMEFIX_NATIVE_ISA=baseline`` asks for the other.
+
 Public functions call :func:`implementation` and never test the backend themselves.
 """
 
@@ -32,6 +37,12 @@ if _requested not in ("auto", *BACKENDS):
         f"FRAMEFIX_BACKEND must be 'auto', 'native' or 'numba', got {os.environ['FRAMEFIX_BACKEND']!r}"
     )
 
+_requested_isa = os.environ.get("FRAMEFIX_NATIVE_ISA", "auto").strip().lower() or "auto"
+if _requested_isa not in ("auto", "baseline"):
+    raise ValueError(
+        f"FRAMEFIX_NATIVE_ISA must be 'auto' or 'baseline', got {os.environ['FRAMEFIX_NATIVE_ISA']!r}"
+    )
+
 _native: ModuleType | None
 _native_exception: ImportError | None
 try:
@@ -41,6 +52,12 @@ try:
 except ImportError as exc:  # a Numba-only install, or a broken build
     _native = None
     _native_exception = exc
+
+if _native is not None and _requested_isa == "auto" and _native.cpu_has_avx2():
+    try:
+        from framefix import _core_avx2 as _native
+    except ImportError:  # built for another architecture, or by a compiler without AVX2
+        pass
 
 if _requested == "native" and _native is None:
     raise ImportError(
@@ -134,7 +151,9 @@ def backend_info() -> dict:
         ``active`` ('native' or 'numba', in the current context), ``requested`` (the value of
         FRAMEFIX_BACKEND), ``reason``, ``native_available``, ``native_error`` (the import error
         text, or None), ``numba_version`` (None when Numba is not installed), ``workers`` (the
-        default thread count) and ``cpu_count`` (cores this process may use).
+        default thread count), ``cpu_count`` (cores this process may use) and ``native_isa``
+        ('avx2' or 'baseline': which build of the compiled core the native backend runs; None
+        without it).
     """
     return {
         "active": active_backend(),
@@ -142,6 +161,7 @@ def backend_info() -> dict:
         "reason": _reason,
         "native_available": _native is not None,
         "native_error": None if _native_exception is None else str(_native_exception),
+        "native_isa": None if _native is None else _native.isa,
         "numba_version": _numba_version(),
         "workers": _default_workers,
         "cpu_count": available_cpus(),

@@ -21,6 +21,9 @@ _Float64: TypeAlias = NDArray[np.float64]
 _Mask: TypeAlias = NDArray[np.bool_] | NDArray[np.uint8]
 
 __version__: str
+isa: str  # 'baseline' (framefix._core) or 'avx2' (framefix._core_avx2, the same sources for AVX2 CPUs)
+
+def cpu_has_avx2() -> bool: ...
 
 # --- thread pool (parallel.hpp) ---
 def hardware_workers() -> int: ...

@@ -52,13 +52,35 @@ py::tuple parallel_probe(std::ptrdiff_t count, std::size_t workers, std::ptrdiff
     return py::make_tuple(counts, threads.size());
 }
 
+// Whether this CPU (and the OS, which must save the wider registers) runs AVX2 code, for
+// _backend.py's choice between _core and _core_avx2.
+bool cpu_has_avx2() {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
 }  // namespace
 
-PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
+// _core, or _core_avx2 (CMakeLists.txt builds the same sources as both)
+#ifndef FRAMEFIX_MODULE
+#define FRAMEFIX_MODULE _core
+#endif
+
+PYBIND11_MODULE(FRAMEFIX_MODULE, m, py::mod_gil_not_used()) {
     m.doc() = "framefix's compiled kernels (private: use the functions in the framefix package)";
 #ifdef FRAMEFIX_VERSION
     m.attr("__version__") = FRAMEFIX_VERSION;
 #endif
+#ifdef FRAMEFIX_AVX2
+    m.attr("isa") = "avx2";
+#else
+    m.attr("isa") = "baseline";
+#endif
+    m.def("cpu_has_avx2", &cpu_has_avx2, "Whether this CPU and its OS run AVX2 code (framefix._core_avx2).");
     m.def("hardware_workers", &framefix::threading::hardware_workers,
           "Threads the hardware runs at once, as the C++ pool sees it (at least 1).");
     m.def("_parallel_probe", &parallel_probe, py::arg("count"), py::arg("workers"), py::arg("throw_at") = -1,
