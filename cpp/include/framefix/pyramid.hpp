@@ -238,26 +238,23 @@ inline void resize_flow(const ImageView<const float>& src, const ImageView<float
             held[slot] = source_row;
             return out;
         };
-        std::vector<float> blended(2 * dst.width);
         for (std::ptrdiff_t y = r0; y < r1; ++y) {
             const auto taps = locate(y, ratio_y, src.height);
             const float fy = taps.t;
             const float* __restrict top = along_x(taps.i0);
             const float* __restrict bottom = along_x(taps.i1);
-            float* __restrict out = blended.data();
-            for (std::ptrdiff_t q = 0; q < 2 * dst.width; ++q) out[q] = detail::lerp(top[q], bottom[q], fy);
-            if (dst.stride_x == 2 && dst.stride_c == 1) {  // a packed flow: scaled in one loop that vectorises
+            if (dst.stride_x == 2 && dst.stride_c == 1) {  // a packed flow: blended and scaled in one loop that vectorises
                 float* __restrict o = dst.pixel(y, 0);
                 for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
-                    o[2 * x] = out[2 * x] * scale_u;
-                    o[2 * x + 1] = out[2 * x + 1] * scale_v;
+                    o[2 * x] = detail::lerp(top[2 * x], bottom[2 * x], fy) * scale_u;
+                    o[2 * x + 1] = detail::lerp(top[2 * x + 1], bottom[2 * x + 1], fy) * scale_v;
                 }
                 continue;
             }
             for (std::ptrdiff_t x = 0; x < dst.width; ++x) {
                 float* o = dst.pixel(y, x);
-                o[0] = out[2 * x] * scale_u;
-                o[dst.stride_c] = out[2 * x + 1] * scale_v;
+                o[0] = detail::lerp(top[2 * x], bottom[2 * x], fy) * scale_u;
+                o[dst.stride_c] = detail::lerp(top[2 * x + 1], bottom[2 * x + 1], fy) * scale_v;
             }
         }
     });
