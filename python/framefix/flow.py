@@ -243,7 +243,7 @@ def flow_consistency(forward, backward, *, alpha: float = 0.01, beta: float = 0.
 # the AnimateDiff clips 89% consistent). Every setting can be overridden by keyword.
 PRESETS = {
     "ultrafast": {"patch": 6, "stride": 5, "iterations": 5, "finest_level": 2, "propagation": True, "refine_iterations": 3,
-                  "refine_sweeps": 3, "refine_levels": 1, "full_refine_iterations": 0, "fill_occlusions": False,
+                  "refine_sweeps": 4, "refine_levels": 1, "full_refine_iterations": 0, "fill_occlusions": False,
                   "presmooth": 0, "smoothness": 1.5, "gradient_constancy": 3.0, "brightness_constancy": 1.0},
     "fast": {"patch": 6, "stride": 5, "iterations": 8, "finest_level": 2, "propagation": True, "refine_iterations": 3,
              "refine_sweeps": 5, "refine_levels": 2, "full_refine_iterations": 0, "fill_occlusions": False,
