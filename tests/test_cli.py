@@ -2,6 +2,7 @@
 
 import pytest
 
+import framefix
 import framefix.cli as cli
 from framefix.color import METHODS
 from framefix.flow import PRESETS
@@ -20,6 +21,15 @@ def choices(command, option):
 def test_choices_come_from_the_library():
     assert list(choices("match-color", "--method")) == list(METHODS)
     assert list(choices("flow", "--preset")) == list(PRESETS)
+
+
+def test_version_says_which_kernels_run(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    info = framefix.backend_info()
+    expected = (f"native kernels, {info['native_isa']} build" if info["active"] == "native"
+                else f"Numba kernels: {info['reason']}")
+    assert capsys.readouterr().out == f"framefix {framefix.__version__} ({expected})\n"
 
 
 def test_a_type_error_is_a_bug_not_bad_input(monkeypatch, tmp_path):

@@ -163,7 +163,7 @@ def _add_batch_parser(commands, common: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from framefix import __version__
+    from framefix import __version__, backend_info
     from framefix.color import METHODS
     from framefix.flow import PRESETS
 
@@ -171,7 +171,12 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="framefix",
         description="Repair flicker, color drift and temporal inconsistency in video clips.",
     )
-    parser.add_argument("--version", action="version", version=f"framefix {__version__}")
+    kernels = backend_info()
+    if kernels["active"] == "native":
+        kernels_text = f"native kernels, {kernels['native_isa']} build"
+    else:
+        kernels_text = f"Numba kernels: {kernels['reason']}"
+    parser.add_argument("--version", action="version", version=f"framefix {__version__} ({kernels_text})")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
