@@ -14,10 +14,10 @@ Three families, each a dict ``name -> Case`` (frame pair, true flow, masks):
   foreground's edges (marked occluded); a thin bar crossing the picture, a flat (textureless)
   region in the background.
 
-Held out, never tuned on (``stereo_pairs``): other real camera pairs with ground truth from a
-folder, such as Middlebury's Aloe pair (1282x1110, disparities 43-211 px) that OpenCV's samples
-ship (Debian's ``opencv-doc``: ``examples/data/aloe{L,R}.jpg``, ``aloeGT.png``), reduced to a third
-(14-70 px) and a half (21-105 px).
+Held out, never used to choose a setting (``stereo_pairs``): other real camera pairs with ground
+truth from a folder, such as Middlebury's Aloe pair (1282x1110, disparities 43-211 px) that
+OpenCV's samples ship (Debian's ``opencv-doc``: ``examples/data/aloe{L,R}.jpg``, ``aloeGT.png``),
+reduced to a third (14-70 px) and a half (21-105 px).
 
 Every case also comes with a 15% gain change, a white-balance change, a regional 30% gain (a
 soft blob: flicker that varies across the picture) and noise on the second frame. ``Case.occluded`` marks pixels of the first frame not seen in the second (covered, or
@@ -173,8 +173,12 @@ def stereo_pairs(folder, scales=(3, 2)):
         views = [sorted(glob.glob(os.path.join(folder, f"{name}{side}.*"))) for side in "LR"]
         if not all(views):
             continue
-        left, right = (io.imread(found[0])[..., :3] for found in views)
+        left, right = (np.atleast_3d(io.imread(found[0]))[..., :3] for found in views)
+        left, right = (np.repeat(view, 3, axis=2) if view.shape[2] == 1 else view for view in (left, right))
         disparity = io.imread(truth_path).astype(np.float32)
+        if disparity.ndim != 2 or disparity.shape != left.shape[:2] or right.shape != left.shape:
+            raise ValueError(f"{truth_path}: the disparity must be one channel of the views' size {left.shape[:2]}, "
+                             f"got {disparity.shape} (views {left.shape} and {right.shape})")
         for scale in scales:
             h, w = round(disparity.shape[0] / scale), round(disparity.shape[1] / scale)
             rows = np.clip(np.round((np.arange(h) + 0.5) * scale - 0.5).astype(int), 0, disparity.shape[0] - 1)

@@ -57,7 +57,7 @@ def sanitized_package(tmp_path_factory):
 
     package = work / "package" / "framefix"
     shutil.copytree(Path(framefix.__file__).parent, package,
-                    ignore=shutil.ignore_patterns("_core.*.so", "_core.*.pyd", "__pycache__"))
+                    ignore=shutil.ignore_patterns("_core.*.so", "_core.*.pyd", "_core_avx2.*", "__pycache__"))
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     shutil.copy2(work / "build" / f"_core{suffix}", package / f"_core{suffix}")
     return package.parent, runtimes
@@ -71,10 +71,11 @@ def test_kernel_tests_pass_under_address_and_undefined_behaviour_sanitizers(sani
         "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
         "import framefix, pytest\n"
         f"assert framefix.__file__.startswith({str(package_root)!r}), framefix.__file__\n"
+        "assert framefix.backend_info()['native_isa'] == 'baseline', framefix.backend_info()\n"
         f"sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-x', '-k', 'not numba', *{KERNEL_TESTS!r}]))\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(package_root), str(ROOT / "tests")]),
-               LD_PRELOAD=":".join(runtimes), ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+               FRAMEFIX_NATIVE_ISA="baseline", LD_PRELOAD=":".join(runtimes), ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT / "tests", env=env, capture_output=True, text=True,
                           timeout=1800)

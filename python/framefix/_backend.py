@@ -9,9 +9,9 @@ The only module that knows about backends. ``FRAMEFIX_BACKEND`` is read once, at
 ``numba``
     the Numba fallback even when the compiled core is present.
 
-The compiled core comes in two builds of the same sources: ``framefix._core`` for any x86-64 (or
-other) CPU and, on x86-64, ``framefix._core_avx2`` for CPUs with AVX2, whose loops take eight
-floats at a time; the two give the same results bit for bit. The native backend is the AVX2 build
+The compiled core comes in two builds of the same sources: ``framefix._core`` for any CPU and,
+where GCC or Clang builds for x86-64, ``framefix._core_avx2`` for CPUs with AVX2, whose loops take
+eight floats at a time; the two give the same results bit for bit. The native backend is the AVX2 build
 where the CPU has it, unless ``FRAMEFIX_NATIVE_ISA=baseline`` asks for the other.
 
 Public functions call :func:`implementation` and never test the backend themselves.
@@ -53,11 +53,12 @@ except ImportError as exc:  # a Numba-only install, or a broken build
     _native = None
     _native_exception = exc
 
+_native_isa_exception: ImportError | None = None
 if _native is not None and _requested_isa == "auto" and _native.cpu_has_avx2():
     try:
         from framefix import _core_avx2 as _native
-    except ImportError:  # built for another architecture, or by a compiler without AVX2
-        pass
+    except ImportError as exc:  # not built here (MSVC, a universal macOS build), or a broken build
+        _native_isa_exception = exc
 
 if _requested == "native" and _native is None:
     raise ImportError(
@@ -93,7 +94,8 @@ def implementation() -> ModuleType:
     Returns
     -------
     module
-        ``framefix._core`` or ``framefix._numba``, for the current context.
+        ``framefix._core`` (or its AVX2 build ``framefix._core_avx2``) or ``framefix._numba``, for
+        the current context.
     """
     if active_backend() == "native":
         assert _native is not None  # use_backend refuses 'native' without it
@@ -151,9 +153,10 @@ def backend_info() -> dict:
         ``active`` ('native' or 'numba', in the current context), ``requested`` (the value of
         FRAMEFIX_BACKEND), ``reason``, ``native_available``, ``native_error`` (the import error
         text, or None), ``numba_version`` (None when Numba is not installed), ``workers`` (the
-        default thread count), ``cpu_count`` (cores this process may use) and ``native_isa``
+        default thread count), ``cpu_count`` (cores this process may use), ``native_isa``
         ('avx2' or 'baseline': which build of the compiled core the native backend runs; None
-        without it).
+        without it) and ``native_isa_error`` (why the AVX2 build did not import on a CPU that has
+        AVX2, or None).
     """
     return {
         "active": active_backend(),
@@ -162,6 +165,7 @@ def backend_info() -> dict:
         "native_available": _native is not None,
         "native_error": None if _native_exception is None else str(_native_exception),
         "native_isa": None if _native is None else _native.isa,
+        "native_isa_error": None if _native_isa_exception is None else str(_native_isa_exception),
         "numba_version": _numba_version(),
         "workers": _default_workers,
         "cpu_count": available_cpus(),

@@ -162,8 +162,22 @@ def _add_batch_parser(commands, common: argparse.ArgumentParser) -> None:
         job.set_defaults(run=_run_batch)
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and which kernels run (asked only when the option is given)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from framefix import __version__, backend_info
+
+        kernels = backend_info()
+        if kernels["active"] == "native":
+            running = f"native kernels, {kernels['native_isa']} build"
+        else:
+            running = f"Numba kernels: {kernels['reason']}"
+        sys.stdout.write(f"framefix {__version__} ({running})\n")
+        parser.exit()
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    from framefix import __version__, backend_info
     from framefix.color import METHODS
     from framefix.flow import PRESETS
 
@@ -171,12 +185,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="framefix",
         description="Repair flicker, color drift and temporal inconsistency in video clips.",
     )
-    kernels = backend_info()
-    if kernels["active"] == "native":
-        kernels_text = f"native kernels, {kernels['native_isa']} build"
-    else:
-        kernels_text = f"Numba kernels: {kernels['reason']}"
-    parser.add_argument("--version", action="version", version=f"framefix {__version__} ({kernels_text})")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and which kernels run, and exit")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")

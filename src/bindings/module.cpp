@@ -55,7 +55,7 @@ py::tuple parallel_probe(std::ptrdiff_t count, std::size_t workers, std::ptrdiff
 // Whether this CPU (and the OS, which must save the wider registers) runs AVX2 code, for
 // _backend.py's choice between _core and _core_avx2.
 bool cpu_has_avx2() {
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_MSC_VER) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2");
 #else
