@@ -11,8 +11,8 @@ The only module that knows about backends. ``FRAMEFIX_BACKEND`` is read once, at
 
 The compiled core comes in two builds of the same sources: ``framefix._core`` for any CPU and,
 where GCC or Clang builds for x86-64, ``framefix._core_avx2`` for CPUs with AVX2, whose loops take
-eight floats at a time; the two give the same results bit for bit. The native backend is the AVX2 build
-where the CPU has it, unless ``FRAMEFIX_NATIVE_ISA=baseline`` asks for the other.
+eight floats at a time; the two give the same results bit for bit. The native backend is the AVX2
+build where the CPU has it, unless ``FRAMEFIX_NATIVE_ISA=baseline`` asks for the other.
 
 Public functions call :func:`implementation` and never test the backend themselves.
 """
