@@ -185,12 +185,47 @@ def test_real_video_without_ground_truth(preset, published):
           f"{mean[5]:.2f}")
 
 
-def test_accurate_at_720p(benchmark):
+def _pair_at_720p():
     pytest.importorskip("skimage")
     from skimage import data, transform
 
     first = (transform.resize(data.astronaut(), (720, 1280)) * 255).astype(np.uint8)
-    second = framefix.warp(first, np.full((720, 1280, 2), 3.5, np.float32), border="reflect")
+    return first, framefix.warp(first, np.full((720, 1280, 2), 3.5, np.float32), border="reflect")
+
+
+def test_each_native_build_at_720p():
+    """framefix._core against framefix._core_avx2 (the same sources for AVX2 CPUs, the same flows
+    bit for bit) and DIS medium, alternated in one run, best of 5."""
+    import importlib.util
+
+    from framefix import _core
+
+    if not (_core.cpu_has_avx2() and importlib.util.find_spec("framefix._core_avx2")):
+        pytest.skip("the AVX2 build does not run on this machine")
+    from framefix import _core_avx2
+
+    first, second = _pair_at_720p()
+    dis = _dis("medium")
+    for preset in ("medium", "accurate"):
+        arguments = list(framefix.flow.kernel_settings(preset).values())
+        calls = {build.isa: (lambda build=build: build.flow_from_frames(first, second, None, *arguments, 1))
+                 for build in (_core, _core_avx2)}
+        calls["DIS medium"] = lambda: dis.calc(_gray(first), _gray(second), None)
+        best = {name: float("inf") for name in calls}
+        flows = {}
+        for _ in range(5):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                flows[name] = call()
+                best[name] = min(best[name], time.perf_counter() - start)
+        assert flows["avx2"].tobytes() == flows["baseline"].tobytes()
+        print(f"\n{preset} at 720p, 1 thread: baseline build {best['baseline'] * 1e3:.0f} ms, AVX2 build "
+              f"{best['avx2'] * 1e3:.0f} ms ({best['avx2'] / best['baseline']:.2f}x), DIS medium "
+              f"{best['DIS medium'] * 1e3:.0f} ms")
+
+
+def test_accurate_at_720p(benchmark):
+    first, second = _pair_at_720p()
     benchmark.group = "flow, accurate at 720p"
     benchmark.pedantic(framefix.estimate_flow, args=(first, second), kwargs={"preset": "accurate", "workers": 1},
                        rounds=3, iterations=1)
