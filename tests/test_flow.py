@@ -328,8 +328,8 @@ def test_the_pyramid_kernels_are_bit_identical(native, scene):
                   np.dstack([scene, scene[..., :1]]), scene[:, ::-1], np.moveaxis(np.ascontiguousarray(
                       np.moveaxis(scene, -1, 0)), 0, -1)):
         assert_backends_agree("flow_luma", frame, workers=(1, 2))
-    # the four-pixel steps and what is left after them, at every width up to a few steps
-    for width in range(1, 19):
+    # the eight- and four-pixel steps and what is left after them, at every width up to a few steps
+    for width in range(1, 28):
         for channels in (3, 4):
             for frame in (scene[:3, :width, :1].repeat(channels, axis=2), scene[:3, :width] if channels == 3 else
                           np.dstack([scene[:3, :width], scene[:3, :width, 1:2]])):
@@ -340,6 +340,10 @@ def test_the_pyramid_kernels_are_bit_identical(native, scene):
     flow = np.random.default_rng(0).normal(0, 3, (23, 17, 2)).astype(np.float32)
     for height, width in ((46, 34), (91, 67), (12, 9), (23, 17)):
         assert_backends_agree("resize_flow", flow, height, width, workers=(1, 2))
+    # a flow read through its strides: a mirrored view and a channel-first layout
+    for view in (flow[:, ::-1], np.moveaxis(np.ascontiguousarray(np.moveaxis(flow, -1, 0)), 0, -1)):
+        assert_array_equal(native.resize_flow(view, 46, 34, 1), native.resize_flow(np.ascontiguousarray(view), 46, 34, 1))
+        assert_backends_agree("resize_flow", view, 46, 34, workers=(1,))
     assert_array_equal(native.resize_flow(flow, 23, 17, 1), flow)
 
 
