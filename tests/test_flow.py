@@ -347,6 +347,25 @@ def test_the_pyramid_kernels_are_bit_identical(native, scene):
     assert_array_equal(native.resize_flow(flow, 23, 17, 1), flow)
 
 
+def test_both_native_builds_give_the_pyramid_kernels_same_bytes(native, scene):
+    # The AVX2 build weighs packed 8-bit RGB eight pixels a step, a path of its own: whichever
+    # build the backend chose, the other must give the same bytes (at widths past three steps).
+    import importlib.util
+
+    from framefix import _core
+
+    if not (_core.cpu_has_avx2() and importlib.util.find_spec("framefix._core_avx2")):
+        pytest.skip("this CPU runs one native build")
+    from framefix import _core_avx2
+
+    frames = [np.ascontiguousarray(scene[:5, :width]) for width in range(1, 28)] + [scene, scene[1:, 3:]]
+    for frame in frames:
+        assert _core.flow_luma(frame, 1).tobytes() == _core_avx2.flow_luma(frame, 1).tobytes(), frame.shape
+    flow = np.random.default_rng(1).normal(0, 3, (23, 17, 2)).astype(np.float32)
+    for view in (flow, flow[:, ::-1]):
+        assert _core.resize_flow(view, 92, 68, 1).tobytes() == _core_avx2.resize_flow(view, 92, 68, 1).tobytes()
+
+
 @pytest.mark.parametrize("preset", ["ultrafast", "medium", "accurate"])
 def test_the_frames_kernel_is_the_luma_kernels_whatever_ran_before(native, scene, preset):
     # flow_from_frames keeps its luma planes, pyramid and flow buffers in scratch memory reused

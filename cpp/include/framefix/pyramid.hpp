@@ -122,8 +122,9 @@ inline std::ptrdiff_t luma_rgb8_avx2(const std::uint8_t* __restrict p, std::ptrd
 // Row y of flow_luma into `out` (contiguous), the same bits whatever the layout: -ffp-contract=off
 // keeps the products and sums as written, and the Numba twin follows the scalar formula. Colour
 // pixels packed in rows (the usual RGB or RGBA frame) go four at a time: 8-bit ones straight from
-// the row, others widened to float a row at a time into `widened` (channels x width floats)
-// first; a small fraction of the time of fetching every pixel through its strides.
+// the row (8-bit RGB eight at a time first, when compiled for AVX2), others widened to float a row
+// at a time into `widened` (channels x width floats) first; a small fraction of the time of
+// fetching every pixel through its strides.
 template <class T>
 void luma_row(const ImageView<const T>& image, std::ptrdiff_t y, bool packed, float* __restrict widened,
               float* __restrict out) {
