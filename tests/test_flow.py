@@ -1,5 +1,8 @@
 """The optical-flow estimator: motion recovered, robust to gain changes, both backends alike."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -364,6 +367,47 @@ def test_both_native_builds_give_the_pyramid_kernels_same_bytes(native, scene):
     flow = np.random.default_rng(1).normal(0, 3, (23, 17, 2)).astype(np.float32)
     for view in (flow, flow[:, ::-1]):
         assert _core.resize_flow(view, 92, 68, 1).tobytes() == _core_avx2.resize_flow(view, 92, 68, 1).tobytes()
+
+
+# Frames that end where the process's memory ends: the last byte of a page whose next page is
+# unreadable. The SIMD loads of the luma kernels (16 bytes at a time, 24 for eight RGB pixels)
+# must stop inside the frame; one byte too far ends the child with a segmentation fault.
+_FRAMES_AT_A_GUARD_PAGE = """
+import ctypes, importlib, mmap, sys
+import numpy as np
+page = mmap.PAGESIZE
+memory = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+start = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+assert libc.mprotect(start + page, page, 0) == 0, ctypes.get_errno()
+first_page = np.frombuffer(memory, np.uint8, count=page)
+first_page[:] = np.random.default_rng(0).integers(0, 256, page, dtype=np.uint8)
+for name in sys.argv[1:]:
+    build = importlib.import_module(name)
+    for channels in (3, 4):
+        for height in (1, 2):
+            for width in range(1, 41):
+                size = height * width * channels
+                frame = first_page[page - size:].reshape(height, width, channels)
+                expected = build.flow_luma(np.array(frame), 1)
+                assert build.flow_luma(frame, 1).tobytes() == expected.tobytes(), (name, frame.shape)
+print("read within the frames")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guard page is set with Linux's mprotect")
+def test_the_luma_kernels_read_nothing_past_the_frame(native):
+    import importlib.util
+
+    from framefix import _core
+
+    builds = ["framefix._core"]
+    if _core.cpu_has_avx2() and importlib.util.find_spec("framefix._core_avx2"):
+        builds.append("framefix._core_avx2")
+    result = subprocess.run([sys.executable, "-c", _FRAMES_AT_A_GUARD_PAGE, *builds], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0 and "read within the frames" in result.stdout, (result.returncode, result.stderr)
 
 
 @pytest.mark.parametrize("preset", ["ultrafast", "medium", "accurate"])
