@@ -194,34 +194,37 @@ def _pair_at_720p():
 
 
 def test_each_native_build_at_720p():
-    """framefix._core against framefix._core_avx2 (the same sources for AVX2 CPUs, the same flows
-    bit for bit) and DIS medium, alternated in one run, best of 5."""
-    import importlib.util
+    """framefix._core against framefix._core_avx2 (the same sources for AVX2 CPUs, the same results
+    bit for bit) and OpenCV, alternated in one run, best of 5: the flow presets against DIS
+    (``accurate`` against DIS medium), and the estimator's first step, the luma of an RGB frame,
+    against ``cvtColor``."""
+    from framefix._backend import native_builds
 
-    from framefix import _core
-
-    if not (_core.cpu_has_avx2() and importlib.util.find_spec("framefix._core_avx2")):
+    builds = native_builds()
+    if len(builds) < 2:
         pytest.skip("the AVX2 build does not run on this machine")
-    from framefix import _core_avx2
-
     first, second = _pair_at_720p()
-    dis = _dis("medium")
-    for preset in ("medium", "accurate"):
+    workloads = {"luma of an RGB frame": ([lambda build=build: build.flow_luma(first, 1) for build in builds],
+                                          "cvtColor", lambda: _gray(first))}
+    for preset in ("ultrafast", "medium", "accurate"):
         arguments = list(framefix.flow.kernel_settings(preset).values())
-        calls = {build.isa: (lambda build=build: build.flow_from_frames(first, second, None, *arguments, 1))
-                 for build in (_core, _core_avx2)}
-        calls["DIS medium"] = lambda: dis.calc(_gray(first), _gray(second), None)
+        dis = _dis(preset)
+        workloads[preset] = ([lambda build=build, arguments=arguments: build.flow_from_frames(
+                                 first, second, None, *arguments, 1) for build in builds],
+                             f"DIS {PAIRS[preset]}", lambda dis=dis: dis.calc(_gray(first), _gray(second), None))
+    for workload, (ours, peer_name, peer) in workloads.items():
+        calls = {"baseline": ours[0], "avx2": ours[1], peer_name: peer}
         best = {name: float("inf") for name in calls}
-        flows = {}
+        results = {}
         for _ in range(5):
             for name, call in calls.items():
                 start = time.perf_counter()
-                flows[name] = call()
+                results[name] = call()
                 best[name] = min(best[name], time.perf_counter() - start)
-        assert flows["avx2"].tobytes() == flows["baseline"].tobytes()
-        print(f"\n{preset} at 720p, 1 thread: baseline build {best['baseline'] * 1e3:.0f} ms, AVX2 build "
-              f"{best['avx2'] * 1e3:.0f} ms ({best['avx2'] / best['baseline']:.2f}x), DIS medium "
-              f"{best['DIS medium'] * 1e3:.0f} ms")
+        assert results["avx2"].tobytes() == results["baseline"].tobytes()
+        print(f"\n{workload} at 720p, 1 thread: baseline build {best['baseline'] * 1e3:.2f} ms, AVX2 build "
+              f"{best['avx2'] * 1e3:.2f} ms ({best['avx2'] / best['baseline']:.2f}x), {peer_name} "
+              f"{best[peer_name] * 1e3:.2f} ms")
 
 
 def test_accurate_at_720p(benchmark):

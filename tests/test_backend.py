@@ -104,25 +104,21 @@ def _native_isa(requested):
     return done.stdout.strip().split(maxsplit=1)
 
 
-def _avx2_build_runs_here():
-    import importlib.util
-
-    from framefix import _core
-
-    return _core.cpu_has_avx2() and importlib.util.find_spec("framefix._core_avx2") is not None
-
-
 def test_native_backend_runs_the_avx2_build_where_the_cpu_has_it(native):
     import platform
 
     from framefix import _core
 
     on_x86 = platform.machine().lower() in ("x86_64", "amd64")
+    builds = [build.isa for build in _backend.native_builds()]
     if not (on_x86 and _core.cpu_has_avx2()):
         assert _native_isa("auto") == ["baseline", "None"]
+        assert builds == ["baseline"]
     elif sys.platform == "linux":  # built by GCC or Clang, which CMakeLists.txt gives the AVX2 build
         assert _native_isa("auto") == ["avx2", "None"]
+        assert builds == ["baseline", "avx2"]
     assert _native_isa("baseline") == ["baseline", "None"]
+    assert _backend._native in _backend.native_builds()
 
 
 def test_native_isa_variable_rejects_unknown_values():
@@ -161,7 +157,7 @@ print(framefix.backend_info()["native_isa"])
 
 
 def test_the_avx2_build_gives_the_baseline_build_s_results_bit_for_bit(native, tmp_path):
-    if not _avx2_build_runs_here():
+    if len(_backend.native_builds()) < 2:
         pytest.skip("the AVX2 build does not run on this machine")
     results = {}
     for requested, isa in (("baseline", "baseline"), ("auto", "avx2")):

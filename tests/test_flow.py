@@ -9,6 +9,7 @@ from numpy.testing import assert_array_equal
 
 import framefix
 from clips import gif_dithered
+from framefix import _backend
 from framefix.stats import LUMA_WEIGHTS
 from parity import assert_backends_agree
 
@@ -353,13 +354,10 @@ def test_the_pyramid_kernels_are_bit_identical(native, scene):
 def test_both_native_builds_give_the_pyramid_kernels_same_bytes(native, scene):
     # The AVX2 build weighs packed 8-bit RGB eight pixels a step, a path of its own: whichever
     # build the backend chose, the other must give the same bytes (at widths past three steps).
-    import importlib.util
-
-    from framefix import _core
-
-    if not (_core.cpu_has_avx2() and importlib.util.find_spec("framefix._core_avx2")):
+    builds = _backend.native_builds()
+    if len(builds) < 2:
         pytest.skip("this CPU runs one native build")
-    from framefix import _core_avx2
+    _core, _core_avx2 = builds
 
     frames = [np.ascontiguousarray(scene[:5, :width]) for width in range(1, 28)] + [scene, scene[1:, 3:]]
     for frame in frames:
@@ -398,13 +396,7 @@ print("read within the frames")
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guard page is set with Linux's mprotect")
 def test_the_luma_kernels_read_nothing_past_the_frame(native):
-    import importlib.util
-
-    from framefix import _core
-
-    builds = ["framefix._core"]
-    if _core.cpu_has_avx2() and importlib.util.find_spec("framefix._core_avx2"):
-        builds.append("framefix._core_avx2")
+    builds = [build.__name__ for build in _backend.native_builds()]
     result = subprocess.run([sys.executable, "-c", _FRAMES_AT_A_GUARD_PAGE, *builds], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0 and "read within the frames" in result.stdout, (result.returncode, result.stderr)

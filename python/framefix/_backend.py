@@ -137,6 +137,28 @@ def use_backend(name: str) -> Iterator[None]:
         _override.reset(token)
 
 
+def native_builds() -> list[ModuleType]:
+    """Every build of the compiled core this machine runs, whichever the native backend chose.
+
+    Returns
+    -------
+    list of module
+        ``framefix._core`` and, where it was built and the CPU has AVX2, ``framefix._core_avx2``
+        after it; empty without a compiled core. For comparing the builds (tests, benchmarks).
+    """
+    if _native is None:
+        return []
+    from framefix import _core
+
+    if not _core.cpu_has_avx2():
+        return [_core]
+    try:
+        from framefix import _core_avx2
+    except ImportError:
+        return [_core]
+    return [_core, _core_avx2]
+
+
 def _numba_version() -> str | None:
     try:
         return importlib.metadata.version("numba")
